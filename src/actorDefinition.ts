@@ -1,0 +1,42 @@
+import type { AnyStateMachine } from 'xstate';
+import type { z } from 'zod';
+import { assertActorKind } from './subjects.js';
+
+/** Turns a persisted snapshot of machine version `n` into one of version `n + 1`. */
+export type SnapshotMigration = (snapshot: unknown) => unknown;
+
+/**
+ * An actor kind the runtime can host: its machine (with every implementation provided), the
+ * version its snapshots are stamped with, and what its interrupts accept.
+ */
+export interface ActorDefinition {
+  readonly kind: string;
+  readonly machine: AnyStateMachine;
+  readonly version: number;
+  /** `migrations[n]` upgrades a version-`n` snapshot to version `n + 1`. */
+  readonly migrations: Readonly<Record<number, SnapshotMigration>>;
+  /** Per interrupt type, the `update` a response may carry. Types not listed accept none. */
+  readonly updates: Readonly<Record<string, z.ZodType<Record<string, unknown>>>>;
+}
+
+/**
+ * Declares an actor kind.
+ *
+ * @example
+ * const expense = defineActor({ kind: 'expense', machine: expenseMachine, version: 1 });
+ */
+export function defineActor(def: {
+  kind: string;
+  machine: AnyStateMachine;
+  version?: number;
+  migrations?: Record<number, SnapshotMigration>;
+  updates?: Record<string, z.ZodType<Record<string, unknown>>>;
+}): ActorDefinition {
+  return {
+    kind: assertActorKind(def.kind),
+    machine: def.machine,
+    version: def.version ?? 1,
+    migrations: def.migrations ?? {},
+    updates: def.updates ?? {},
+  };
+}

@@ -1,0 +1,449 @@
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { ActorDefinition } from './actorDefinition.js';
+import type { ResumeEvent } from './effects.js';
+import { IncompatibleSnapshotError, RevisionConflictError } from './errors.js';
+import type { InterruptStore } from './interruptStore.js';
+import type { Logger } from './logger.js';
+import { runMachine, type MachineStep } from './machineRunner.js';
+import { publishOutbox } from './outbox.js';
+import { checkResponse } from './responsePolicy.js';
+import type {
+  EventEnvelope,
+  HumanResponse,
+  InterruptRecord,
+  MailboxMessage,
+  OutboxEntry,
+  SnapshotEnvelope,
+} from './schemas.js';
+import type { SnapshotStore, StoredSnapshot } from './snapshotStore.js';
+import type { Subjects } from './subjects.js';
+import { DUPLICATE_WINDOW_MS } from './topology.js';
+
+/** A message for one actor, as the host applies it. */
+export type Incoming =
+  | { id: string; type: 'message'; message: MailboxMessage }
+  | { id: string; type: 'response'; response: HumanResponse; responseSeq: number }
+  | { id: string; type: 'retry' };
+
+/** What applying a message did. */
+export type StepResult =
+  | { result: 'applied'; status: SnapshotEnvelope['status'] }
+  | { result: 'duplicate' }
+  | { result: 'rejected'; reason: string }
+  | { result: 'ignored'; reason: string }
+  | { result: 'failed'; reason: string };
+
+export interface ActorHostOptions {
+  js: JetStreamClient;
+  subjects: Subjects;
+  snapshots: SnapshotStore;
+  interrupts: InterruptStore;
+  definitions: readonly ActorDefinition[];
+  logger: Logger;
+  /** Reviewers allowed to answer approvals; everyone when unset. */
+  approvers?: readonly string[];
+}
+
+const MAX_APPLIED = 8;
+const MAX_CONFLICT_RETRIES = 20;
+const PUBLISHED_MEMORY = 10_000;
+
+/**
+ * Hosts actor kinds: applies one message to one actor as a single committed step.
+ * Read snapshot → (redelivery? re-publish and stop) → restore and run the machine until it
+ * settles → compare-and-set the snapshot with its outbox → publish the outbox with
+ * `Nats-Msg-Id`. The caller acks the message after `apply` resolves.
+ */
+export class ActorHost {
+  readonly definitions: ReadonlyMap<string, ActorDefinition>;
+  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Steps whose outbox this process saw acknowledged, so they need no re-publish. */
+  private readonly published = new Set<string>();
+
+  constructor(private readonly opts: ActorHostOptions) {
+    this.definitions = new Map(opts.definitions.map((d) => [d.kind, d]));
+  }
+
+  hosts(kind: string): boolean {
+    return this.definitions.has(kind);
+  }
+
+  /** Applies `incoming` to actor `(kind, workflowId)`; one step at a time per actor here. */
+  async apply(kind: string, workflowId: string, incoming: Incoming): Promise<StepResult> {
+    const key = `${kind}.${workflowId}`;
+    const previous = this.locks.get(key) ?? Promise.resolve();
+    const run = previous.then(
+      () => this.applyUnlocked(kind, workflowId, incoming),
+      () => this.applyUnlocked(kind, workflowId, incoming),
+    );
+    this.locks.set(key, run);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(key) === run) this.locks.delete(key);
+    }
+  }
+
+  private async applyUnlocked(
+    kind: string,
+    workflowId: string,
+    incoming: Incoming,
+  ): Promise<StepResult> {
+    const def = this.definitions.get(kind);
+    if (!def) throw new Error(`actor kind '${kind}' is not hosted by this worker`);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.tryApply(def, workflowId, incoming);
+      } catch (err) {
+        if (!(err instanceof RevisionConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw err;
+        this.opts.logger.debug('revision conflict, re-running step', {
+          actor: kind,
+          workflowId,
+          message: incoming.id,
+        });
+      }
+    }
+  }
+
+  private async tryApply(
+    def: ActorDefinition,
+    workflowId: string,
+    incoming: Incoming,
+  ): Promise<StepResult> {
+    const stored = await this.opts.snapshots.get(def.kind, workflowId);
+    if (stored) {
+      const env = stored.envelope;
+      if (env.applied.includes(incoming.id)) {
+        if (env.outbox?.for === incoming.id) await this.publish(env);
+        return { result: 'duplicate' };
+      }
+      await this.republishIfUnconfirmed(env);
+      if (incoming.type === 'response') return this.resume(def, stored, incoming);
+      if (env.status !== 'active') {
+        return { result: 'ignored', reason: `actor '${def.kind}' of '${workflowId}' has ended` };
+      }
+      const event = incoming.type === 'retry' ? { type: 'hitl.retry' } : incoming.message;
+      return this.step(def, stored, incoming.id, event, []);
+    }
+    if (incoming.type === 'response') {
+      return this.reject(def.kind, workflowId, incoming, 'there is no pending interrupt');
+    }
+    if (incoming.type === 'retry') {
+      return { result: 'ignored', reason: `actor '${def.kind}' of '${workflowId}' does not exist` };
+    }
+    const { type: _type, ...fields } = incoming.message;
+    return this.start(def, workflowId, incoming.id, { ...fields, workflowId });
+  }
+
+  private async start(
+    def: ActorDefinition,
+    workflowId: string,
+    messageId: string,
+    input: Record<string, unknown>,
+  ): Promise<StepResult> {
+    const step = await runMachine(def, { input }, undefined, workflowId);
+    const env: SnapshotEnvelope = {
+      format: 1,
+      kind: def.kind,
+      workflowId,
+      version: def.version,
+      status: step.status,
+      steps: 0,
+      snapshot: step.snapshot,
+      applied: [],
+    };
+    return this.commit(def, env, undefined, messageId, step, []);
+  }
+
+  private async step(
+    def: ActorDefinition,
+    stored: StoredSnapshot,
+    messageId: string,
+    event: { type: string },
+    prefix: Prefix[],
+    clearInterrupt = false,
+  ): Promise<StepResult> {
+    const env = stored.envelope;
+    let machineStep: MachineStep;
+    try {
+      const snapshot = this.migrate(def, env);
+      machineStep = await runMachine(def, { snapshot }, event, env.workflowId);
+    } catch (err) {
+      if (err instanceof IncompatibleSnapshotError)
+        return this.failWorkflow(def, stored, messageId, err);
+      throw err;
+    }
+    const next: SnapshotEnvelope = { ...env, version: def.version };
+    if (clearInterrupt) delete next.interrupt;
+    return this.commit(def, next, stored.revision, messageId, machineStep, prefix);
+  }
+
+  private migrate(def: ActorDefinition, env: SnapshotEnvelope): unknown {
+    let snapshot = env.snapshot;
+    for (let v = env.version; v < def.version; v++) {
+      const migration = def.migrations[v];
+      if (!migration) {
+        throw new IncompatibleSnapshotError(
+          `snapshot of '${def.kind}' was written by machine version ${env.version}, this worker runs version ${def.version} and declares no migration from ${v}`,
+          { workflowId: env.workflowId },
+        );
+      }
+      snapshot = migration(snapshot);
+    }
+    if (env.version > def.version) {
+      throw new IncompatibleSnapshotError(
+        `snapshot of '${def.kind}' was written by machine version ${env.version}, newer than this worker's ${def.version}`,
+        { workflowId: env.workflowId },
+      );
+    }
+    return snapshot;
+  }
+
+  private async resume(
+    def: ActorDefinition,
+    stored: StoredSnapshot,
+    incoming: Extract<Incoming, { type: 'response' }>,
+  ): Promise<StepResult> {
+    const env = stored.envelope;
+    const pending = env.status === 'active' ? env.interrupt : undefined;
+    const verdict = checkResponse(pending, incoming.response, {
+      updates: def.updates,
+      ...(this.opts.approvers ? { approvers: this.opts.approvers } : {}),
+    });
+    if (!verdict.ok || !pending) {
+      const reason = verdict.ok ? 'there is no pending interrupt' : verdict.reason;
+      return this.reject(def.kind, env.workflowId, incoming, reason, pending?.interruptId);
+    }
+    const r = incoming.response;
+    const event: ResumeEvent = {
+      type: 'hitl.resume',
+      interruptId: pending.interruptId,
+      interruptType: pending.type,
+      answer: r.answer,
+      update: verdict.update,
+      reviewer: r.reviewer,
+      ...(r.comment !== undefined ? { comment: r.comment } : {}),
+    };
+    const resumed: Record<string, unknown> = {
+      interruptId: pending.interruptId,
+      answer: r.answer,
+      reviewer: r.reviewer,
+      responseSeq: incoming.responseSeq,
+    };
+    if (r.comment !== undefined) resumed.comment = r.comment;
+    const prefix: Prefix[] = [
+      { op: 'interrupt.delete', workflowId: env.workflowId, interruptId: pending.interruptId },
+      { event: 'resumed', data: resumed },
+    ];
+    return this.step(def, stored, incoming.id, event, prefix, true);
+  }
+
+  /** Publishes `response_rejected`; the actor's state is untouched. */
+  private async reject(
+    kind: string,
+    workflowId: string,
+    incoming: Extract<Incoming, { type: 'response' }>,
+    reason: string,
+    interruptId?: string,
+  ): Promise<StepResult> {
+    const asked = incoming.response.interruptId ?? interruptId;
+    await this.publishRejection(workflowId, incoming.responseSeq, reason, {
+      reviewer: incoming.response.reviewer,
+      ...(asked !== undefined ? { interruptId: asked } : {}),
+      actor: kind,
+    });
+    return { result: 'rejected', reason };
+  }
+
+  /**
+   * Publishes a `response_rejected` event for the response stored at `responseSeq`, naming the
+   * reason a person can act on.
+   */
+  async publishRejection(
+    workflowId: string,
+    responseSeq: number,
+    reason: string,
+    about: { reviewer?: string; interruptId?: string; actor?: string },
+  ): Promise<void> {
+    const data: Record<string, unknown> = { reason, responseSeq };
+    if (about.reviewer !== undefined) data.reviewer = about.reviewer;
+    if (about.interruptId !== undefined) data.interruptId = about.interruptId;
+    await publishOutbox(this.opts.js, this.opts.interrupts, [
+      {
+        op: 'publish',
+        subject: this.opts.subjects.event(workflowId, 'response_rejected'),
+        msgId: `${workflowId}.rejected.${responseSeq}`,
+        data: this.envelope(
+          workflowId,
+          about.actor ?? 'runtime',
+          'response_rejected',
+          new Date(),
+          data,
+        ),
+      },
+    ]);
+  }
+
+  private async failWorkflow(
+    def: ActorDefinition,
+    stored: StoredSnapshot,
+    messageId: string,
+    err: IncompatibleSnapshotError,
+  ): Promise<StepResult> {
+    const env = stored.envelope;
+    this.opts.logger.error('workflow failed: incompatible snapshot', {
+      actor: def.kind,
+      workflowId: env.workflowId,
+      reason: err.message,
+    });
+    const failed: SnapshotEnvelope = { ...env, status: 'failed' };
+    delete failed.interrupt;
+    const prefix: Prefix[] = [];
+    if (env.interrupt) {
+      prefix.push({
+        op: 'interrupt.delete',
+        workflowId: env.workflowId,
+        interruptId: env.interrupt.interruptId,
+      });
+    }
+    prefix.push(
+      { event: 'failed', data: { reason: err.message, step: def.kind, retryable: false } },
+      { event: 'completed', data: { outcome: 'failed' } },
+    );
+    const step: MachineStep = { snapshot: env.snapshot, status: 'active', emitted: [] };
+    await this.commit(def, failed, stored.revision, messageId, step, prefix);
+    return { result: 'failed', reason: err.message };
+  }
+
+  /** Turns the step's effects into an outbox, writes it with the snapshot (CAS), publishes. */
+  private async commit(
+    def: ActorDefinition,
+    base: SnapshotEnvelope,
+    revision: number | undefined,
+    messageId: string,
+    machineStep: MachineStep,
+    prefix: Prefix[],
+  ): Promise<StepResult> {
+    const wf = base.workflowId;
+    const stepNo = base.steps + 1;
+    const now = new Date();
+    const entries: OutboxEntry[] = [];
+    let interrupt: InterruptRecord | undefined = base.interrupt;
+    const msgId = (): string => `${wf}.${def.kind}.${stepNo}.${entries.length}`;
+    const pushEvent = (type: string, data: Record<string, unknown>): void => {
+      entries.push({
+        op: 'publish',
+        subject: this.opts.subjects.event(wf, type),
+        msgId: msgId(),
+        data: this.envelope(wf, def.kind, type, now, data),
+      });
+    };
+    for (const p of prefix) {
+      if ('op' in p) entries.push(p);
+      else pushEvent(p.event, p.data);
+    }
+    for (const e of machineStep.emitted) {
+      switch (e.type) {
+        case 'hitl.event':
+          pushEvent(e.event, e.data);
+          break;
+        case 'hitl.send':
+          entries.push({
+            op: 'publish',
+            subject: this.opts.subjects.mailbox(e.to, wf),
+            msgId: msgId(),
+            data: e.message,
+          });
+          break;
+        case 'hitl.reply':
+          entries.push({
+            op: 'publish',
+            subject: this.opts.subjects.outboundReply(wf),
+            msgId: msgId(),
+            data: { workflowId: wf, ...e.reply },
+          });
+          break;
+        case 'hitl.interrupt': {
+          const record: InterruptRecord = {
+            workflowId: wf,
+            interruptId: `${def.kind}-${stepNo}`,
+            actor: def.kind,
+            type: e.interrupt.type,
+            question: e.interrupt.question,
+            createdAt: now.toISOString(),
+          };
+          if (e.interrupt.options) record.options = e.interrupt.options;
+          if (e.interrupt.draft !== undefined) record.draft = e.interrupt.draft;
+          if (e.interrupt.category !== undefined) record.category = e.interrupt.category;
+          interrupt = record;
+          // The KV record first: whoever reacts to the request must find it pending.
+          entries.push({ op: 'interrupt.put', record });
+          entries.push({
+            op: 'publish',
+            subject: this.opts.subjects.humanRequest(wf),
+            msgId: msgId(),
+            data: record,
+          });
+          pushEvent('interrupted', record);
+          break;
+        }
+        default:
+          this.opts.logger.warn('unknown effect ignored', { actor: def.kind, workflowId: wf });
+      }
+    }
+    const next: SnapshotEnvelope = {
+      ...base,
+      status: base.status === 'failed' ? 'failed' : machineStep.status,
+      steps: stepNo,
+      snapshot: machineStep.snapshot,
+      applied: [...base.applied, messageId].slice(-MAX_APPLIED),
+      outbox: { for: messageId, at: now.getTime(), entries },
+    };
+    if (interrupt) next.interrupt = interrupt;
+    else delete next.interrupt;
+    if (next.status !== 'active') delete next.interrupt;
+    await this.opts.snapshots.put(next, revision);
+    await this.publish(next);
+    return { result: 'applied', status: next.status };
+  }
+
+  /**
+   * A new message arrived while the previous step's outbox is not known to be published (its
+   * worker may have died between the KV write and the publish): publish it again first.
+   * Within the duplicate window JetStream drops what was already stored.
+   */
+  private async republishIfUnconfirmed(env: SnapshotEnvelope): Promise<void> {
+    if (!env.outbox || this.published.has(stepKey(env))) return;
+    if (Date.now() - env.outbox.at > DUPLICATE_WINDOW_MS / 2) return;
+    await this.publish(env);
+  }
+
+  private async publish(env: SnapshotEnvelope): Promise<void> {
+    if (!env.outbox) return;
+    await publishOutbox(this.opts.js, this.opts.interrupts, env.outbox.entries);
+    const key = stepKey(env);
+    this.published.add(key);
+    if (this.published.size > PUBLISHED_MEMORY) {
+      const oldest = this.published.values().next().value;
+      if (oldest !== undefined) this.published.delete(oldest);
+    }
+  }
+
+  private envelope(
+    workflowId: string,
+    actor: string,
+    type: string,
+    at: Date,
+    data: Record<string, unknown>,
+  ): EventEnvelope {
+    return { workflowId, type, actor, at: at.toISOString(), data };
+  }
+}
+
+type Prefix =
+  | Extract<OutboxEntry, { op: 'interrupt.delete' }>
+  | { event: string; data: Record<string, unknown> };
+
+function stepKey(env: SnapshotEnvelope): string {
+  return `${env.kind}.${env.workflowId}.${env.steps}`;
+}

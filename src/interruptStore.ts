@@ -1,0 +1,58 @@
+import type { KV } from '@nats-io/kv';
+import { InterruptRecordSchema, type InterruptRecord } from './schemas.js';
+import type { Subjects } from './subjects.js';
+
+const encoder = new TextEncoder();
+
+/**
+ * The pending interrupts in KV `hitl_interrupts`, key `<wf>`: a live value means "waiting for a
+ * human"; the key is deleted once the interrupt is resolved.
+ */
+export class InterruptStore {
+  constructor(
+    private readonly kv: KV,
+    private readonly subjects: Subjects,
+  ) {}
+
+  async get(workflowId: string): Promise<InterruptRecord | undefined> {
+    const entry = await this.kv.get(this.subjects.interruptKey(workflowId));
+    if (!entry || entry.operation !== 'PUT') return undefined;
+    const parsed = InterruptRecordSchema.safeParse(entry.json());
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  async put(record: InterruptRecord): Promise<void> {
+    await this.kv.put(
+      this.subjects.interruptKey(record.workflowId),
+      encoder.encode(JSON.stringify(record)),
+    );
+  }
+
+  /**
+   * Deletes the record only while it still names `interruptId`, so a late re-publish of an old
+   * step never removes a newer interrupt.
+   */
+  async resolve(workflowId: string, interruptId: string): Promise<void> {
+    const key = this.subjects.interruptKey(workflowId);
+    const entry = await this.kv.get(key);
+    if (!entry || entry.operation !== 'PUT') return;
+    const parsed = InterruptRecordSchema.safeParse(entry.json());
+    if (parsed.success && parsed.data.interruptId !== interruptId) return;
+    try {
+      await this.kv.delete(key, { previousSeq: entry.revision });
+    } catch (err) {
+      // Changed since we read it: a newer interrupt or a concurrent resolve; either way not ours.
+      if ((err as { code?: unknown }).code !== 10071) throw err;
+    }
+  }
+
+  /** Every pending interrupt, oldest first. */
+  async list(): Promise<InterruptRecord[]> {
+    const records: InterruptRecord[] = [];
+    const keys: string[] = [];
+    for await (const key of await this.kv.keys()) keys.push(key);
+    const found = await Promise.all(keys.map((k) => this.get(k)));
+    for (const record of found) if (record) records.push(record);
+    return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+}

@@ -1,0 +1,73 @@
+import { createActor, type AnyActorRef, type AnyMachineSnapshot } from 'xstate';
+import type { ActorDefinition } from './actorDefinition.js';
+import { IncompatibleSnapshotError } from './errors.js';
+import type { HitlEmitted } from './effects.js';
+
+/** What one step of a machine produced. */
+export interface MachineStep {
+  /** The persisted snapshot to store (plain JSON). */
+  snapshot: unknown;
+  status: 'active' | 'done';
+  emitted: HitlEmitted[];
+}
+
+function isSettled(snapshot: AnyMachineSnapshot): boolean {
+  // A machine is settled when it is final, or waits for a message with no invoked work running.
+  return snapshot.status !== 'active' || Object.keys(snapshot.children).length === 0;
+}
+
+/**
+ * Restores (or creates) an actor, sends it `event`, runs its invoked work until it settles,
+ * and returns the new persisted snapshot with the effects it emitted.
+ * Throws {@link IncompatibleSnapshotError} when the snapshot does not fit the machine.
+ */
+export async function runMachine(
+  def: ActorDefinition,
+  from: { snapshot: unknown } | { input: Record<string, unknown> },
+  event: { type: string } | undefined,
+  workflowId: string,
+): Promise<MachineStep> {
+  const emitted: HitlEmitted[] = [];
+  let failure: unknown;
+  const actor: AnyActorRef =
+    'snapshot' in from
+      ? createActor(def.machine, { snapshot: from.snapshot as AnyMachineSnapshot, input: {} })
+      : createActor(def.machine, { input: from.input });
+  const settled = new Promise<void>((resolve) => {
+    actor.subscribe({
+      next: (s: AnyMachineSnapshot) => {
+        if (isSettled(s)) resolve();
+      },
+      error: (err: unknown) => {
+        failure = err;
+        resolve();
+      },
+    });
+  });
+  actor.on('*', (e: HitlEmitted) => emitted.push(e));
+  actor.start();
+  const restoredStatus = (actor.getSnapshot() as AnyMachineSnapshot).status;
+  if (failure !== undefined || restoredStatus === 'error') {
+    actor.stop();
+    const reason = failure instanceof Error ? failure.message : String(failure);
+    throw new IncompatibleSnapshotError(
+      `snapshot of '${def.kind}' does not fit machine version ${def.version}: ${reason}`,
+      { workflowId },
+    );
+  }
+  if (event) actor.send(event);
+  if (isSettled(actor.getSnapshot() as AnyMachineSnapshot)) {
+    // Nothing to wait for; the subscription may not have fired for a no-op event.
+  } else {
+    await settled;
+  }
+  const snap = actor.getSnapshot() as AnyMachineSnapshot;
+  const persisted = actor.getPersistedSnapshot();
+  actor.stop();
+  if (failure !== undefined || snap.status === 'error') {
+    const err = failure ?? snap.error;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`machine '${def.kind}' failed: ${reason}`, { cause: err });
+  }
+  return { snapshot: persisted, status: snap.status === 'done' ? 'done' : 'active', emitted };
+}

@@ -1,0 +1,78 @@
+import type { z } from 'zod';
+import { describeZodError, type HumanResponse, type InterruptRecord } from './schemas.js';
+
+/** The verdict on a human response: accepted with its validated update, or why not. */
+export type ResponseVerdict =
+  { ok: true; update: Record<string, unknown> } | { ok: false; reason: string };
+
+/** What decides whether a response is accepted, besides the interrupt itself. */
+export interface ResponsePolicy {
+  /** Per interrupt type, the `update` a response may carry. */
+  updates: Readonly<Record<string, z.ZodType<Record<string, unknown>>>>;
+  /** Who may answer an interrupt of type 'approval'; anyone when unset. */
+  approvers?: readonly string[];
+}
+
+/**
+ * Checks a response against the pending interrupt: that there is one, that the response names
+ * it (when it names any), that the answer is an option, that the reviewer may answer, and that
+ * the update carries only the keys this interrupt type accepts.
+ *
+ * @example
+ * checkResponse(record, { answer: 'maybe', reviewer: 'ana' }, { updates: {} });
+ * // { ok: false, reason: "answer 'maybe' is not an option; expected one of: yes, no" }
+ */
+export function checkResponse(
+  pending: InterruptRecord | undefined,
+  response: HumanResponse,
+  policy: ResponsePolicy,
+): ResponseVerdict {
+  if (!pending) {
+    return {
+      ok: false,
+      reason: 'there is no pending interrupt: it was already answered, or never asked',
+    };
+  }
+  if (response.interruptId !== undefined && response.interruptId !== pending.interruptId) {
+    return {
+      ok: false,
+      reason: `interrupt '${response.interruptId}' is not pending (already answered or replaced); the pending one is '${pending.interruptId}'`,
+    };
+  }
+  if (pending.options && !pending.options.includes(response.answer)) {
+    return {
+      ok: false,
+      reason: `answer '${response.answer}' is not an option; expected one of: ${pending.options.join(', ')}`,
+    };
+  }
+  if (
+    pending.type === 'approval' &&
+    policy.approvers &&
+    !policy.approvers.includes(response.reviewer)
+  ) {
+    return {
+      ok: false,
+      reason: `reviewer '${response.reviewer}' may not answer approvals (HITL_APPROVERS allows: ${policy.approvers.join(', ')})`,
+    };
+  }
+  const update = response.update ?? {};
+  const schema = policy.updates[pending.type];
+  if (!schema) {
+    const keys = Object.keys(update);
+    if (keys.length > 0) {
+      return {
+        ok: false,
+        reason: `update key '${keys[0]}' is not accepted by a ${pending.type} interrupt (it accepts none)`,
+      };
+    }
+    return { ok: true, update: {} };
+  }
+  const parsed = schema.safeParse(update);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      reason: `update rejected for a ${pending.type} interrupt: ${describeZodError(parsed.error)}`,
+    };
+  }
+  return { ok: true, update: parsed.data };
+}

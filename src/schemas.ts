@@ -1,0 +1,120 @@
+import { z } from 'zod';
+import { WORKFLOW_ID_PATTERN } from './subjects.js';
+
+const workflowId = z
+  .string()
+  .regex(WORKFLOW_ID_PATTERN, "use 1 to 64 letters, digits, '-' and '_'");
+
+/** A ticket on `hitl.tickets.new`. */
+export const TicketSchema = z.object({
+  id: workflowId.optional(),
+  request: z.string().min(1).max(10_000),
+  customer: z.string().max(200).optional(),
+  channel: z.string().max(200).optional(),
+  metadata: z.record(z.string(), z.string()).optional(),
+  timeoutMs: z.number().int().positive().optional(),
+});
+export type Ticket = z.infer<typeof TicketSchema>;
+
+/** A human response on `hitl.human.respond.<wf>`. */
+export const ResponseSchema = z.object({
+  answer: z.string().min(1).max(200),
+  reviewer: z.string().trim().min(1, 'reviewer must be a non-empty name').max(200),
+  interruptId: z.string().min(1).max(200).optional(),
+  update: z.record(z.string(), z.unknown()).optional(),
+  comment: z.string().max(4_000).optional(),
+});
+export type HumanResponse = z.infer<typeof ResponseSchema>;
+
+/** The record of a workflow waiting for a human, kept in KV `hitl_interrupts` under `<wf>`. */
+export const InterruptRecordSchema = z.object({
+  workflowId,
+  interruptId: z.string().min(1),
+  actor: z.string().min(1),
+  type: z.string().min(1),
+  question: z.string(),
+  options: z.array(z.string()).optional(),
+  draft: z.string().optional(),
+  category: z.string().optional(),
+  createdAt: z.string(),
+  expiresAt: z.string().optional(),
+});
+export type InterruptRecord = z.infer<typeof InterruptRecordSchema>;
+
+/** The envelope of every event on `hitl.events.<wf>.<type>`. */
+export const EventEnvelopeSchema = z.object({
+  workflowId,
+  type: z.string().min(1),
+  actor: z.string().min(1),
+  at: z.string(),
+  data: z.record(z.string(), z.unknown()),
+});
+export type EventEnvelope = z.infer<typeof EventEnvelopeSchema>;
+
+/** A reply released to the customer on `hitl.outbound.reply.<wf>`. */
+export const OutboundReplySchema = z.object({
+  workflowId,
+  category: z.string(),
+  reply: z.string(),
+  approvedBy: z.string().optional(),
+});
+export type OutboundReply = z.infer<typeof OutboundReplySchema>;
+
+/** A dead letter on `hitl.dlq.<source>`. */
+export const DeadLetterSchema = z.object({
+  source: z.string(),
+  subject: z.string(),
+  reason: z.string(),
+  raw: z.string(),
+});
+export type DeadLetter = z.infer<typeof DeadLetterSchema>;
+
+/** A message between actors, on an internal mailbox subject. */
+export const MailboxMessageSchema = z.object({ type: z.string().min(1) }).catchall(z.unknown());
+export type MailboxMessage = z.infer<typeof MailboxMessageSchema>;
+
+/** One effect of a step, kept in the snapshot envelope until it is published. */
+export const OutboxEntrySchema = z.discriminatedUnion('op', [
+  z.object({
+    op: z.literal('publish'),
+    subject: z.string(),
+    msgId: z.string(),
+    data: z.unknown(),
+  }),
+  z.object({ op: z.literal('interrupt.put'), record: InterruptRecordSchema }),
+  z.object({ op: z.literal('interrupt.delete'), workflowId, interruptId: z.string() }),
+]);
+export type OutboxEntry = z.infer<typeof OutboxEntrySchema>;
+
+/** What the snapshots bucket holds for one actor: its XState snapshot and the host's bookkeeping. */
+export const SnapshotEnvelopeSchema = z.object({
+  format: z.literal(1),
+  kind: z.string(),
+  workflowId,
+  /** The machine version that wrote `snapshot`. */
+  version: z.number().int(),
+  /** 'active' (waiting for a message), 'done' (final), 'failed' (cannot go on). */
+  status: z.enum(['active', 'done', 'failed']),
+  /** Number of steps committed so far; names the step's outbox message ids. */
+  steps: z.number().int().nonnegative(),
+  snapshot: z.unknown(),
+  /** Ids of the most recent messages applied, to recognise a redelivery. */
+  applied: z.array(z.string()),
+  /** The pending interrupt of this actor, when it waits for a human. */
+  interrupt: InterruptRecordSchema.optional(),
+  /** The last step's effects: re-published when its message is redelivered. */
+  outbox: z
+    .object({ for: z.string(), at: z.number(), entries: z.array(OutboxEntrySchema) })
+    .optional(),
+});
+export type SnapshotEnvelope = z.infer<typeof SnapshotEnvelopeSchema>;
+
+/** A one-line description of what a zod error found, naming each field. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.length > 0 ? issue.path.join('.') : 'payload';
+      return `${path}: ${issue.message}`;
+    })
+    .join('; ');
+}

@@ -1,0 +1,74 @@
+import type { KV } from '@nats-io/kv';
+import { RevisionConflictError } from './errors.js';
+import { SnapshotEnvelopeSchema, type SnapshotEnvelope } from './schemas.js';
+import type { Subjects } from './subjects.js';
+
+/** A stored envelope and the revision to compare-and-set against. */
+export interface StoredSnapshot {
+  envelope: SnapshotEnvelope;
+  revision: number;
+}
+
+/** Where actor snapshots live between steps. */
+export interface SnapshotStore {
+  get(kind: string, workflowId: string): Promise<StoredSnapshot | undefined>;
+  /**
+   * Writes `envelope` if the stored revision is still `revision` (`undefined`: the key must not
+   * exist). Throws {@link RevisionConflictError} when another writer got there first.
+   */
+  put(envelope: SnapshotEnvelope, revision: number | undefined): Promise<number>;
+  /** Every actor snapshot of one workflow. */
+  listWorkflow(workflowId: string): Promise<StoredSnapshot[]>;
+}
+
+const encoder = new TextEncoder();
+
+function isWrongLastSequence(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 10071 || (err instanceof Error && /wrong last sequence/i.test(err.message));
+}
+
+/** {@link SnapshotStore} on JetStream KV (`hitl_snapshots`, key `<kind>.<wf>`). */
+export class KvSnapshotStore implements SnapshotStore {
+  constructor(
+    private readonly kv: KV,
+    private readonly subjects: Subjects,
+  ) {}
+
+  async get(kind: string, workflowId: string): Promise<StoredSnapshot | undefined> {
+    const entry = await this.kv.get(this.subjects.snapshotKey(kind, workflowId));
+    if (!entry || entry.operation !== 'PUT') return undefined;
+    return { envelope: SnapshotEnvelopeSchema.parse(entry.json()), revision: entry.revision };
+  }
+
+  async put(envelope: SnapshotEnvelope, revision: number | undefined): Promise<number> {
+    const key = this.subjects.snapshotKey(envelope.kind, envelope.workflowId);
+    const data = encoder.encode(JSON.stringify(envelope));
+    try {
+      return revision === undefined
+        ? await this.kv.create(key, data)
+        : await this.kv.update(key, data, revision);
+    } catch (err) {
+      if (isWrongLastSequence(err)) {
+        throw new RevisionConflictError(`snapshot '${key}' changed since revision ${revision}`, {
+          workflowId: envelope.workflowId,
+          revision,
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  async listWorkflow(workflowId: string): Promise<StoredSnapshot[]> {
+    const keys = await this.kv.keys(`*.${workflowId}`);
+    const found: StoredSnapshot[] = [];
+    for await (const key of keys) {
+      const [kind] = key.split('.');
+      if (kind === undefined) continue;
+      const stored = await this.get(kind, workflowId);
+      if (stored) found.push(stored);
+    }
+    return found;
+  }
+}

@@ -1,0 +1,140 @@
+import { IllegalWorkflowIdError } from './errors.js';
+
+/** The workflow-id pattern of the wire contract. */
+export const WORKFLOW_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const KIND_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
+const PREFIX_PATTERN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
+/** Throws {@link IllegalWorkflowIdError} unless `id` is a legal workflow id. */
+export function assertWorkflowId(id: string): string {
+  if (!WORKFLOW_ID_PATTERN.test(id)) throw new IllegalWorkflowIdError(id);
+  return id;
+}
+
+/** True when `id` is a legal workflow id. */
+export function isWorkflowId(id: string): boolean {
+  return WORKFLOW_ID_PATTERN.test(id);
+}
+
+/** Throws unless `kind` is a legal actor kind (lower-case letters, digits, '-' and '_'). */
+export function assertActorKind(kind: string): string {
+  if (!KIND_PATTERN.test(kind)) {
+    throw new Error(`illegal actor kind: '${kind}' (use lower-case letters, digits, '-' and '_')`);
+  }
+  return kind;
+}
+
+/**
+ * Every subject, stream, bucket, consumer and key name the runtime uses, built in one place.
+ * With the default prefix `hitl` the names are exactly the wire contract's; another prefix
+ * (`HITL_PREFIX`) gives a separate, non-colliding set on the same server.
+ *
+ * @example
+ * const s = new Subjects('hitl');
+ * s.respond('wf-1'); // 'hitl.human.respond.wf-1'
+ * s.streams.events; // 'HITL_EVENTS'
+ */
+export class Subjects {
+  readonly prefix: string;
+  readonly streams: {
+    readonly tickets: string;
+    readonly responses: string;
+    readonly events: string;
+    readonly outbound: string;
+    readonly dlq: string;
+    readonly mailbox: string;
+  };
+  readonly buckets: { readonly snapshots: string; readonly interrupts: string };
+
+  constructor(prefix = 'hitl') {
+    if (!PREFIX_PATTERN.test(prefix)) {
+      throw new Error(
+        `illegal subject prefix: '${prefix}' (use tokens of letters, digits, '-' and '_')`,
+      );
+    }
+    this.prefix = prefix;
+    const upper = prefix.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+    const lower = prefix.toLowerCase().replace(/[^a-z0-9]/g, '_');
+    this.streams = {
+      tickets: `${upper}_TICKETS`,
+      responses: `${upper}_RESPONSES`,
+      events: `${upper}_EVENTS`,
+      outbound: `${upper}_OUTBOUND`,
+      dlq: `${upper}_DLQ`,
+      mailbox: `${upper}_MAILBOX`,
+    };
+    this.buckets = { snapshots: `${lower}_snapshots`, interrupts: `${lower}_interrupts` };
+  }
+
+  get ticketsNew(): string {
+    return `${this.prefix}.tickets.new`;
+  }
+  humanRequest(wf: string): string {
+    return `${this.prefix}.human.request.${assertWorkflowId(wf)}`;
+  }
+  get humanRequestAll(): string {
+    return `${this.prefix}.human.request.>`;
+  }
+  respond(wf: string): string {
+    return `${this.prefix}.human.respond.${assertWorkflowId(wf)}`;
+  }
+  get respondAll(): string {
+    return `${this.prefix}.human.respond.>`;
+  }
+  /** The workflow id named by a `…human.respond.<wf>` subject, or undefined when it names none. */
+  workflowOfResponse(subject: string): string | undefined {
+    const head = `${this.prefix}.human.respond.`;
+    if (!subject.startsWith(head)) return undefined;
+    const wf = subject.slice(head.length);
+    return isWorkflowId(wf) ? wf : undefined;
+  }
+  event(wf: string, type: string): string {
+    return `${this.prefix}.events.${assertWorkflowId(wf)}.${type}`;
+  }
+  /** Events of one workflow, or of all workflows when `wf` is undefined. */
+  events(wf?: string): string {
+    return wf === undefined
+      ? `${this.prefix}.events.>`
+      : `${this.prefix}.events.${assertWorkflowId(wf)}.>`;
+  }
+  outboundReply(wf: string): string {
+    return `${this.prefix}.outbound.reply.${assertWorkflowId(wf)}`;
+  }
+  get outboundAll(): string {
+    return `${this.prefix}.outbound.reply.>`;
+  }
+  dlq(source: string): string {
+    return `${this.prefix}.dlq.${source}`;
+  }
+  get dlqAll(): string {
+    return `${this.prefix}.dlq.>`;
+  }
+  /** An actor's mailbox: internal, `<prefix>.actor.<kind>.<wf>`. */
+  mailbox(kind: string, wf: string): string {
+    return `${this.prefix}.actor.${assertActorKind(kind)}.${assertWorkflowId(wf)}`;
+  }
+  mailboxOf(kind: string): string {
+    return `${this.prefix}.actor.${assertActorKind(kind)}.*`;
+  }
+  get mailboxAll(): string {
+    return `${this.prefix}.actor.>`;
+  }
+  /** The workflow id named by a mailbox subject of `kind`. */
+  workflowOfMailbox(kind: string, subject: string): string | undefined {
+    const head = `${this.prefix}.actor.${kind}.`;
+    if (!subject.startsWith(head)) return undefined;
+    const wf = subject.slice(head.length);
+    return isWorkflowId(wf) ? wf : undefined;
+  }
+  consumer(role: string): string {
+    return `${this.prefix.replace(/[^A-Za-z0-9_-]/g, '_')}-${role}`;
+  }
+  /** KV key of an actor's snapshot in the snapshots bucket. */
+  snapshotKey(kind: string, wf: string): string {
+    return `${assertActorKind(kind)}.${assertWorkflowId(wf)}`;
+  }
+  /** KV key of a workflow's pending interrupt. */
+  interruptKey(wf: string): string {
+    return assertWorkflowId(wf);
+  }
+}

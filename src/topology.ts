@@ -1,0 +1,130 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  RetentionPolicy,
+  StorageType,
+  jetstreamManager,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import type { Subjects } from './subjects.js';
+
+/** How long JetStream remembers a `Nats-Msg-Id` to drop a duplicate publish. */
+export const DUPLICATE_WINDOW_MS = 10 * 60_000;
+/** How long a consumer waits for an ack before redelivering. */
+export const ACK_WAIT_MS = 30_000;
+/** Deliveries of one message before it is dead-lettered instead of tried again. */
+export const MAX_DELIVER = 10;
+
+/** The KV buckets the runtime works with. */
+export interface Buckets {
+  snapshots: KV;
+  interrupts: KV;
+}
+
+type NamedStreamConfig = Partial<StreamConfig> & { name: string };
+
+function streamConfigs(s: Subjects): NamedStreamConfig[] {
+  const common = {
+    storage: StorageType.File,
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    num_replicas: 1,
+  };
+  return [
+    { name: s.streams.tickets, subjects: [s.ticketsNew], retention: RetentionPolicy.Limits },
+    { name: s.streams.responses, subjects: [s.respondAll], retention: RetentionPolicy.Limits },
+    {
+      name: s.streams.events,
+      subjects: [s.events(), s.humanRequestAll],
+      retention: RetentionPolicy.Limits,
+    },
+    { name: s.streams.outbound, subjects: [s.outboundAll], retention: RetentionPolicy.Limits },
+    { name: s.streams.dlq, subjects: [s.dlqAll], retention: RetentionPolicy.Limits },
+    // Mailboxes are work queues: a message is gone once its step is committed and acked.
+    { name: s.streams.mailbox, subjects: [s.mailboxAll], retention: RetentionPolicy.Workqueue },
+  ].map((c) => ({ ...common, ...c }));
+}
+
+async function ensureStream(jsm: JetStreamManager, config: NamedStreamConfig): Promise<void> {
+  const name = config.name;
+  try {
+    await jsm.streams.info(name);
+    await jsm.streams.update(name, config);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    try {
+      await jsm.streams.add(config);
+    } catch (addErr) {
+      // Another worker created it between our info and add.
+      if (!/already in use/i.test(String(addErr))) throw addErr;
+    }
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof Error && /not found/i.test(err.message);
+}
+
+/**
+ * Creates the contract's streams, KV buckets and the runtime's durable consumers when missing,
+ * with the same settings every time. Safe to run from many workers at once.
+ *
+ * @example
+ * const { buckets } = await ensureTopology(nc, new Subjects('hitl'), ['triage', 'gate']);
+ */
+export async function ensureTopology(
+  nc: NatsConnection,
+  subjects: Subjects,
+  kinds: readonly string[] = [],
+): Promise<{ jsm: JetStreamManager; buckets: Buckets }> {
+  const jsm = await jetstreamManager(nc);
+  for (const config of streamConfigs(subjects)) await ensureStream(jsm, config);
+  const kvm = new Kvm(nc);
+  const buckets: Buckets = {
+    snapshots: await kvm.create(subjects.buckets.snapshots, {
+      storage: StorageType.File,
+      history: 1,
+    }),
+    interrupts: await kvm.create(subjects.buckets.interrupts, {
+      storage: StorageType.File,
+      history: 1,
+    }),
+  };
+  const durable = {
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(ACK_WAIT_MS),
+    max_deliver: MAX_DELIVER + 5,
+    max_ack_pending: 10_000,
+  };
+  const consumers: [string, string, string][] = [
+    [subjects.streams.tickets, subjects.consumer('tickets'), subjects.ticketsNew],
+    [subjects.streams.responses, subjects.consumer('responses'), subjects.respondAll],
+    ...kinds.map((kind): [string, string, string] => [
+      subjects.streams.mailbox,
+      subjects.consumer(`actor-${kind}`),
+      subjects.mailboxOf(kind),
+    ]),
+  ];
+  for (const [stream, name, filter] of consumers) {
+    const config = { ...durable, durable_name: name, filter_subject: filter };
+    try {
+      await jsm.consumers.info(stream, name);
+      await jsm.consumers.update(stream, name, {
+        ack_wait: config.ack_wait,
+        max_deliver: config.max_deliver,
+        max_ack_pending: config.max_ack_pending,
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      try {
+        await jsm.consumers.add(stream, config);
+      } catch (addErr) {
+        if (!/already (exists|in use)/i.test(String(addErr))) throw addErr;
+      }
+    }
+  }
+  return { jsm, buckets };
+}
