@@ -1,3 +1,5 @@
+// The one library module that machine files import directly: it has no runtime imports (no
+// NATS, no node:*), so a machine that uses these helpers stays pure and deterministic.
 import type { MailboxMessage, OutboundReply } from './schemas.js';
 
 /** What a machine asks of the human when it pauses. The runtime fills in ids and times. */

@@ -13,7 +13,7 @@ export interface MachineStep {
 
 function isSettled(snapshot: AnyMachineSnapshot): boolean {
   // A machine is settled when it is final, or waits for a message with no invoked work running.
-  return snapshot.status !== 'active' || Object.keys(snapshot.children).length === 0;
+  return snapshot.status !== 'active' || Object.keys(snapshot.children as object).length === 0;
 }
 
 /**

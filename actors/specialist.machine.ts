@@ -1,0 +1,95 @@
+import { assign, emit, fromPromise, setup } from 'xstate';
+import { hitlEvent, sendToActor } from '../src/effects.js';
+import type { HitlEmitted, RetryEvent } from '../src/effects.js';
+import type { Category } from './categories.js';
+import type { DraftRequest } from './model.js';
+
+export interface SpecialistInput {
+  workflowId: string;
+  category: Category;
+  request: string;
+  customer?: string;
+  confidence?: number;
+  by?: 'model' | 'human';
+}
+
+export interface SpecialistContext extends SpecialistInput {
+  draft?: string;
+  failure?: string;
+}
+
+export const SPECIALIST_VERSION = 1;
+
+/**
+ * One machine serves the refund, billing and technical specialists: it drafts a reply for its
+ * category and hands the draft to the gate. A failed model call parks it until `hitl retry`.
+ */
+export const specialistMachine = setup({
+  types: {
+    context: {} as SpecialistContext,
+    input: {} as SpecialistInput,
+    events: {} as RetryEvent,
+    emitted: {} as HitlEmitted,
+  },
+  actors: {
+    draft: fromPromise<string, DraftRequest>(() => {
+      throw new Error("the 'draft' actor must be provided by the host");
+    }),
+  },
+}).createMachine({
+  id: 'specialist',
+  context: ({ input }) => ({ ...input }),
+  initial: 'drafting',
+  states: {
+    drafting: {
+      invoke: {
+        src: 'draft',
+        input: ({ context }) => ({
+          category: context.category,
+          request: context.request,
+          ...(context.customer !== undefined ? { customer: context.customer } : {}),
+        }),
+        onDone: {
+          target: 'handedOff',
+          actions: [
+            assign({ draft: ({ event }) => event.output }),
+            emit(({ context, event }) =>
+              hitlEvent('drafted', { category: context.category, draft: event.output }),
+            ),
+          ],
+        },
+        onError: {
+          target: 'parked',
+          actions: [
+            assign(({ event }) => ({ failure: errorMessage(event.error) })),
+            emit(({ event }) =>
+              hitlEvent('failed', {
+                reason: errorMessage(event.error),
+                step: 'specialist',
+                retryable: true,
+              }),
+            ),
+          ],
+        },
+      },
+    },
+    parked: {
+      on: { 'hitl.retry': { target: 'drafting', actions: assign({ failure: undefined }) } },
+    },
+    handedOff: {
+      type: 'final',
+      entry: emit(({ context }) =>
+        sendToActor('gate', {
+          type: 'draft',
+          category: context.category,
+          draft: context.draft,
+          request: context.request,
+        }),
+      ),
+    },
+  },
+});
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,162 @@
+import { assign, emit, fromPromise, setup } from 'xstate';
+import { hitlEvent, requestHuman, sendToActor } from '../src/effects.js';
+import type { HitlEmitted, ResumeEvent, RetryEvent } from '../src/effects.js';
+import { CATEGORIES, CONFIDENCE_THRESHOLD, isCategory, type Category } from './categories.js';
+import type { Classification } from './model.js';
+
+export interface TriageInput {
+  workflowId: string;
+  request: string;
+  customer?: string;
+  channel?: string;
+  metadata?: Record<string, string>;
+}
+
+export interface TriageContext extends TriageInput {
+  category?: Category;
+  confidence?: number;
+  rationale?: string;
+  by?: 'model' | 'human';
+  failure?: string;
+}
+
+/** Bumped whenever a change would not fit snapshots written by the previous version. */
+export const TRIAGE_VERSION = 1;
+
+/**
+ * Classifies a ticket. Confident (a valid category at or above the threshold): routes it to
+ * the specialist. Otherwise pauses with an `escalation` interrupt; the human's category becomes
+ * state, and `drop` ends the workflow. A failed model call parks it until `hitl retry`.
+ */
+export const triageMachine = setup({
+  types: {
+    context: {} as TriageContext,
+    input: {} as TriageInput,
+    events: {} as ResumeEvent | RetryEvent,
+    emitted: {} as HitlEmitted,
+  },
+  actors: {
+    classify: fromPromise<Classification, { request: string }>(() => {
+      throw new Error("the 'classify' actor must be provided by the host");
+    }),
+  },
+  guards: {
+    confident: (_, output: Classification) =>
+      isCategory(output.category) && output.confidence >= CONFIDENCE_THRESHOLD,
+    drops: ({ event }) => event.type === 'hitl.resume' && event.answer === 'drop',
+    answersCategory: ({ event }) => event.type === 'hitl.resume' && isCategory(event.answer),
+  },
+}).createMachine({
+  id: 'triage',
+  context: ({ input }) => ({ ...input }),
+  initial: 'received',
+  states: {
+    received: {
+      entry: emit(({ context }) => hitlEvent('received', { request: context.request })),
+      always: 'classifying',
+    },
+    classifying: {
+      invoke: {
+        src: 'classify',
+        input: ({ context }) => ({ request: context.request }),
+        onDone: [
+          {
+            guard: { type: 'confident', params: ({ event }) => event.output },
+            target: 'routed',
+            actions: [
+              assign(({ event }) => ({
+                category: event.output.category as Category,
+                confidence: event.output.confidence,
+                by: 'model' as const,
+                ...(event.output.rationale ? { rationale: event.output.rationale } : {}),
+              })),
+              emit(({ event }) =>
+                hitlEvent('triaged', {
+                  category: event.output.category,
+                  confidence: event.output.confidence,
+                  by: 'model',
+                }),
+              ),
+            ],
+          },
+          {
+            target: 'escalated',
+            actions: assign(({ event }) => ({ confidence: event.output.confidence })),
+          },
+        ],
+        onError: {
+          target: 'parked',
+          actions: [
+            assign(({ event }) => ({ failure: errorMessage(event.error) })),
+            emit(({ event }) =>
+              hitlEvent('failed', {
+                reason: errorMessage(event.error),
+                step: 'triage',
+                retryable: true,
+              }),
+            ),
+          ],
+        },
+      },
+    },
+    escalated: {
+      entry: emit(({ context }) =>
+        requestHuman({
+          type: 'escalation',
+          question: `Which category fits this request? "${truncate(context.request, 300)}"`,
+          options: [...CATEGORIES, 'drop'],
+        }),
+      ),
+      on: {
+        'hitl.resume': [
+          {
+            guard: 'drops',
+            target: 'dropped',
+          },
+          {
+            guard: 'answersCategory',
+            target: 'routed',
+            actions: [
+              assign(({ event }) => ({
+                category: event.answer as Category,
+                confidence: 1,
+                by: 'human' as const,
+              })),
+              emit(({ event }) =>
+                hitlEvent('triaged', { category: event.answer, confidence: 1, by: 'human' }),
+              ),
+            ],
+          },
+        ],
+      },
+    },
+    parked: {
+      on: { 'hitl.retry': { target: 'classifying', actions: assign({ failure: undefined }) } },
+    },
+    routed: {
+      type: 'final',
+      entry: emit(({ context }) =>
+        sendToActor('specialist', {
+          type: 'triaged',
+          category: context.category,
+          confidence: context.confidence,
+          by: context.by,
+          request: context.request,
+          ...(context.customer !== undefined ? { customer: context.customer } : {}),
+        }),
+      ),
+    },
+    dropped: {
+      type: 'final',
+      entry: emit(() => hitlEvent('completed', { outcome: 'dropped' })),
+    },
+  },
+});
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}

@@ -1,0 +1,364 @@
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { nuid, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { loadConfig, type HitlConfig } from './config.js';
+import { connectNats } from './connection.js';
+import { describeError } from './errors.js';
+import { InterruptStore } from './interruptStore.js';
+import {
+  EventEnvelopeSchema,
+  InterruptRecordSchema,
+  TicketSchema,
+  type EventEnvelope,
+  type HumanResponse,
+  type InterruptRecord,
+  type Ticket,
+} from './schemas.js';
+import { KvSnapshotStore, type StoredSnapshot } from './snapshotStore.js';
+import { assertWorkflowId, Subjects } from './subjects.js';
+
+/** Where a workflow stands after a start or a resume. */
+export type RunResult =
+  | { status: 'paused'; workflowId: string; interrupt: InterruptRecord }
+  | {
+      status: 'completed';
+      workflowId: string;
+      outcome: string;
+      category?: string;
+      /** The context of the actor that completed the workflow. */
+      state: Record<string, unknown> | undefined;
+    }
+  | { status: 'rejected'; workflowId: string; reason: string };
+
+/** A resume, in the shape of the original design's `Command(resume=…, update=…)`. */
+export interface ResumeOptions {
+  resume: string;
+  reviewer: string;
+  update?: Record<string, unknown>;
+  interruptId?: string;
+  comment?: string;
+  timeoutMs?: number;
+}
+
+export interface HitlClientOptions {
+  config?: HitlConfig;
+  /** An existing connection; otherwise the client connects and closes its own. */
+  connection?: NatsConnection;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** Buffers a workflow's live events so a caller can wait for the next one it wants. */
+class EventWatch {
+  private readonly seen: EventEnvelope[] = [];
+  private wake: (() => void) | undefined;
+  constructor(private readonly sub: Subscription) {
+    void (async () => {
+      for await (const m of sub) {
+        const parsed = EventEnvelopeSchema.safeParse(safeJson(m.data));
+        if (parsed.success) {
+          this.seen.push(parsed.data);
+          this.wake?.();
+        }
+      }
+    })();
+  }
+
+  async next<T>(
+    pick: (e: EventEnvelope) => T | undefined,
+    timeoutMs: number,
+    what: string,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let index = 0;
+    for (;;) {
+      for (; index < this.seen.length; index++) {
+        const found = pick(this.seen[index] as EventEnvelope);
+        if (found !== undefined) return found;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  close(): void {
+    this.sub.unsubscribe();
+  }
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(decoder.decode(data));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The typed client: start a workflow and get back either "paused, with this interrupt" or
+ * "completed, with this state"; resume it with `{ resume, update }`.
+ *
+ * @example
+ * const client = await HitlClient.connect();
+ * const run = await client.start({ request: 'I want a refund' });
+ * if (run.status === 'paused') {
+ *   const done = await client.resume(run.workflowId, { resume: 'yes', reviewer: 'ana' });
+ * }
+ */
+export class HitlClient {
+  readonly subjects: Subjects;
+  private readonly js: JetStreamClient;
+  private stores: Promise<{ snapshots: KvSnapshotStore; interrupts: InterruptStore }> | undefined;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    private readonly ownsConnection: boolean,
+    config: HitlConfig,
+  ) {
+    this.subjects = new Subjects(config.prefix);
+    this.js = jetstream(nc);
+  }
+
+  static async connect(options: HitlClientOptions = {}): Promise<HitlClient> {
+    const config = options.config ?? loadConfig();
+    const nc = options.connection ?? (await connectNats(config.nats, 'hitl-client'));
+    return new HitlClient(nc, options.connection === undefined, config);
+  }
+
+  /** Publishes a ticket; the same `id` twice starts one workflow. */
+  async submit(
+    ticket: Omit<Ticket, 'id'> & { id?: string },
+  ): Promise<{ workflowId: string; duplicate: boolean }> {
+    const workflowId = assertWorkflowId(ticket.id ?? `wf-${nuid.next()}`);
+    const payload = TicketSchema.parse({ ...ticket, id: workflowId });
+    const ack = await this.publish(this.subjects.ticketsNew, payload, workflowId);
+    return { workflowId, duplicate: ack.duplicate };
+  }
+
+  /** Submits a ticket and waits until its workflow pauses for a human or completes. */
+  async start(
+    ticket: Omit<Ticket, 'id'> & { id?: string },
+    options: { timeoutMs?: number } = {},
+  ): Promise<RunResult> {
+    const workflowId = assertWorkflowId(ticket.id ?? `wf-${nuid.next()}`);
+    const watch = this.watch(workflowId);
+    try {
+      await this.submit({ ...ticket, id: workflowId });
+      return await this.settle(watch, workflowId, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    } finally {
+      watch.close();
+    }
+  }
+
+  /**
+   * Starts a workflow at an actor kind of your own: the input becomes its machine's input.
+   * Waits until it pauses or completes.
+   */
+  async startActor(
+    kind: string,
+    input: Record<string, unknown>,
+    options: { workflowId?: string; timeoutMs?: number } = {},
+  ): Promise<RunResult> {
+    const workflowId = assertWorkflowId(options.workflowId ?? `wf-${nuid.next()}`);
+    const watch = this.watch(workflowId);
+    try {
+      await this.publish(
+        this.subjects.mailbox(kind, workflowId),
+        { ...input, type: 'hitl.start' },
+        `${workflowId}.start`,
+      );
+      return await this.settle(watch, workflowId, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    } finally {
+      watch.close();
+    }
+  }
+
+  /**
+   * Publishes a human response and waits for the runtime's verdict: `resumed` (accepted) or
+   * `response_rejected` with the reason.
+   */
+  async respond(
+    workflowId: string,
+    response: HumanResponse,
+    options: { timeoutMs?: number } = {},
+  ): Promise<
+    | { accepted: true; responseSeq: number }
+    | { accepted: false; reason: string; responseSeq: number }
+  > {
+    const watch = this.watch(workflowId);
+    try {
+      const seq = await this.publishResponse(workflowId, response);
+      return await this.verdict(watch, seq, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    } finally {
+      watch.close();
+    }
+  }
+
+  /** Resumes a paused workflow and waits until it pauses again or completes. */
+  async resume(workflowId: string, options: ResumeOptions): Promise<RunResult> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const response: HumanResponse = { answer: options.resume, reviewer: options.reviewer };
+    if (options.update) response.update = options.update;
+    if (options.interruptId) response.interruptId = options.interruptId;
+    if (options.comment) response.comment = options.comment;
+    const watch = this.watch(workflowId);
+    try {
+      const seq = await this.publishResponse(workflowId, response);
+      const verdict = await this.verdict(watch, seq, timeoutMs);
+      if (!verdict.accepted) return { status: 'rejected', workflowId, reason: verdict.reason };
+      return await this.settle(watch, workflowId, timeoutMs, seq);
+    } finally {
+      watch.close();
+    }
+  }
+
+  /** Every workflow waiting for a human, oldest first. */
+  async pending(): Promise<InterruptRecord[]> {
+    return (await this.storesOnce()).interrupts.list();
+  }
+
+  /** The pending interrupt of one workflow, if it waits for a human. */
+  async interrupt(workflowId: string): Promise<InterruptRecord | undefined> {
+    return (await this.storesOnce()).interrupts.get(assertWorkflowId(workflowId));
+  }
+
+  /** The stored snapshots of every actor of a workflow. */
+  async snapshots(workflowId: string): Promise<StoredSnapshot[]> {
+    return (await this.storesOnce()).snapshots.listWorkflow(assertWorkflowId(workflowId));
+  }
+
+  /** Live events of one workflow (or of all), until `signal` aborts. */
+  async *events(workflowId?: string, signal?: AbortSignal): AsyncIterable<EventEnvelope> {
+    const sub = this.nc.subscribe(this.subjects.events(workflowId));
+    const stop = (): void => sub.unsubscribe();
+    signal?.addEventListener('abort', stop, { once: true });
+    try {
+      for await (const m of sub) {
+        const parsed = EventEnvelopeSchema.safeParse(safeJson(m.data));
+        if (parsed.success) yield parsed.data;
+      }
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      sub.unsubscribe();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsConnection) await this.nc.close();
+  }
+
+  private watch(workflowId: string): EventWatch {
+    return new EventWatch(this.nc.subscribe(this.subjects.events(workflowId)));
+  }
+
+  private async publishResponse(workflowId: string, response: HumanResponse): Promise<number> {
+    const ack = await this.publish(this.subjects.respond(workflowId), response);
+    return ack.seq;
+  }
+
+  private async verdict(
+    watch: EventWatch,
+    seq: number,
+    timeoutMs: number,
+  ): Promise<
+    | { accepted: true; responseSeq: number }
+    | { accepted: false; reason: string; responseSeq: number }
+  > {
+    return watch.next(
+      (e) => {
+        if (e.data.responseSeq !== seq) return undefined;
+        if (e.type === 'resumed') return { accepted: true as const, responseSeq: seq };
+        if (e.type === 'response_rejected') {
+          return { accepted: false as const, reason: String(e.data.reason), responseSeq: seq };
+        }
+        return undefined;
+      },
+      timeoutMs,
+      'the runtime to accept or reject the response (is a worker running?)',
+    );
+  }
+
+  /** Waits for the next `interrupted` or `completed` (after the response `afterSeq`, if given). */
+  private async settle(
+    watch: EventWatch,
+    workflowId: string,
+    timeoutMs: number,
+    afterSeq?: number,
+  ): Promise<RunResult> {
+    let resumed = afterSeq === undefined;
+    const event = await watch.next(
+      (e) => {
+        if (!resumed) {
+          if (e.type === 'resumed' && e.data.responseSeq === afterSeq) resumed = true;
+          return undefined;
+        }
+        return e.type === 'interrupted' || e.type === 'completed' ? e : undefined;
+      },
+      timeoutMs,
+      `workflow '${workflowId}' to pause or complete (is a worker running?)`,
+    );
+    if (event.type === 'interrupted') {
+      return { status: 'paused', workflowId, interrupt: InterruptRecordSchema.parse(event.data) };
+    }
+    const stored = (await this.snapshots(workflowId)).find((s) => s.envelope.kind === event.actor);
+    const snapshot = stored?.envelope.snapshot as { context?: Record<string, unknown> } | undefined;
+    const result: RunResult = {
+      status: 'completed',
+      workflowId,
+      outcome: String(event.data.outcome),
+      state: snapshot?.context,
+    };
+    if (typeof event.data.category === 'string') result.category = event.data.category;
+    return result;
+  }
+
+  private async publish(subject: string, payload: unknown, msgID?: string) {
+    try {
+      return await this.js.publish(
+        subject,
+        encoder.encode(JSON.stringify(payload)),
+        msgID ? { msgID } : {},
+      );
+    } catch (err) {
+      if (/no responders|503/i.test(describeError(err))) {
+        throw new Error(
+          `no JetStream stream stores '${subject}': start a worker once (hitl worker) to create the streams`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  private storesOnce(): Promise<{ snapshots: KvSnapshotStore; interrupts: InterruptStore }> {
+    this.stores ??= (async () => {
+      const kvm = new Kvm(this.nc);
+      try {
+        const [snapshots, interrupts] = await Promise.all([
+          kvm.open(this.subjects.buckets.snapshots),
+          kvm.open(this.subjects.buckets.interrupts),
+        ]);
+        return {
+          snapshots: new KvSnapshotStore(snapshots, this.subjects),
+          interrupts: new InterruptStore(interrupts, this.subjects),
+        };
+      } catch (err) {
+        this.stores = undefined;
+        throw new Error(
+          `cannot open the runtime's KV buckets: ${describeError(err)} (start a worker once to create them)`,
+          { cause: err },
+        );
+      }
+    })();
+    return this.stores;
+  }
+}

@@ -1,0 +1,65 @@
+export type { ActorDefinition, SnapshotMigration } from './actorDefinition.js';
+export type { ActorHostOptions, Incoming, StepResult } from './actorHost.js';
+export type { RunResult, ResumeOptions, HitlClientOptions } from './client.js';
+export type { HitlConfig, NatsSettings } from './config.js';
+export type { HitlEmitted, InterruptRequest, ResumeEvent, RetryEvent } from './effects.js';
+export type { ErrorContext, WireError } from './errors.js';
+export type { LogLevel, Logger } from './logger.js';
+export type { NatsServerHandle } from './natsServer.js';
+export type { ResponsePolicy, ResponseVerdict } from './responsePolicy.js';
+export type {
+  DeadLetter,
+  EventEnvelope,
+  HumanResponse,
+  InterruptRecord,
+  MailboxMessage,
+  OutboundReply,
+  OutboxEntry,
+  SnapshotEnvelope,
+  Ticket,
+} from './schemas.js';
+export type { SnapshotStore, StoredSnapshot } from './snapshotStore.js';
+export type { TicketIntake, WorkerOptions } from './worker.js';
+
+export { defineActor } from './actorDefinition.js';
+export { ActorHost } from './actorHost.js';
+export { HitlClient } from './client.js';
+export { loadConfig } from './config.js';
+export { connectNats } from './connection.js';
+export { deadLetter, rawText } from './deadLetter.js';
+export { hitlEvent, releaseReply, requestHuman, sendToActor } from './effects.js';
+export {
+  describeError,
+  IllegalWorkflowIdError,
+  IncompatibleSnapshotError,
+  InvalidPayloadError,
+  RetryableError,
+  RevisionConflictError,
+  TerminalError,
+  toWireError,
+} from './errors.js';
+export { InterruptStore } from './interruptStore.js';
+export { createLogger } from './logger.js';
+export { runMachine } from './machineRunner.js';
+export {
+  ensureNatsServerBinary,
+  findNatsServerBinary,
+  isPortListening,
+  startNatsServer,
+} from './natsServer.js';
+export { checkResponse } from './responsePolicy.js';
+export {
+  DeadLetterSchema,
+  describeZodError,
+  EventEnvelopeSchema,
+  InterruptRecordSchema,
+  MailboxMessageSchema,
+  OutboundReplySchema,
+  ResponseSchema,
+  SnapshotEnvelopeSchema,
+  TicketSchema,
+} from './schemas.js';
+export { KvSnapshotStore } from './snapshotStore.js';
+export { assertWorkflowId, isWorkflowId, Subjects, WORKFLOW_ID_PATTERN } from './subjects.js';
+export { ACK_WAIT_MS, DUPLICATE_WINDOW_MS, ensureTopology, MAX_DELIVER } from './topology.js';
+export { Worker } from './worker.js';
