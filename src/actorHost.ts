@@ -17,7 +17,7 @@ import type {
 } from './schemas.js';
 import type { SnapshotStore, StoredSnapshot } from './snapshotStore.js';
 import type { Subjects } from './subjects.js';
-import { DUPLICATE_WINDOW_MS } from './topology.js';
+import { ACK_WAIT_MS } from './topology.js';
 
 /** A message for one actor, as the host applies it. */
 export type Incoming =
@@ -46,7 +46,8 @@ export interface ActorHostOptions {
 
 const MAX_APPLIED = 8;
 const MAX_CONFLICT_RETRIES = 20;
-const PUBLISHED_MEMORY = 10_000;
+const MAX_OUTBOXES = 4;
+const OUTBOX_RETENTION_MS = 4 * ACK_WAIT_MS;
 
 /**
  * Hosts actor kinds: applies one message to one actor as a single committed step.
@@ -57,8 +58,6 @@ const PUBLISHED_MEMORY = 10_000;
 export class ActorHost {
   readonly definitions: ReadonlyMap<string, ActorDefinition>;
   private readonly locks = new Map<string, Promise<unknown>>();
-  /** Steps whose outbox this process saw acknowledged, so they need no re-publish. */
-  private readonly published = new Set<string>();
 
   constructor(private readonly opts: ActorHostOptions) {
     this.definitions = new Map(opts.definitions.map((d) => [d.kind, d]));
@@ -114,10 +113,11 @@ export class ActorHost {
     if (stored) {
       const env = stored.envelope;
       if (env.applied.includes(incoming.id)) {
-        if (env.outbox?.for === incoming.id) await this.publish(env);
+        // A redelivery: its step is committed; its effects may not all have been published.
+        const outbox = env.outboxes.find((o) => o.for === incoming.id);
+        if (outbox) await publishOutbox(this.opts.js, this.opts.interrupts, outbox.entries);
         return { result: 'duplicate' };
       }
-      await this.republishIfUnconfirmed(env);
       if (incoming.type === 'response') return this.resume(def, stored, incoming);
       if (env.status !== 'active') {
         return { result: 'ignored', reason: `actor '${def.kind}' of '${workflowId}' has ended` };
@@ -151,6 +151,7 @@ export class ActorHost {
       steps: 0,
       snapshot: step.snapshot,
       applied: [],
+      outboxes: [],
     };
     return this.commit(def, env, undefined, messageId, step, []);
   }
@@ -161,7 +162,7 @@ export class ActorHost {
     messageId: string,
     event: { type: string },
     prefix: Prefix[],
-    clearInterrupt = false,
+    response?: Extract<Incoming, { type: 'response' }>,
   ): Promise<StepResult> {
     const env = stored.envelope;
     let machineStep: MachineStep;
@@ -170,11 +171,11 @@ export class ActorHost {
       machineStep = await runMachine(def, { snapshot }, event, env.workflowId);
     } catch (err) {
       if (err instanceof IncompatibleSnapshotError)
-        return this.failWorkflow(def, stored, messageId, err);
+        return this.failWorkflow(def, stored, messageId, err, response);
       throw err;
     }
     const next: SnapshotEnvelope = { ...env, version: def.version };
-    if (clearInterrupt) delete next.interrupt;
+    if (response) delete next.interrupt;
     return this.commit(def, next, stored.revision, messageId, machineStep, prefix);
   }
 
@@ -235,7 +236,7 @@ export class ActorHost {
       { op: 'interrupt.delete', workflowId: env.workflowId, interruptId: pending.interruptId },
       { event: 'resumed', data: resumed },
     ];
-    return this.step(def, stored, incoming.id, event, prefix, true);
+    return this.step(def, stored, incoming.id, event, prefix, incoming);
   }
 
   /** Publishes `response_rejected`; the actor's state is untouched. */
@@ -289,6 +290,7 @@ export class ActorHost {
     stored: StoredSnapshot,
     messageId: string,
     err: IncompatibleSnapshotError,
+    response?: Extract<Incoming, { type: 'response' }>,
   ): Promise<StepResult> {
     const env = stored.envelope;
     this.opts.logger.error('workflow failed: incompatible snapshot', {
@@ -305,6 +307,16 @@ export class ActorHost {
         workflowId: env.workflowId,
         interruptId: env.interrupt.interruptId,
       });
+    }
+    if (response) {
+      // The response was not applied: its sender waits for a verdict (`resumed` or this).
+      const rejected: Record<string, unknown> = {
+        reason: `the workflow cannot resume and has failed: ${err.message}`,
+        responseSeq: response.responseSeq,
+        reviewer: response.response.reviewer,
+      };
+      if (env.interrupt) rejected.interruptId = env.interrupt.interruptId;
+      prefix.push({ event: 'response_rejected', data: rejected });
     }
     prefix.push(
       { event: 'failed', data: { reason: err.message, step: def.kind, retryable: false } },
@@ -397,36 +409,19 @@ export class ActorHost {
       steps: stepNo,
       snapshot: machineStep.snapshot,
       applied: [...base.applied, messageId].slice(-MAX_APPLIED),
-      outbox: { for: messageId, at: now.getTime(), entries },
+      outboxes: [
+        // Older outboxes are kept while their message could still be redelivered after a crash
+        // (within a few ack waits); by then a live worker has re-published them.
+        ...base.outboxes.filter((o) => now.getTime() - o.at < OUTBOX_RETENTION_MS),
+        { for: messageId, at: now.getTime(), entries },
+      ].slice(-MAX_OUTBOXES),
     };
     if (interrupt) next.interrupt = interrupt;
     else delete next.interrupt;
     if (next.status !== 'active') delete next.interrupt;
     await this.opts.snapshots.put(next, revision);
-    await this.publish(next);
+    await publishOutbox(this.opts.js, this.opts.interrupts, entries);
     return { result: 'applied', status: next.status };
-  }
-
-  /**
-   * A new message arrived while the previous step's outbox is not known to be published (its
-   * worker may have died between the KV write and the publish): publish it again first.
-   * Within the duplicate window JetStream drops what was already stored.
-   */
-  private async republishIfUnconfirmed(env: SnapshotEnvelope): Promise<void> {
-    if (!env.outbox || this.published.has(stepKey(env))) return;
-    if (Date.now() - env.outbox.at > DUPLICATE_WINDOW_MS / 2) return;
-    await this.publish(env);
-  }
-
-  private async publish(env: SnapshotEnvelope): Promise<void> {
-    if (!env.outbox) return;
-    await publishOutbox(this.opts.js, this.opts.interrupts, env.outbox.entries);
-    const key = stepKey(env);
-    this.published.add(key);
-    if (this.published.size > PUBLISHED_MEMORY) {
-      const oldest = this.published.values().next().value;
-      if (oldest !== undefined) this.published.delete(oldest);
-    }
   }
 
   private envelope(
@@ -443,7 +438,3 @@ export class ActorHost {
 type Prefix =
   | Extract<OutboxEntry, { op: 'interrupt.delete' }>
   | { event: string; data: Record<string, unknown> };
-
-function stepKey(env: SnapshotEnvelope): string {
-  return `${env.kind}.${env.workflowId}.${env.steps}`;
-}

@@ -1,4 +1,4 @@
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { nuid, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { loadConfig, type HitlConfig } from './config.js';
@@ -236,20 +236,37 @@ export class HitlClient {
     return (await this.storesOnce()).snapshots.listWorkflow(assertWorkflowId(workflowId));
   }
 
-  /** Live events of one workflow (or of all), until `signal` aborts. */
-  async *events(workflowId?: string, signal?: AbortSignal): AsyncIterable<EventEnvelope> {
-    const sub = this.nc.subscribe(this.subjects.events(workflowId));
-    const stop = (): void => sub.unsubscribe();
-    signal?.addEventListener('abort', stop, { once: true });
-    try {
-      for await (const m of sub) {
-        const parsed = EventEnvelopeSchema.safeParse(safeJson(m.data));
-        if (parsed.success) yield parsed.data;
-      }
-    } finally {
-      signal?.removeEventListener('abort', stop);
-      sub.unsubscribe();
-    }
+  /**
+   * Live events of one workflow (or of all), from now on (or from `since`), until the returned
+   * stream is closed or `signal` aborts. Read from the events stream with an ordered consumer,
+   * so a re-publish that JetStream dropped as a duplicate is never seen twice. The consumer
+   * exists when this resolves: nothing published afterwards is missed.
+   */
+  async events(
+    workflowId?: string,
+    options: { signal?: AbortSignal; since?: Date } = {},
+  ): Promise<AsyncIterable<EventEnvelope> & { close(): Promise<void> }> {
+    const consumer = await this.js.consumers.get(this.subjects.streams.events, {
+      filter_subjects: this.subjects.events(workflowId),
+      ...(options.since
+        ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: options.since.toISOString() }
+        : { deliver_policy: DeliverPolicy.New }),
+    });
+    const messages = await consumer.consume();
+    const close = async (): Promise<void> => {
+      await messages.close();
+    };
+    if (options.signal?.aborted) await close();
+    options.signal?.addEventListener('abort', () => void close(), { once: true });
+    return {
+      close,
+      async *[Symbol.asyncIterator]() {
+        for await (const m of messages) {
+          const parsed = EventEnvelopeSchema.safeParse(safeJson(m.data));
+          if (parsed.success) yield parsed.data;
+        }
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -102,10 +102,13 @@ export const SnapshotEnvelopeSchema = z.object({
   applied: z.array(z.string()),
   /** The pending interrupt of this actor, when it waits for a human. */
   interrupt: InterruptRecordSchema.optional(),
-  /** The last step's effects: re-published when its message is redelivered. */
-  outbox: z
-    .object({ for: z.string(), at: z.number(), entries: z.array(OutboxEntrySchema) })
-    .optional(),
+  /**
+   * The effects of recent steps, newest last, each kept until it is surely published: a
+   * redelivered message re-publishes its own step's effects (JetStream drops duplicates).
+   */
+  outboxes: z.array(
+    z.object({ for: z.string(), at: z.number(), entries: z.array(OutboxEntrySchema) }),
+  ),
 });
 export type SnapshotEnvelope = z.infer<typeof SnapshotEnvelopeSchema>;
 

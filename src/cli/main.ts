@@ -1,0 +1,330 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
+import type { ActorDefinition } from '../actorDefinition.js';
+import { HitlClient } from '../client.js';
+import { loadConfig, type HitlConfig } from '../config.js';
+import { describeError } from '../errors.js';
+import { readWorkflowEvents } from '../eventLog.js';
+import { createLogger } from '../logger.js';
+import type { HumanResponse } from '../schemas.js';
+import { assertWorkflowId } from '../subjects.js';
+import { Worker, type TicketIntake } from '../worker.js';
+import { formatEvent, formatPending } from './format.js';
+import { runDemo } from './demo.js';
+
+/** A usage or input error: one line on stderr, exit code 2. */
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const HELP = `hitl: human-in-the-loop workflows on NATS
+
+usage: hitl <command> [options]
+
+commands:
+  worker [--actors triage,specialist,gate] [--concurrency N] [--module PATH]
+                          host actors until SIGINT/SIGTERM, then drain and exit 0
+  submit <request> [--id ID] [--customer NAME] [--channel NAME] [--wait] [--json]
+                          publish a ticket, print the workflow id
+  pending [--json]        list workflows waiting for a human
+  respond <wf> <answer> --reviewer NAME [--interrupt ID] [--update JSON] [--comment TEXT]
+                          answer an interrupt; exit 0 when accepted, 1 with the reason when not
+  show <wf> [--json]      a workflow's event timeline, current state and pending interrupt
+  tap [<wf>] [--json]     live tail of events (all workflows, or one)
+  demo                    patterns A, B and C end to end
+
+environment: NATS_URL, NATS_CREDS, NATS_USER, NATS_PASS, NATS_TOKEN, HITL_PREFIX,
+  HITL_MODEL_PROVIDER, HITL_MODEL, OPENAI_BASE_URL, OPENAI_API_KEY,
+  HITL_APPROVAL_CATEGORIES, HITL_APPROVERS, HITL_LOG_LEVEL
+
+examples:
+  hitl worker
+  hitl submit "I want my money back" --id order-42 --wait
+  hitl respond order-42 yes --reviewer ana
+  hitl tap order-42
+`;
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${describeError(err)} (see hitl --help)`);
+  }
+}
+
+async function withClient<T>(
+  config: HitlConfig,
+  fn: (client: HitlClient) => Promise<T>,
+): Promise<T> {
+  const client = await HitlClient.connect({ config });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+async function loadActors(
+  config: HitlConfig,
+  modulePath: string | undefined,
+): Promise<{ definitions: ActorDefinition[]; intake?: TicketIntake }> {
+  const url = modulePath
+    ? pathToFileURL(resolve(modulePath)).href
+    : new URL('../../actors/index.ts', import.meta.url).href;
+  const mod = (await import(url)) as {
+    createActors?: (c: HitlConfig) => { definitions: ActorDefinition[]; intake?: TicketIntake };
+  };
+  if (typeof mod.createActors !== 'function') {
+    throw new UsageError(`module '${modulePath ?? url}' does not export createActors(config)`);
+  }
+  return mod.createActors(config);
+}
+
+async function worker(argv: string[], config: HitlConfig): Promise<number> {
+  const { values } = parse(argv, {
+    actors: { type: 'string' },
+    concurrency: { type: 'string' },
+    module: { type: 'string' },
+  });
+  const concurrency = values.concurrency === undefined ? 32 : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new UsageError(
+      `--concurrency must be a positive integer, got '${String(values.concurrency)}'`,
+    );
+  }
+  const loaded = await loadActors(config, values.module ?? process.env.HITL_ACTORS_MODULE);
+  let definitions = loaded.definitions;
+  if (typeof values.actors === 'string') {
+    const wanted = values.actors
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const known = definitions.map((d) => d.kind);
+    const unknown = wanted.filter((k) => !known.includes(k));
+    if (unknown.length > 0) {
+      throw new UsageError(
+        `unknown actor kind '${unknown[0]}'; expected some of: ${known.join(', ')}`,
+      );
+    }
+    definitions = definitions.filter((d) => wanted.includes(d.kind));
+  }
+  const intake =
+    loaded.intake && definitions.some((d) => d.kind === loaded.intake?.actor)
+      ? loaded.intake
+      : undefined;
+  const w = await Worker.start({
+    config,
+    definitions,
+    ...(intake ? { intake } : {}),
+    concurrency,
+    logger: createLogger({ component: 'worker', pid: process.pid }),
+  });
+  out(
+    `hitl worker ready (actors: ${definitions.map((d) => d.kind).join(', ')}; nats: ${config.nats.url}; prefix: ${config.prefix})`,
+  );
+  await new Promise<void>((done) => {
+    const stop = (signal: string): void => {
+      out(`hitl worker: ${signal}, draining`);
+      done();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await w.stop();
+  out('hitl worker: stopped');
+  return 0;
+}
+
+async function submit(argv: string[], config: HitlConfig): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    id: { type: 'string' },
+    customer: { type: 'string' },
+    channel: { type: 'string' },
+    wait: { type: 'boolean' },
+    timeout: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const request = positionals.join(' ').trim();
+  if (!request) throw new UsageError('submit needs the request text: hitl submit "<request>"');
+  const ticket = {
+    request,
+    ...(typeof values.id === 'string' ? { id: assertWorkflowId(values.id) } : {}),
+    ...(typeof values.customer === 'string' ? { customer: values.customer } : {}),
+    ...(typeof values.channel === 'string' ? { channel: values.channel } : {}),
+  };
+  return withClient(config, async (client) => {
+    if (!values.wait) {
+      const { workflowId, duplicate } = await client.submit(ticket);
+      if (values.json) out(JSON.stringify({ workflowId, duplicate }));
+      else out(workflowId);
+      return 0;
+    }
+    const timeoutMs = values.timeout === undefined ? 30_000 : Number(values.timeout);
+    const run = await client.start(ticket, { timeoutMs });
+    if (values.json) {
+      out(JSON.stringify(run));
+    } else if (run.status === 'paused') {
+      out(
+        `${run.workflowId} paused: ${run.interrupt.type} ${run.interrupt.interruptId} [${(run.interrupt.options ?? []).join('|')}] ${run.interrupt.question}`,
+      );
+      if (run.interrupt.draft) out(`draft: ${run.interrupt.draft}`);
+    } else if (run.status === 'completed') {
+      out(`${run.workflowId} completed: ${run.outcome}${run.category ? ` (${run.category})` : ''}`);
+    }
+    return 0;
+  });
+}
+
+async function pending(argv: string[], config: HitlConfig): Promise<number> {
+  const { values } = parse(argv, { json: { type: 'boolean' } });
+  return withClient(config, async (client) => {
+    const records = await client.pending();
+    if (values.json) out(JSON.stringify(records));
+    else if (records.length === 0) out('nothing is waiting for a human');
+    else for (const r of records) out(formatPending(r));
+    return 0;
+  });
+}
+
+async function respond(argv: string[], config: HitlConfig): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    reviewer: { type: 'string' },
+    interrupt: { type: 'string' },
+    update: { type: 'string' },
+    comment: { type: 'string' },
+    timeout: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const [wf, answer] = positionals;
+  if (!wf || !answer)
+    throw new UsageError(
+      'respond needs a workflow id and an answer: hitl respond <wf> <answer> --reviewer NAME',
+    );
+  if (typeof values.reviewer !== 'string' || values.reviewer.trim() === '') {
+    throw new UsageError(
+      'respond needs --reviewer NAME (who answers is recorded in the audit trail)',
+    );
+  }
+  const response: HumanResponse = { answer, reviewer: values.reviewer };
+  if (typeof values.interrupt === 'string') response.interruptId = values.interrupt;
+  if (typeof values.comment === 'string') response.comment = values.comment;
+  if (typeof values.update === 'string') {
+    let update: unknown;
+    try {
+      update = JSON.parse(values.update);
+    } catch {
+      throw new UsageError(`--update must be a JSON object, got '${values.update}'`);
+    }
+    if (typeof update !== 'object' || update === null || Array.isArray(update)) {
+      throw new UsageError(`--update must be a JSON object, got '${values.update}'`);
+    }
+    response.update = update as Record<string, unknown>;
+  }
+  const timeoutMs = values.timeout === undefined ? 30_000 : Number(values.timeout);
+  return withClient(config, async (client) => {
+    const verdict = await client.respond(assertWorkflowId(wf), response, { timeoutMs });
+    if (values.json) out(JSON.stringify(verdict));
+    if (verdict.accepted) {
+      if (!values.json) out(`${wf}: ${answer} accepted`);
+      return 0;
+    }
+    process.stderr.write(`hitl: response rejected: ${verdict.reason}\n`);
+    return 1;
+  });
+}
+
+async function show(argv: string[], config: HitlConfig): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
+  const [wf] = positionals;
+  if (!wf) throw new UsageError('show needs a workflow id: hitl show <wf>');
+  assertWorkflowId(wf);
+  return withClient(config, async (client) => {
+    const [events, snapshots, interrupt] = await Promise.all([
+      readWorkflowEvents(client.nc, client.subjects, wf),
+      client.snapshots(wf),
+      client.interrupt(wf),
+    ]);
+    if (events.length === 0 && snapshots.length === 0) {
+      process.stderr.write(
+        `hitl: no workflow '${wf}' (no events and no snapshots under prefix '${config.prefix}')\n`,
+      );
+      return 1;
+    }
+    const actors = snapshots.map((s) => ({
+      actor: s.envelope.kind,
+      status: s.envelope.status,
+      state: (s.envelope.snapshot as { value?: unknown }).value,
+      version: s.envelope.version,
+      steps: s.envelope.steps,
+    }));
+    if (values.json) {
+      out(JSON.stringify({ workflowId: wf, events, actors, pending: interrupt ?? null }));
+      return 0;
+    }
+    out(`workflow ${wf}`);
+    for (const e of events) out(`  ${formatEvent(e, process.stdout.isTTY)}`);
+    out('actors:');
+    for (const a of actors)
+      out(
+        `  ${a.actor.padEnd(10)} ${a.status.padEnd(7)} state=${JSON.stringify(a.state)} v${a.version} steps=${a.steps}`,
+      );
+    out(interrupt ? `waiting for a human: ${formatPending(interrupt)}` : 'not waiting for a human');
+    return 0;
+  });
+}
+
+async function tap(argv: string[], config: HitlConfig): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
+  const [wf] = positionals;
+  if (wf) assertWorkflowId(wf);
+  return withClient(config, async (client) => {
+    const abort = new AbortController();
+    process.once('SIGINT', () => abort.abort());
+    process.once('SIGTERM', () => abort.abort());
+    const events = await client.events(wf, { signal: abort.signal });
+    process.stderr.write(`hitl tap: listening on ${client.subjects.events(wf)}\n`);
+    for await (const e of events) {
+      out(values.json ? JSON.stringify(e) : formatEvent(e, process.stdout.isTTY));
+    }
+    return 0;
+  });
+}
+
+const commands: Record<string, (argv: string[], config: HitlConfig) => Promise<number>> = {
+  worker,
+  submit,
+  pending,
+  respond,
+  show,
+  tap,
+  demo: (argv) => runDemo(argv),
+};
+
+/** Runs the CLI; resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    out(HELP);
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(
+      `hitl: unknown command '${name}' (commands: ${Object.keys(commands).join(', ')}; see hitl --help)\n`,
+    );
+    return 2;
+  }
+  try {
+    return await command(rest, name === 'demo' ? ({} as HitlConfig) : loadConfig());
+  } catch (err) {
+    process.stderr.write(`hitl: ${describeError(err)}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
