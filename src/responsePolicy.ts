@@ -62,7 +62,7 @@ export function checkResponse(
     if (keys.length > 0) {
       return {
         ok: false,
-        reason: `update key '${keys[0]}' is not accepted by a ${pending.type} interrupt (it accepts none)`,
+        reason: `update key '${keys[0]}' is not accepted by ${article(pending.type)} interrupt (it accepts none)`,
       };
     }
     return { ok: true, update: {} };
@@ -71,8 +71,12 @@ export function checkResponse(
   if (!parsed.success) {
     return {
       ok: false,
-      reason: `update rejected for a ${pending.type} interrupt: ${describeZodError(parsed.error)}`,
+      reason: `update rejected for ${article(pending.type)} interrupt: ${describeZodError(parsed.error)}`,
     };
   }
   return { ok: true, update: parsed.data };
+}
+
+function article(word: string): string {
+  return `${/^[aeiou]/i.test(word) ? 'an' : 'a'} ${word}`;
 }

@@ -16,6 +16,12 @@ export function isWorkflowId(id: string): boolean {
   return WORKFLOW_ID_PATTERN.test(id);
 }
 
+function assertToken(what: string, token: string): void {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(token)) {
+    throw new Error(`illegal ${what}: '${token}' (use letters, digits, '-' and '_')`);
+  }
+}
+
 /** Throws unless `kind` is a legal actor kind (lower-case letters, digits, '-' and '_'). */
 export function assertActorKind(kind: string): string {
   if (!KIND_PATTERN.test(kind)) {
@@ -43,6 +49,7 @@ export class Subjects {
     readonly outbound: string;
     readonly dlq: string;
     readonly mailbox: string;
+    readonly timers: string;
   };
   readonly buckets: { readonly snapshots: string; readonly interrupts: string };
 
@@ -62,6 +69,7 @@ export class Subjects {
       outbound: `${upper}_OUTBOUND`,
       dlq: `${upper}_DLQ`,
       mailbox: `${upper}_MAILBOX`,
+      timers: `${upper}_TIMERS`,
     };
     this.buckets = { snapshots: `${lower}_snapshots`, interrupts: `${lower}_interrupts` };
   }
@@ -89,6 +97,7 @@ export class Subjects {
     return isWorkflowId(wf) ? wf : undefined;
   }
   event(wf: string, type: string): string {
+    assertToken('event type', type);
     return `${this.prefix}.events.${assertWorkflowId(wf)}.${type}`;
   }
   /** Events of one workflow, or of all workflows when `wf` is undefined. */
@@ -104,6 +113,7 @@ export class Subjects {
     return `${this.prefix}.outbound.reply.>`;
   }
   dlq(source: string): string {
+    assertToken('dead-letter source', source);
     return `${this.prefix}.dlq.${source}`;
   }
   get dlqAll(): string {
@@ -125,6 +135,13 @@ export class Subjects {
     if (!subject.startsWith(head)) return undefined;
     const wf = subject.slice(head.length);
     return isWorkflowId(wf) ? wf : undefined;
+  }
+  /** An interrupt's deadline: internal, `<prefix>.timer.<wf>`. */
+  timer(wf: string): string {
+    return `${this.prefix}.timer.${assertWorkflowId(wf)}`;
+  }
+  get timerAll(): string {
+    return `${this.prefix}.timer.>`;
   }
   consumer(role: string): string {
     return `${this.prefix.replace(/[^A-Za-z0-9_-]/g, '_')}-${role}`;

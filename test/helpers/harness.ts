@@ -1,4 +1,4 @@
-import { jetstream, DeliverPolicy } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, DeliverPolicy } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createActors } from '../../actors/index.js';
 import type { Subjects } from '../../src/index.js';
@@ -12,9 +12,11 @@ import {
   type ActorDefinition,
   type EventEnvelope,
   type HitlConfig,
+  type LogLevel,
   type NatsServerHandle,
   type TicketIntake,
 } from '../../src/index.js';
+import { eventually } from './eventually.js';
 
 const decoder = new TextDecoder();
 let counter = 0;
@@ -61,8 +63,16 @@ export async function startWorker(
     definitions,
     ...(intake && definitions.some((d) => d.kind === intake.actor) ? { intake } : {}),
     concurrency: options.concurrency ?? 16,
-    logger: createLogger({}, 'silent'),
+    // HITL_TEST_LOG_LEVEL=debug shows the workers' logs while debugging a test.
+    logger: createLogger({}, testLogLevel()),
   });
+}
+
+function testLogLevel(): LogLevel | 'silent' {
+  const level = process.env.HITL_TEST_LOG_LEVEL;
+  return level === 'debug' || level === 'info' || level === 'warn' || level === 'error'
+    ? level
+    : 'silent';
 }
 
 export async function connectClient(config: HitlConfig): Promise<HitlClient> {
@@ -118,4 +128,63 @@ export async function storedEvents(
 
 export function types(events: EventEnvelope[]): string[] {
   return events.map((e) => e.type);
+}
+
+/** How many events of each type. */
+export function countTypes(events: EventEnvelope[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const e of events) counts[e.type] = (counts[e.type] ?? 0) + 1;
+  return counts;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Publishes to a JetStream subject as any other service would: `payload` as raw bytes, a raw
+ * string, or a value to JSON-encode; `msgId` sets the `Nats-Msg-Id` header.
+ */
+export async function publishRaw(
+  nc: NatsConnection,
+  subject: string,
+  payload: Uint8Array | string | object,
+  options: { msgId?: string } = {},
+): Promise<{ seq: number; duplicate: boolean }> {
+  const data =
+    payload instanceof Uint8Array
+      ? payload
+      : encoder.encode(typeof payload === 'string' ? payload : JSON.stringify(payload));
+  const ack = await jetstream(nc).publish(
+    subject,
+    data,
+    options.msgId !== undefined ? { msgID: options.msgId } : {},
+  );
+  return { seq: ack.seq, duplicate: ack.duplicate };
+}
+
+/**
+ * Waits until every durable consumer of the prefix (tickets, responses, actor mailboxes) has
+ * handed out each stored message and got its ack: the workers have finished with everything
+ * published so far, so counting events afterwards sees all they will ever publish for it.
+ */
+export async function workersIdle(
+  nc: NatsConnection,
+  subjects: Subjects,
+  timeoutMs = 5_000,
+): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const streams = [subjects.streams.tickets, subjects.streams.responses, subjects.streams.mailbox];
+  await eventually(
+    async () => {
+      for (const stream of streams) {
+        for await (const info of jsm.consumers.list(stream)) {
+          if (info.num_pending > 0 || info.num_ack_pending > 0) {
+            throw new Error(
+              `consumer '${info.name}' has ${info.num_pending} pending, ${info.num_ack_pending} unacknowledged`,
+            );
+          }
+        }
+      }
+    },
+    { timeout: timeoutMs, message: 'workers never became idle' },
+  );
 }

@@ -1,0 +1,42 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { buildAsyncApi } from '../../src/asyncapi.js';
+
+describe('AsyncAPI document', () => {
+  it('is committed exactly as the zod schemas generate it (run npm run asyncapi)', () => {
+    const committed = readFileSync(new URL('../../docs/asyncapi.json', import.meta.url), 'utf8');
+    expect(JSON.parse(committed)).toEqual(buildAsyncApi());
+  });
+
+  it('names every public subject of the contract', () => {
+    const doc = buildAsyncApi() as { channels: Record<string, { address: string }> };
+    expect(
+      Object.values(doc.channels)
+        .map((c) => c.address)
+        .sort(),
+    ).toEqual([
+      'hitl.dlq.{source}',
+      'hitl.events.{workflowId}.{type}',
+      'hitl.human.request.{workflowId}',
+      'hitl.human.respond.{workflowId}',
+      'hitl.outbound.reply.{workflowId}',
+      'hitl.tickets.new',
+    ]);
+  });
+
+  it('carries the schema limits and allows extra fields, as the contract says', () => {
+    const doc = buildAsyncApi() as {
+      components: { messages: Record<string, { payload: Record<string, unknown> }> };
+    };
+    const ticket = doc.components.messages.Ticket?.payload as {
+      required: string[];
+      properties: Record<string, { maxLength?: number; minLength?: number }>;
+      additionalProperties?: unknown;
+    };
+    expect(ticket.required).toEqual(['request']);
+    expect(ticket.properties.request).toMatchObject({ minLength: 1, maxLength: 10_000 });
+    expect(ticket.additionalProperties).not.toBe(false);
+    const response = doc.components.messages.HumanResponse?.payload as { required: string[] };
+    expect(response.required.sort()).toEqual(['answer', 'reviewer']);
+  });
+});

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+
+describe('loadConfig', () => {
+  it('defaults to a local NATS, the hitl prefix, refund and billing approvals, the mock model', () => {
+    expect(loadConfig({})).toEqual({
+      nats: { url: 'nats://127.0.0.1:4222' },
+      prefix: 'hitl',
+      approvalCategories: ['refund', 'billing'],
+      model: { provider: 'mock' },
+    });
+  });
+
+  it('defaults the provider to openai when OPENAI_API_KEY is set', () => {
+    expect(loadConfig({ OPENAI_API_KEY: 'sk-test' }).model).toEqual({
+      provider: 'openai',
+      apiKey: 'sk-test',
+    });
+  });
+
+  it('lets HITL_MODEL_PROVIDER=mock win over OPENAI_API_KEY', () => {
+    expect(
+      loadConfig({ OPENAI_API_KEY: 'sk-test', HITL_MODEL_PROVIDER: 'mock' }).model.provider,
+    ).toBe('mock');
+  });
+
+  it('reads the OpenAI-compatible endpoint settings', () => {
+    expect(
+      loadConfig({
+        HITL_MODEL_PROVIDER: 'openai',
+        HITL_MODEL: 'llama3',
+        OPENAI_BASE_URL: 'http://localhost:11434/v1',
+      }).model,
+    ).toEqual({ provider: 'openai', model: 'llama3', baseUrl: 'http://localhost:11434/v1' });
+  });
+
+  it('rejects an unknown provider, naming the allowed ones', () => {
+    expect(() => loadConfig({ HITL_MODEL_PROVIDER: 'anthropic' })).toThrow(
+      "HITL_MODEL_PROVIDER must be 'mock' or 'openai', got 'anthropic'",
+    );
+  });
+
+  it('reads the NATS url and credentials', () => {
+    expect(
+      loadConfig({
+        NATS_URL: 'nats://nats:4222',
+        NATS_CREDS: '/etc/nats.creds',
+        NATS_USER: 'u',
+        NATS_PASS: 'p',
+        NATS_TOKEN: 't',
+      }).nats,
+    ).toEqual({
+      url: 'nats://nats:4222',
+      credsFile: '/etc/nats.creds',
+      user: 'u',
+      pass: 'p',
+      token: 't',
+    });
+  });
+
+  it('reads HITL_PREFIX', () => {
+    expect(loadConfig({ HITL_PREFIX: 'acme' }).prefix).toBe('acme');
+  });
+
+  it('parses HITL_APPROVAL_CATEGORIES as a trimmed comma-separated list', () => {
+    expect(
+      loadConfig({ HITL_APPROVAL_CATEGORIES: ' refund , technical,' }).approvalCategories,
+    ).toEqual(['refund', 'technical']);
+  });
+
+  it('keeps the default approval categories when HITL_APPROVAL_CATEGORIES is blank', () => {
+    expect(loadConfig({ HITL_APPROVAL_CATEGORIES: '  ' }).approvalCategories).toEqual([
+      'refund',
+      'billing',
+    ]);
+  });
+
+  it('parses HITL_APPROVERS as a trimmed comma-separated list, unset when absent', () => {
+    expect(loadConfig({ HITL_APPROVERS: 'ana, bo' }).approvers).toEqual(['ana', 'bo']);
+    expect(loadConfig({})).not.toHaveProperty('approvers');
+  });
+
+  it('parses HITL_GATE_TIMEOUT_MS as milliseconds, unset when absent or blank', () => {
+    expect(loadConfig({ HITL_GATE_TIMEOUT_MS: '60000' }).gateTimeoutMs).toBe(60_000);
+    expect(loadConfig({})).not.toHaveProperty('gateTimeoutMs');
+    expect(loadConfig({ HITL_GATE_TIMEOUT_MS: '' })).not.toHaveProperty('gateTimeoutMs');
+  });
+
+  it.each(['abc', '0', '-5', '1.5', '10s'])(
+    "rejects HITL_GATE_TIMEOUT_MS='%s', quoting the value",
+    (value) => {
+      expect(() => loadConfig({ HITL_GATE_TIMEOUT_MS: value })).toThrow(
+        `HITL_GATE_TIMEOUT_MS must be a positive integer of milliseconds, got '${value}'`,
+      );
+    },
+  );
+});
