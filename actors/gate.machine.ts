@@ -1,6 +1,6 @@
 import { assign, emit, setup } from 'xstate';
 import { hitlEvent, releaseReply, requestHuman } from '../src/effects.js';
-import type { HitlEmitted, ResumeEvent } from '../src/effects.js';
+import type { ExpireEvent, HitlEmitted, ResumeEvent } from '../src/effects.js';
 import type { Category } from './categories.js';
 
 export interface GateInput {
@@ -8,6 +8,8 @@ export interface GateInput {
   category: Category;
   draft: string;
   request: string;
+  /** This workflow's deadline for the approval (the ticket's `timeoutMs`). */
+  timeoutMs?: number;
 }
 
 export interface GateContext extends GateInput {
@@ -20,13 +22,14 @@ export const GATE_VERSION = 1;
 /**
  * Releases a drafted reply to the customer. Categories that need approval (the
  * `needsApproval` guard, from `HITL_APPROVAL_CATEGORIES`) pause at an `approval` interrupt:
- * `yes` sends the draft (or the reviewer's edited `update.draft`), `no` cancels.
+ * `yes` sends the draft (or the reviewer's edited `update.draft`), `no` cancels, and a
+ * deadline that passes unanswered completes the workflow as `expired`.
  */
 export const gateMachine = setup({
   types: {
     context: {} as GateContext,
     input: {} as GateInput,
-    events: {} as ResumeEvent,
+    events: {} as ResumeEvent | ExpireEvent,
     emitted: {} as HitlEmitted,
   },
   guards: {
@@ -50,9 +53,11 @@ export const gateMachine = setup({
           options: ['yes', 'no'],
           draft: context.draft,
           category: context.category,
+          ...(context.timeoutMs !== undefined ? { timeoutMs: context.timeoutMs } : {}),
         }),
       ),
       on: {
+        'hitl.expire': { target: 'expired' },
         'hitl.resume': [
           {
             guard: 'approves',
@@ -91,6 +96,12 @@ export const gateMachine = setup({
           hitlEvent('completed', { outcome: 'sent', category: context.category }),
         ),
       ],
+    },
+    expired: {
+      type: 'final',
+      entry: emit(({ context }) =>
+        hitlEvent('completed', { outcome: 'expired', category: context.category }),
+      ),
     },
     cancelled: {
       type: 'final',

@@ -2,7 +2,7 @@ import { assign, emit, fromPromise, setup } from 'xstate';
 import { hitlEvent, sendToActor } from '../src/effects.js';
 import type { HitlEmitted, RetryEvent } from '../src/effects.js';
 import type { Category } from './categories.js';
-import type { DraftRequest } from './model.js';
+import { callReport, draftText, type DraftRequest, type DraftResult } from './model.js';
 
 export interface SpecialistInput {
   workflowId: string;
@@ -32,7 +32,7 @@ export const specialistMachine = setup({
     emitted: {} as HitlEmitted,
   },
   actors: {
-    draft: fromPromise<string, DraftRequest>(() => {
+    draft: fromPromise<DraftResult, DraftRequest>(() => {
       throw new Error("the 'draft' actor must be provided by the host");
     }),
   },
@@ -52,9 +52,14 @@ export const specialistMachine = setup({
         onDone: {
           target: 'handedOff',
           actions: [
-            assign({ draft: ({ event }) => event.output }),
+            assign({ draft: ({ event }) => draftText(event.output) }),
             emit(({ context, event }) =>
-              hitlEvent('drafted', { category: context.category, draft: event.output }),
+              hitlEvent('drafted', {
+                category: context.category,
+                draft: draftText(event.output),
+                // Model, token usage and latency, when the model reports them.
+                ...callReport(event.output),
+              }),
             ),
           ],
         },

@@ -4,7 +4,15 @@ import { defineActor } from '../src/index.js';
 import type { ActorDefinition, HitlConfig, TicketIntake } from '../src/index.js';
 import { gateMachine, GATE_VERSION } from './gate.machine.js';
 import { mockModel } from './mockModel.js';
-import type { Classification, DraftRequest, SupportModel } from './model.js';
+import {
+  draftText,
+  unusableDraft,
+  type Classification,
+  type DraftRequest,
+  type DraftResult,
+  type SupportModel,
+} from './model.js';
+import type { RetryPolicy } from './modelRetry.js';
 import { openAiModel } from './openaiModel.js';
 import { specialistMachine, SPECIALIST_VERSION } from './specialist.machine.js';
 import { triageMachine, TRIAGE_VERSION } from './triage.machine.js';
@@ -46,7 +54,14 @@ export function supportActors(options: SupportOptions): ActorDefinition[] {
       version: SPECIALIST_VERSION,
       machine: specialistMachine.provide({
         actors: {
-          draft: fromPromise<string, DraftRequest>(({ input }) => model.draft(input)),
+          draft: fromPromise<DraftResult, DraftRequest>(async ({ input }) => {
+            const result = await model.draft(input);
+            // Whatever the model, an empty or over-long draft is its failure: the specialist
+            // parks (retryable) rather than hand the gate something it cannot send.
+            const problem = unusableDraft(draftText(result));
+            if (problem) throw new Error(`${model.name}: ${problem}`);
+            return result;
+          }),
         },
       }),
     }),
@@ -64,13 +79,34 @@ export function supportActors(options: SupportOptions): ActorDefinition[] {
 /** Tickets start the `triage` actor. */
 export const supportIntake: TicketIntake = { actor: 'triage' };
 
-/** The model the configuration names: the offline mock, or an OpenAI-compatible endpoint. */
+/**
+ * The model the configuration names: the offline mock, or an OpenAI-compatible endpoint with
+ * its per-role models, JSON mode, timeout and retry budget.
+ *
+ * @example
+ * const model = modelFromConfig(loadConfig({ HITL_MODEL_PROVIDER: 'mock' }));
+ */
 export function modelFromConfig(config: HitlConfig): SupportModel {
-  if (config.model.provider === 'mock') return mockModel();
+  const m = config.model;
+  if (m.provider === 'mock') return mockModel();
+  if (!m.apiKey && !m.baseUrl) {
+    throw new Error(
+      'HITL_MODEL_PROVIDER=openai needs OPENAI_API_KEY, or OPENAI_BASE_URL for an endpoint that takes no key (Ollama, vLLM)',
+    );
+  }
+  const retry: Partial<RetryPolicy> = {};
+  if (m.maxRetries !== undefined) retry.maxRetries = m.maxRetries;
+  if (m.retryBaseMs !== undefined) retry.baseDelayMs = m.retryBaseMs;
+  if (m.retryMaxMs !== undefined) retry.maxDelayMs = m.retryMaxMs;
   return openAiModel({
-    ...(config.model.model ? { model: config.model.model } : {}),
-    ...(config.model.baseUrl ? { baseUrl: config.model.baseUrl } : {}),
-    ...(config.model.apiKey ? { apiKey: config.model.apiKey } : {}),
+    ...(m.model ? { model: m.model } : {}),
+    ...(m.triageModel ? { triageModel: m.triageModel } : {}),
+    ...(m.draftModel ? { draftModel: m.draftModel } : {}),
+    ...(m.baseUrl ? { baseUrl: m.baseUrl } : {}),
+    ...(m.apiKey ? { apiKey: m.apiKey } : {}),
+    ...(m.jsonMode ? { jsonMode: m.jsonMode } : {}),
+    ...(m.timeoutMs !== undefined ? { timeoutMs: m.timeoutMs } : {}),
+    retry,
   });
 }
 

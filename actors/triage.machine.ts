@@ -2,7 +2,7 @@ import { assign, emit, fromPromise, setup } from 'xstate';
 import { hitlEvent, requestHuman, sendToActor } from '../src/effects.js';
 import type { HitlEmitted, ResumeEvent, RetryEvent } from '../src/effects.js';
 import { CATEGORIES, CONFIDENCE_THRESHOLD, isCategory, type Category } from './categories.js';
-import type { Classification } from './model.js';
+import { callReport, type Classification } from './model.js';
 
 export interface TriageInput {
   workflowId: string;
@@ -75,13 +75,18 @@ export const triageMachine = setup({
                   category: event.output.category,
                   confidence: event.output.confidence,
                   by: 'model',
+                  // Model, token usage and latency, when the model reports them.
+                  ...callReport(event.output),
                 }),
               ),
             ],
           },
           {
             target: 'escalated',
-            actions: assign(({ event }) => ({ confidence: event.output.confidence })),
+            actions: assign(({ event }) => ({
+              confidence: event.output.confidence,
+              ...(event.output.rationale ? { rationale: event.output.rationale } : {}),
+            })),
           },
         ],
         onError: {

@@ -3,8 +3,10 @@ import { Kvm } from '@nats-io/kv';
 import { nuid, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { loadConfig, type HitlConfig } from './config.js';
 import { connectNats } from './connection.js';
-import { describeError } from './errors.js';
+import { describeError, WorkflowNotParkedError } from './errors.js';
+import { readWorkflowEvents } from './eventLog.js';
 import { InterruptStore } from './interruptStore.js';
+import { findParkedStep, type ParkedStep } from './parked.js';
 import {
   EventEnvelopeSchema,
   InterruptRecordSchema,
@@ -28,7 +30,20 @@ export type RunResult =
       /** The context of the actor that completed the workflow. */
       state: Record<string, unknown> | undefined;
     }
-  | { status: 'rejected'; workflowId: string; reason: string };
+  | { status: 'rejected'; workflowId: string; reason: string }
+  /** A step failed after its retries (the model is down, say): `retry` re-runs it. */
+  | { status: 'parked'; workflowId: string; actor: string; step: string; reason: string };
+
+/** What {@link HitlClient.retry} did. */
+export interface RetryResult {
+  workflowId: string;
+  /** The failed step the retry re-runs. */
+  parked: ParkedStep;
+  /** A retry of this very failure was requested before; this one was dropped as its duplicate. */
+  duplicate: boolean;
+  /** With `wait`: where the workflow got to (paused, completed, or parked again). */
+  run?: RunResult;
+}
 
 /** A resume, in the shape of the original design's `Command(resume=…, update=…)`. */
 export interface ResumeOptions {
@@ -221,6 +236,53 @@ export class HitlClient {
     }
   }
 
+  /**
+   * Re-runs the step at which a parked workflow stopped: finds the actor whose step failed
+   * (its last retryable `failed` event, with nothing from that actor since) and sends it
+   * `hitl.retry`. Retrying the same failure twice sends one retry. Throws
+   * {@link WorkflowNotParkedError} when there is nothing to retry. With `wait`, waits until
+   * the workflow pauses, completes or parks again.
+   *
+   * @example
+   * const { parked, run } = await client.retry('order-42', { wait: true });
+   */
+  async retry(
+    workflowId: string,
+    options: { wait?: boolean; timeoutMs?: number } = {},
+  ): Promise<RetryResult> {
+    const wf = assertWorkflowId(workflowId);
+    const [events, snapshots, pending] = await Promise.all([
+      readWorkflowEvents(this.nc, this.subjects, wf),
+      this.snapshots(wf),
+      this.interrupt(wf),
+    ]);
+    const found = findParkedStep(
+      wf,
+      events,
+      snapshots.map((s) => ({ kind: s.envelope.kind, status: s.envelope.status })),
+      pending,
+    );
+    if ('notParked' in found) throw new WorkflowNotParkedError(found.notParked, { workflowId: wf });
+    const { parked } = found;
+    const watch = options.wait ? this.watch(wf) : undefined;
+    try {
+      // Named after the failure it answers: a second `hitl retry` of the same failure is
+      // dropped by JetStream (and by the actor host, which remembers applied message ids).
+      const ack = await this.publish(
+        this.subjects.mailbox(parked.actor, wf),
+        { type: 'hitl.retry' },
+        `${wf}.retry.${parked.actor}.${Date.parse(parked.at)}`,
+      );
+      const result: RetryResult = { workflowId: wf, parked, duplicate: ack.duplicate };
+      if (watch && !ack.duplicate) {
+        result.run = await this.settle(watch, wf, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      }
+      return result;
+    } finally {
+      watch?.close();
+    }
+  }
+
   /** Every workflow waiting for a human, oldest first. */
   async pending(): Promise<InterruptRecord[]> {
     return (await this.storesOnce()).interrupts.list();
@@ -304,7 +366,10 @@ export class HitlClient {
     );
   }
 
-  /** Waits for the next `interrupted` or `completed` (after the response `afterSeq`, if given). */
+  /**
+   * Waits for the next `interrupted`, `completed` or retryable `failed` (after the response
+   * `afterSeq`, if given).
+   */
   private async settle(
     watch: EventWatch,
     workflowId: string,
@@ -318,6 +383,7 @@ export class HitlClient {
           if (e.type === 'resumed' && e.data.responseSeq === afterSeq) resumed = true;
           return undefined;
         }
+        if (e.type === 'failed' && e.data.retryable === true) return e;
         return e.type === 'interrupted' || e.type === 'completed' ? e : undefined;
       },
       timeoutMs,
@@ -325,6 +391,15 @@ export class HitlClient {
     );
     if (event.type === 'interrupted') {
       return { status: 'paused', workflowId, interrupt: InterruptRecordSchema.parse(event.data) };
+    }
+    if (event.type === 'failed') {
+      return {
+        status: 'parked',
+        workflowId,
+        actor: event.actor,
+        step: typeof event.data.step === 'string' ? event.data.step : event.actor,
+        reason: String(event.data.reason),
+      };
     }
     const stored = (await this.snapshots(workflowId)).find((s) => s.envelope.kind === event.actor);
     const snapshot = stored?.envelope.snapshot as { context?: Record<string, unknown> } | undefined;

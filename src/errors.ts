@@ -61,6 +61,19 @@ export class IncompatibleSnapshotError extends TerminalError {
   override name = 'IncompatibleSnapshotError';
 }
 
+/**
+ * `hitl retry` of a workflow that is not parked: it never failed, went on, completed or does
+ * not exist. The message says which.
+ */
+export class WorkflowNotParkedError extends Error {
+  override name = 'WorkflowNotParkedError';
+  readonly workflowId: string | undefined;
+  constructor(message: string, context: ErrorContext = {}) {
+    super(message, { cause: context.cause });
+    this.workflowId = context.workflowId;
+  }
+}
+
 /** How an error travels across the wire. */
 export interface WireError {
   name: string;

@@ -33,16 +33,17 @@ export async function runMachine(
     'snapshot' in from
       ? createActor(def.machine, { snapshot: from.snapshot as AnyMachineSnapshot, input: {} })
       : createActor(def.machine, { input: from.input });
-  const settled = new Promise<void>((resolve) => {
-    actor.subscribe({
-      next: (s: AnyMachineSnapshot) => {
-        if (isSettled(s)) resolve();
-      },
-      error: (err: unknown) => {
-        failure = err;
-        resolve();
-      },
-    });
+  // Set only while this step waits: a restored actor that is already settled notifies on start,
+  // and that must not count as the end of the work the event below sets off.
+  let wake: (() => void) | undefined;
+  actor.subscribe({
+    next: (s: AnyMachineSnapshot) => {
+      if (isSettled(s)) wake?.();
+    },
+    error: (err: unknown) => {
+      failure = err;
+      wake?.();
+    },
   });
   actor.on('*', (e: HitlEmitted) => emitted.push(e));
   actor.start();
@@ -56,10 +57,11 @@ export async function runMachine(
     );
   }
   if (event) actor.send(event);
-  if (isSettled(actor.getSnapshot() as AnyMachineSnapshot)) {
-    // Nothing to wait for; the subscription may not have fired for a no-op event.
-  } else {
-    await settled;
+  // Nothing to wait for when settled now; the subscription may not fire for a no-op event.
+  if (failure === undefined && !isSettled(actor.getSnapshot() as AnyMachineSnapshot)) {
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+    });
   }
   const snap = actor.getSnapshot() as AnyMachineSnapshot;
   const persisted = actor.getPersistedSnapshot();

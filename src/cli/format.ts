@@ -29,6 +29,18 @@ function text(value: unknown): string {
   return value === undefined ? '' : JSON.stringify(value);
 }
 
+/** A model call's cost, when the event carries it: `· gpt-4.1-mini 412 tokens 830 ms`. */
+function cost(d: Record<string, unknown>): string {
+  const usage = d.usage as { totalTokens?: unknown } | undefined;
+  const parts = [
+    typeof d.model === 'string' ? d.model : undefined,
+    typeof usage?.totalTokens === 'number' ? `${usage.totalTokens} tokens` : undefined,
+    typeof d.latencyMs === 'number' ? `${d.latencyMs} ms` : undefined,
+    typeof d.attempts === 'number' && d.attempts > 1 ? `${d.attempts} tries` : undefined,
+  ].filter((p) => p !== undefined);
+  return parts.length > 0 ? ` · ${parts.join(' ')}` : '';
+}
+
 /** The key data of an event, in a few words. */
 export function summarize(e: EventEnvelope): string {
   const d = e.data;
@@ -36,9 +48,9 @@ export function summarize(e: EventEnvelope): string {
     case 'received':
       return JSON.stringify(clip(text(d.request)));
     case 'triaged':
-      return `${text(d.category)} (${text(d.confidence)}, by ${text(d.by)})`;
+      return `${text(d.category)} (${text(d.confidence)}, by ${text(d.by)})${cost(d)}`;
     case 'drafted':
-      return `${text(d.category)}: ${JSON.stringify(clip(text(d.draft), 60))}`;
+      return `${text(d.category)}: ${JSON.stringify(clip(text(d.draft), 60))}${cost(d)}`;
     case 'interrupted':
       return `${text(d.type)} ${text(d.interruptId)} [${((d.options as string[] | undefined) ?? []).join('|')}] ${clip(text(d.question), 50)}`;
     case 'resumed':

@@ -2,7 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import type { ActorDefinition } from '../actorDefinition.js';
-import { HitlClient } from '../client.js';
+import { HitlClient, type RunResult } from '../client.js';
 import { loadConfig, type HitlConfig } from '../config.js';
 import { describeError } from '../errors.js';
 import { readWorkflowEvents } from '../eventLog.js';
@@ -32,10 +32,14 @@ commands:
                           answer an interrupt; exit 0 when accepted, 1 with the reason when not
   show <wf> [--json]      a workflow's event timeline, current state and pending interrupt
   tap [<wf>] [--json]     live tail of events (all workflows, or one)
+  retry <wf> [--wait] [--json]
+                          re-run the step a parked workflow failed at (the model was down, say)
   demo                    patterns A, B and C end to end
 
 environment: NATS_URL, NATS_CREDS, NATS_USER, NATS_PASS, NATS_TOKEN, HITL_PREFIX,
   HITL_MODEL_PROVIDER, HITL_MODEL, OPENAI_BASE_URL, OPENAI_API_KEY,
+  HITL_TRIAGE_MODEL, HITL_DRAFT_MODEL, HITL_MODEL_JSON_MODE, HITL_MODEL_TIMEOUT_MS,
+  HITL_MODEL_MAX_RETRIES, HITL_MODEL_RETRY_BASE_MS, HITL_MODEL_RETRY_MAX_MS,
   HITL_APPROVAL_CATEGORIES, HITL_APPROVERS, HITL_LOG_LEVEL
 
 examples:
@@ -43,6 +47,7 @@ examples:
   hitl submit "I want my money back" --id order-42 --wait
   hitl respond order-42 yes --reviewer ana
   hitl tap order-42
+  hitl retry order-42 --wait
 `;
 
 function out(line: string): void {
@@ -117,6 +122,15 @@ async function worker(argv: string[], config: HitlConfig): Promise<number> {
     loaded.intake && definitions.some((d) => d.kind === loaded.intake?.actor)
       ? loaded.intake
       : undefined;
+  // Listen for signals before announcing readiness: whoever reads "ready" may signal at once.
+  const stopRequested = new Promise<void>((done) => {
+    const stop = (signal: string): void => {
+      out(`hitl worker: ${signal}, draining`);
+      done();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
   const w = await Worker.start({
     config,
     definitions,
@@ -127,14 +141,7 @@ async function worker(argv: string[], config: HitlConfig): Promise<number> {
   out(
     `hitl worker ready (actors: ${definitions.map((d) => d.kind).join(', ')}; nats: ${config.nats.url}; prefix: ${config.prefix})`,
   );
-  await new Promise<void>((done) => {
-    const stop = (signal: string): void => {
-      out(`hitl worker: ${signal}, draining`);
-      done();
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
+  await stopRequested;
   await w.stop();
   out('hitl worker: stopped');
   return 0;
@@ -166,15 +173,55 @@ async function submit(argv: string[], config: HitlConfig): Promise<number> {
     }
     const timeoutMs = values.timeout === undefined ? 30_000 : Number(values.timeout);
     const run = await client.start(ticket, { timeoutMs });
-    if (values.json) {
-      out(JSON.stringify(run));
-    } else if (run.status === 'paused') {
-      out(
-        `${run.workflowId} paused: ${run.interrupt.type} ${run.interrupt.interruptId} [${(run.interrupt.options ?? []).join('|')}] ${run.interrupt.question}`,
-      );
-      if (run.interrupt.draft) out(`draft: ${run.interrupt.draft}`);
-    } else if (run.status === 'completed') {
-      out(`${run.workflowId} completed: ${run.outcome}${run.category ? ` (${run.category})` : ''}`);
+    if (values.json) out(JSON.stringify(run));
+    else printRun(run);
+    return 0;
+  });
+}
+
+/** Where a workflow got to, in a line or two. */
+function printRun(run: RunResult): void {
+  if (run.status === 'paused') {
+    out(
+      `${run.workflowId} paused: ${run.interrupt.type} ${run.interrupt.interruptId} [${(run.interrupt.options ?? []).join('|')}] ${run.interrupt.question}`,
+    );
+    if (run.interrupt.draft) out(`draft: ${run.interrupt.draft}`);
+  } else if (run.status === 'completed') {
+    out(`${run.workflowId} completed: ${run.outcome}${run.category ? ` (${run.category})` : ''}`);
+  } else if (run.status === 'parked') {
+    out(
+      `${run.workflowId} parked: ${run.step} failed: ${run.reason} (hitl retry ${run.workflowId} re-runs it)`,
+    );
+  }
+}
+
+async function retry(argv: string[], config: HitlConfig): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    wait: { type: 'boolean' },
+    timeout: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const [wf] = positionals;
+  if (!wf) throw new UsageError('retry needs a workflow id: hitl retry <wf>');
+  assertWorkflowId(wf);
+  const timeoutMs = values.timeout === undefined ? 30_000 : Number(values.timeout);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+    throw new UsageError(
+      `--timeout must be a positive integer of milliseconds, got '${String(values.timeout)}'`,
+    );
+  }
+  return withClient(config, async (client) => {
+    const result = await client.retry(wf, { wait: values.wait === true, timeoutMs });
+    if (values.json) out(JSON.stringify(result));
+    else if (result.duplicate) {
+      out(`${wf}: a retry of ${result.parked.step} was already requested for this failure`);
+    } else {
+      out(`${wf}: retrying ${result.parked.step} (it failed: ${result.parked.reason})`);
+      if (result.run) printRun(result.run);
+    }
+    if (result.run?.status === 'parked') {
+      process.stderr.write(`hitl: ${wf} failed again: ${result.run.reason}\n`);
+      return 1;
     }
     return 0;
   });
@@ -302,6 +349,7 @@ const commands: Record<string, (argv: string[], config: HitlConfig) => Promise<n
   respond,
   show,
   tap,
+  retry,
   demo: (argv) => runDemo(argv),
 };
 
