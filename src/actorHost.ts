@@ -1,6 +1,6 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { ActorDefinition } from './actorDefinition.js';
-import type { ResumeEvent } from './effects.js';
+import type { ExpireEvent, ResumeEvent } from './effects.js';
 import { IncompatibleSnapshotError, RevisionConflictError } from './errors.js';
 import type { InterruptStore } from './interruptStore.js';
 import type { Logger } from './logger.js';
@@ -14,6 +14,7 @@ import type {
   MailboxMessage,
   OutboxEntry,
   SnapshotEnvelope,
+  TimerMessage,
 } from './schemas.js';
 import type { SnapshotStore, StoredSnapshot } from './snapshotStore.js';
 import type { Subjects } from './subjects.js';
@@ -22,8 +23,16 @@ import { ACK_WAIT_MS } from './topology.js';
 /** A message for one actor, as the host applies it. */
 export type Incoming =
   | { id: string; type: 'message'; message: MailboxMessage }
-  | { id: string; type: 'response'; response: HumanResponse; responseSeq: number }
-  | { id: string; type: 'retry' };
+  | {
+      id: string;
+      type: 'response';
+      response: HumanResponse;
+      responseSeq: number;
+      /** When JetStream stored the response: what decides a race with the deadline. */
+      storedAt?: string;
+    }
+  | { id: string; type: 'retry' }
+  | { id: string; type: 'expire'; interruptId: string };
 
 /** What applying a message did. */
 export type StepResult =
@@ -42,6 +51,8 @@ export interface ActorHostOptions {
   logger: Logger;
   /** Reviewers allowed to answer approvals; everyone when unset. */
   approvers?: readonly string[];
+  /** Deadline of an interrupt that names none (`HITL_GATE_TIMEOUT_MS`). */
+  defaultTimeoutMs?: number;
 }
 
 const MAX_APPLIED = 8;
@@ -119,6 +130,7 @@ export class ActorHost {
         return { result: 'duplicate' };
       }
       if (incoming.type === 'response') return this.resume(def, stored, incoming);
+      if (incoming.type === 'expire') return this.expire(def, stored, incoming);
       if (env.status !== 'active') {
         return { result: 'ignored', reason: `actor '${def.kind}' of '${workflowId}' has ended` };
       }
@@ -128,7 +140,7 @@ export class ActorHost {
     if (incoming.type === 'response') {
       return this.reject(def.kind, workflowId, incoming, 'there is no pending interrupt');
     }
-    if (incoming.type === 'retry') {
+    if (incoming.type === 'retry' || incoming.type === 'expire') {
       return { result: 'ignored', reason: `actor '${def.kind}' of '${workflowId}' does not exist` };
     }
     const { type: _type, ...fields } = incoming.message;
@@ -163,6 +175,7 @@ export class ActorHost {
     event: { type: string },
     prefix: Prefix[],
     response?: Extract<Incoming, { type: 'response' }>,
+    resolvesInterrupt = response !== undefined,
   ): Promise<StepResult> {
     const env = stored.envelope;
     let machineStep: MachineStep;
@@ -175,7 +188,7 @@ export class ActorHost {
       throw err;
     }
     const next: SnapshotEnvelope = { ...env, version: def.version };
-    if (response) delete next.interrupt;
+    if (resolvesInterrupt) delete next.interrupt;
     return this.commit(def, next, stored.revision, messageId, machineStep, prefix);
   }
 
@@ -215,6 +228,14 @@ export class ActorHost {
       const reason = verdict.ok ? 'there is no pending interrupt' : verdict.reason;
       return this.reject(def.kind, env.workflowId, incoming, reason, pending?.interruptId);
     }
+    if (
+      pending.expiresAt !== undefined &&
+      incoming.storedAt !== undefined &&
+      Date.parse(incoming.storedAt) > Date.parse(pending.expiresAt)
+    ) {
+      const reason = `the deadline of interrupt '${pending.interruptId}' passed at ${pending.expiresAt}; this response was stored at ${incoming.storedAt}`;
+      return this.reject(def.kind, env.workflowId, incoming, reason, pending.interruptId);
+    }
     const r = incoming.response;
     const event: ResumeEvent = {
       type: 'hitl.resume',
@@ -237,6 +258,33 @@ export class ActorHost {
       { event: 'resumed', data: resumed },
     ];
     return this.step(def, stored, incoming.id, event, prefix, incoming);
+  }
+
+  /**
+   * The deadline of a pending interrupt passed unanswered: withdraw it, emit `expired`, and let
+   * the machine decide what follows (`hitl.expire`). A timer for an interrupt that was answered
+   * in the meantime changes nothing.
+   */
+  private async expire(
+    def: ActorDefinition,
+    stored: StoredSnapshot,
+    incoming: Extract<Incoming, { type: 'expire' }>,
+  ): Promise<StepResult> {
+    const env = stored.envelope;
+    const pending = env.interrupt;
+    if (env.status !== 'active' || pending?.interruptId !== incoming.interruptId) {
+      return { result: 'ignored', reason: `interrupt '${incoming.interruptId}' is not pending` };
+    }
+    const event: ExpireEvent = {
+      type: 'hitl.expire',
+      interruptId: pending.interruptId,
+      interruptType: pending.type,
+    };
+    const prefix: Prefix[] = [
+      { op: 'interrupt.delete', workflowId: env.workflowId, interruptId: pending.interruptId },
+      { event: 'expired', data: { interruptId: pending.interruptId } },
+    ];
+    return this.step(def, stored, incoming.id, event, prefix, undefined, true);
   }
 
   /** Publishes `response_rejected`; the actor's state is untouched. */
@@ -387,6 +435,10 @@ export class ActorHost {
           if (e.interrupt.options) record.options = e.interrupt.options;
           if (e.interrupt.draft !== undefined) record.draft = e.interrupt.draft;
           if (e.interrupt.category !== undefined) record.category = e.interrupt.category;
+          const timeoutMs = e.interrupt.timeoutMs ?? this.opts.defaultTimeoutMs;
+          if (timeoutMs !== undefined) {
+            record.expiresAt = new Date(now.getTime() + timeoutMs).toISOString();
+          }
           interrupt = record;
           // The KV record first: whoever reacts to the request must find it pending.
           entries.push({ op: 'interrupt.put', record });
@@ -397,6 +449,20 @@ export class ActorHost {
             data: record,
           });
           pushEvent('interrupted', record);
+          if (record.expiresAt !== undefined) {
+            const timer: TimerMessage = {
+              workflowId: wf,
+              actor: def.kind,
+              interruptId: record.interruptId,
+              expiresAt: record.expiresAt,
+            };
+            entries.push({
+              op: 'publish',
+              subject: this.opts.subjects.timer(wf),
+              msgId: `${wf}.timer.${record.interruptId}`,
+              data: timer,
+            });
+          }
           break;
         }
         default:

@@ -10,6 +10,8 @@ export interface InterruptRequest {
   options?: string[];
   draft?: string;
   category?: string;
+  /** How long the human has to answer; `HITL_GATE_TIMEOUT_MS` when not given. */
+  timeoutMs?: number;
 }
 
 /**
@@ -33,6 +35,17 @@ export interface ResumeEvent {
   update: Record<string, unknown>;
   reviewer: string;
   comment?: string;
+}
+
+/**
+ * The event a paused machine receives when its interrupt's deadline passed unanswered. The
+ * runtime has already withdrawn the interrupt and emitted `expired`; the machine decides what
+ * follows (the support workflow completes with `outcome: "expired"`).
+ */
+export interface ExpireEvent {
+  type: 'hitl.expire';
+  interruptId: string;
+  interruptType: string;
 }
 
 /** The event `hitl retry <wf>` delivers to an actor parked after a failed step. */

@@ -73,6 +73,15 @@ export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 export const MailboxMessageSchema = z.object({ type: z.string().min(1) }).catchall(z.unknown());
 export type MailboxMessage = z.infer<typeof MailboxMessageSchema>;
 
+/** A durable deadline on the internal timers stream: due at `expiresAt`. */
+export const TimerMessageSchema = z.object({
+  workflowId,
+  actor: z.string().min(1),
+  interruptId: z.string().min(1),
+  expiresAt: z.string(),
+});
+export type TimerMessage = z.infer<typeof TimerMessageSchema>;
+
 /** One effect of a step, kept in the snapshot envelope until it is published. */
 export const OutboxEntrySchema = z.discriminatedUnion('op', [
   z.object({

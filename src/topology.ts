@@ -44,6 +44,8 @@ function streamConfigs(s: Subjects): NamedStreamConfig[] {
     { name: s.streams.dlq, subjects: [s.dlqAll], retention: RetentionPolicy.Limits },
     // Mailboxes are work queues: a message is gone once its step is committed and acked.
     { name: s.streams.mailbox, subjects: [s.mailboxAll], retention: RetentionPolicy.Workqueue },
+    // Deadlines: a timer message is redelivered (nak with delay) until it is due.
+    { name: s.streams.timers, subjects: [s.timerAll], retention: RetentionPolicy.Workqueue },
   ].map((c) => ({ ...common, ...c }));
 }
 
@@ -99,17 +101,37 @@ export async function ensureTopology(
     max_deliver: MAX_DELIVER + 5,
     max_ack_pending: 10_000,
   };
-  const consumers: [string, string, string][] = [
-    [subjects.streams.tickets, subjects.consumer('tickets'), subjects.ticketsNew],
-    [subjects.streams.responses, subjects.consumer('responses'), subjects.respondAll],
-    ...kinds.map((kind): [string, string, string] => [
-      subjects.streams.mailbox,
-      subjects.consumer(`actor-${kind}`),
-      subjects.mailboxOf(kind),
-    ]),
+  const consumers: { stream: string; name: string; filter: string; maxDeliver?: number }[] = [
+    {
+      stream: subjects.streams.tickets,
+      name: subjects.consumer('tickets'),
+      filter: subjects.ticketsNew,
+    },
+    {
+      stream: subjects.streams.responses,
+      name: subjects.consumer('responses'),
+      filter: subjects.respondAll,
+    },
+    // A timer is nak'ed with a delay until it is due, however many times that takes.
+    {
+      stream: subjects.streams.timers,
+      name: subjects.consumer('timers'),
+      filter: subjects.timerAll,
+      maxDeliver: -1,
+    },
+    ...kinds.map((kind) => ({
+      stream: subjects.streams.mailbox,
+      name: subjects.consumer(`actor-${kind}`),
+      filter: subjects.mailboxOf(kind),
+    })),
   ];
-  for (const [stream, name, filter] of consumers) {
-    const config = { ...durable, durable_name: name, filter_subject: filter };
+  for (const { stream, name, filter, maxDeliver } of consumers) {
+    const config = {
+      ...durable,
+      ...(maxDeliver !== undefined ? { max_deliver: maxDeliver } : {}),
+      durable_name: name,
+      filter_subject: filter,
+    };
     try {
       await jsm.consumers.info(stream, name);
       await jsm.consumers.update(stream, name, {

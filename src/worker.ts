@@ -1,8 +1,8 @@
 import {
   jetstream,
+  type JetStreamManager,
   type JetStreamClient,
   type JsMsg,
-  type ConsumerMessages,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ActorDefinition } from './actorDefinition.js';
@@ -18,6 +18,7 @@ import {
   MailboxMessageSchema,
   ResponseSchema,
   TicketSchema,
+  TimerMessageSchema,
   type HumanResponse,
 } from './schemas.js';
 import { KvSnapshotStore } from './snapshotStore.js';
@@ -41,8 +42,23 @@ export interface WorkerOptions {
   logger?: Logger;
 }
 
-const decoder = new TextDecoder();
+// Fatal: a payload that is not UTF-8 is refused, not silently given U+FFFD characters.
+const decoder = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
+
+/** How a handled message is settled: acked (nothing), or put back to come again after a delay. */
+type Settle = void | { nakMs: number };
+
+/** How long one pull waits for messages; also the longest a stop waits for a pull to end. */
+const FETCH_EXPIRES_MS = 1_000;
+
+/** A timer due later than this is looked at again after this long (and put back again). */
+const MAX_TIMER_NAP_MS = 60 * 60_000;
+
+/** When JetStream stored a message, as an ISO time. */
+function storedAt(m: JsMsg): string {
+  return m.time.toISOString();
+}
 
 /** A bad input: dead-letter it with this reason, and tell the reviewer when there is one. */
 class BadInput extends TerminalError {
@@ -50,8 +66,14 @@ class BadInput extends TerminalError {
 }
 
 function parseJson(data: Uint8Array): unknown {
+  let text: string;
   try {
-    return JSON.parse(decoder.decode(data));
+    text = decoder.decode(data);
+  } catch {
+    throw new BadInput('payload is not valid UTF-8 (send UTF-8 encoded JSON)');
+  }
+  try {
+    return JSON.parse(text);
   } catch (err) {
     throw new BadInput(`payload is not JSON: ${describeError(err)}`);
   }
@@ -68,15 +90,16 @@ function parseJson(data: Uint8Array): unknown {
  */
 export class Worker {
   private readonly inFlight = new Set<Promise<void>>();
-  private readonly consumers: ConsumerMessages[] = [];
   private readonly loops: Promise<void>[] = [];
   private waiters: (() => void)[] = [];
   private stopping: Promise<void> | undefined;
+  private closing = false;
 
   private constructor(
     readonly nc: NatsConnection,
     private readonly ownsConnection: boolean,
     private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
     readonly subjects: Subjects,
     readonly host: ActorHost,
     private readonly interrupts: InterruptStore,
@@ -90,7 +113,7 @@ export class Worker {
     try {
       const subjects = new Subjects(options.config.prefix);
       const kinds = options.definitions.map((d) => d.kind);
-      const { buckets } = await ensureTopology(nc, subjects, kinds);
+      const { jsm, buckets } = await ensureTopology(nc, subjects, kinds);
       const js = jetstream(nc);
       const interrupts = new InterruptStore(buckets.interrupts, subjects);
       const host = new ActorHost({
@@ -101,11 +124,15 @@ export class Worker {
         definitions: options.definitions,
         logger: log,
         ...(options.config.approvers ? { approvers: options.config.approvers } : {}),
+        ...(options.config.gateTimeoutMs !== undefined
+          ? { defaultTimeoutMs: options.config.gateTimeoutMs }
+          : {}),
       });
       const worker = new Worker(
         nc,
         options.connection === undefined,
         js,
+        jsm,
         subjects,
         host,
         interrupts,
@@ -122,6 +149,7 @@ export class Worker {
         );
       }
       await worker.consume(subjects.streams.responses, 'responses', (m) => worker.onResponse(m));
+      await worker.consume(subjects.streams.timers, 'timers', (m) => worker.onTimer(m));
       for (const kind of kinds) {
         await worker.consume(subjects.streams.mailbox, `actor-${kind}`, (m) =>
           worker.onMailbox(m, kind),
@@ -137,8 +165,11 @@ export class Worker {
 
   /** Stops taking messages, lets in-flight steps finish (bounded), closes its connection. */
   stop(timeoutMs = 10_000): Promise<void> {
+    this.closing = true;
+    for (const wake of this.waiters.splice(0)) wake();
     this.stopping ??= (async () => {
-      await Promise.all(this.consumers.map((c) => c.close()));
+      // Pull loops end within one fetch expiry; whatever they still receive is handed back.
+      await Promise.allSettled(this.loops);
       const drained = Promise.all([...this.inFlight]);
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<void>((resolve) => {
@@ -146,34 +177,54 @@ export class Worker {
       });
       await Promise.race([drained, timeout]);
       clearTimeout(timer);
-      await Promise.allSettled(this.loops);
       if (this.ownsConnection) await this.nc.drain();
       this.log.info('worker stopped');
     })();
     return this.stopping;
   }
 
+  /**
+   * Pulls from a durable consumer in bounded batches (`fetch`), never more than the free
+   * capacity. Unlike a continuous `consume()`, a batch ends on its own, so on stop every message
+   * the server sent us is either processed or handed back (`nak`) at once: none waits out the
+   * ack wait in a buffer that was thrown away.
+   */
   private async consume(
     stream: string,
     role: string,
-    handler: (m: JsMsg) => Promise<void>,
+    handler: (m: JsMsg) => Promise<Settle>,
   ): Promise<void> {
     const consumer = await this.js.consumers.get(stream, this.subjects.consumer(role));
-    const messages = await consumer.consume({ max_messages: Math.max(8, this.concurrency) });
-    this.consumers.push(messages);
     this.loops.push(
       (async () => {
-        for await (const m of messages) {
-          while (this.inFlight.size >= this.concurrency) {
+        while (!this.closing) {
+          while (this.inFlight.size >= this.concurrency && !this.closing) {
             await new Promise<void>((resolve) => this.waiters.push(resolve));
           }
-          const task = this.process(m, role, handler).finally(() => {
-            this.inFlight.delete(task);
-            const waiters = this.waiters;
-            this.waiters = [];
-            for (const wake of waiters) wake();
-          });
-          this.inFlight.add(task);
+          if (this.closing) break;
+          let batch: AsyncIterable<JsMsg>;
+          try {
+            batch = await consumer.fetch({
+              max_messages: this.concurrency - this.inFlight.size,
+              expires: FETCH_EXPIRES_MS,
+            });
+            for await (const m of batch) {
+              if (this.closing) {
+                m.nak();
+                continue;
+              }
+              const task = this.process(m, role, handler).finally(() => {
+                this.inFlight.delete(task);
+                for (const wake of this.waiters.splice(0)) wake();
+              });
+              this.inFlight.add(task);
+            }
+          } catch (err) {
+            if (this.closing) break;
+            // The server is away or restarting: the connection reconnects by itself.
+            this.log.warn('pull failed, retrying', { consumer: role, reason: describeError(err) });
+            await new Promise((resolve) => setTimeout(resolve, 500));
+          }
         }
       })(),
     );
@@ -183,13 +234,14 @@ export class Worker {
   private async process(
     m: JsMsg,
     role: string,
-    handler: (m: JsMsg) => Promise<void>,
+    handler: (m: JsMsg) => Promise<Settle>,
   ): Promise<void> {
     const heartbeat = setInterval(() => m.working(), ACK_WAIT_MS / 3);
     const source = role.startsWith('actor-') ? 'mailbox' : role;
     try {
-      await handler(m);
-      m.ack();
+      const settle = await handler(m);
+      if (settle && 'nakMs' in settle) m.nak(settle.nakMs);
+      else m.ack();
     } catch (err) {
       const reason = describeError(err);
       const dedupe = `${source}.${m.info.streamSequence}`;
@@ -232,7 +284,7 @@ export class Worker {
     }
   }
 
-  private async onTicket(m: JsMsg, actor: string): Promise<void> {
+  private async onTicket(m: JsMsg, actor: string): Promise<Settle> {
     const parsed = TicketSchema.safeParse(parseJson(m.data));
     if (!parsed.success) throw new BadInput(`invalid ticket: ${describeZodError(parsed.error)}`);
     const { id, ...ticket } = parsed.data;
@@ -251,7 +303,7 @@ export class Worker {
     });
   }
 
-  private async onResponse(m: JsMsg): Promise<void> {
+  private async onResponse(m: JsMsg): Promise<Settle> {
     const wf = this.subjects.workflowOfResponse(m.subject);
     if (!wf)
       throw new BadInput(
@@ -278,7 +330,13 @@ export class Worker {
       );
       return;
     }
-    const incoming: Incoming = { id: `r${seq}`, type: 'response', response, responseSeq: seq };
+    const incoming: Incoming = {
+      id: `r${seq}`,
+      type: 'response',
+      response,
+      responseSeq: seq,
+      storedAt: storedAt(m),
+    };
     if (this.host.hosts(pending.actor)) {
       await this.host.apply(pending.actor, wf, incoming);
       return;
@@ -286,12 +344,62 @@ export class Worker {
     // The actor lives in another worker: hand the response to its mailbox.
     await this.js.publish(
       this.subjects.mailbox(pending.actor, wf),
-      encoder.encode(JSON.stringify({ type: 'hitl.response', response, responseSeq: seq })),
+      encoder.encode(
+        JSON.stringify({
+          type: 'hitl.response',
+          response,
+          responseSeq: seq,
+          storedAt: incoming.storedAt,
+        }),
+      ),
       { msgID: `${wf}.r${seq}` },
     );
   }
 
-  private async onMailbox(m: JsMsg, kind: string): Promise<void> {
+  /**
+   * A deadline: put back until it is due; then, once every response JetStream stored for the
+   * workflow has been handled (one stored before the deadline still wins), expire the interrupt.
+   */
+  private async onTimer(m: JsMsg): Promise<Settle> {
+    const parsed = TimerMessageSchema.safeParse(parseJson(m.data));
+    if (!parsed.success) throw new BadInput(`invalid timer: ${describeZodError(parsed.error)}`);
+    const timer = parsed.data;
+    const wait = Date.parse(timer.expiresAt) - Date.now();
+    if (wait > 0) return { nakMs: Math.min(wait, MAX_TIMER_NAP_MS) };
+    if (await this.responsesUnhandled(timer.workflowId)) return { nakMs: 250 };
+    const wf = timer.workflowId;
+    const id = `x${timer.interruptId}`;
+    if (this.host.hosts(timer.actor)) {
+      await this.host.apply(timer.actor, wf, {
+        id,
+        type: 'expire',
+        interruptId: timer.interruptId,
+      });
+      return;
+    }
+    await this.js.publish(
+      this.subjects.mailbox(timer.actor, wf),
+      encoder.encode(JSON.stringify({ type: 'hitl.expire', interruptId: timer.interruptId })),
+      { msgID: `${wf}.${id}` },
+    );
+  }
+
+  /** True while the latest response stored for `wf` is not yet acknowledged by the consumer. */
+  private async responsesUnhandled(wf: string): Promise<boolean> {
+    const stream = this.subjects.streams.responses;
+    let last: { seq: number } | null;
+    try {
+      last = await this.jsm.streams.getMessage(stream, { last_by_subj: this.subjects.respond(wf) });
+    } catch (err) {
+      if (/no message found/i.test(describeError(err))) return false;
+      throw err;
+    }
+    if (!last) return false;
+    const info = await this.jsm.consumers.info(stream, this.subjects.consumer('responses'));
+    return last.seq > info.ack_floor.stream_seq;
+  }
+
+  private async onMailbox(m: JsMsg, kind: string): Promise<Settle> {
     const wf = this.subjects.workflowOfMailbox(kind, m.subject);
     if (!wf) throw new BadInput(`illegal workflow id in subject '${m.subject}'`);
     const parsed = MailboxMessageSchema.safeParse(parseJson(m.data));
@@ -315,9 +423,12 @@ export class Worker {
         type: 'response',
         response: response.data,
         responseSeq: seq,
+        ...(typeof message.storedAt === 'string' ? { storedAt: message.storedAt } : {}),
       });
     } else if (message.type === 'hitl.retry') {
       await this.host.apply(kind, wf, { id, type: 'retry' });
+    } else if (message.type === 'hitl.expire' && typeof message.interruptId === 'string') {
+      await this.host.apply(kind, wf, { id, type: 'expire', interruptId: message.interruptId });
     } else {
       await this.host.apply(kind, wf, { id, type: 'message', message });
     }

@@ -1,0 +1,178 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NatsServerHandle, Worker } from '../../src/index.js';
+import { Subjects } from '../../src/index.js';
+import { eventually } from '../helpers/eventually.js';
+import {
+  connectClient,
+  countTypes,
+  publishRaw,
+  rawConnection,
+  readStream,
+  startServer,
+  startWorker,
+  storedEvents,
+  testConfig,
+  types,
+  uniquePrefix,
+} from '../helpers/harness.js';
+
+// Faults and conditions this file injects: interrupts with short deadlines
+// (HITL_GATE_TIMEOUT_MS), every worker stopped across a deadline, and responses stored just
+// before or just after a deadline while no worker runs.
+
+let server: NatsServerHandle;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  server = await startServer();
+  nc = await rawConnection(server);
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.dispose();
+});
+
+function setup(timeoutMs: number) {
+  const prefix = uniquePrefix('ddl');
+  const config = testConfig(server, prefix, { HITL_GATE_TIMEOUT_MS: String(timeoutMs) });
+  const subjects = new Subjects(prefix);
+  const workers: Worker[] = [];
+  let client: Awaited<ReturnType<typeof connectClient>> | undefined;
+  return {
+    config,
+    subjects,
+    get client() {
+      if (!client) throw new Error('start a worker first');
+      return client;
+    },
+    async worker(): Promise<Worker> {
+      const worker = await startWorker(config);
+      workers.push(worker);
+      client ??= await connectClient(config);
+      return worker;
+    },
+    async [Symbol.asyncDispose]() {
+      await client?.close();
+      await Promise.all(workers.map((w) => w.stop()));
+    },
+  };
+}
+
+/** Resolves once the wall clock is past `iso`. */
+async function past(iso: string | undefined): Promise<void> {
+  if (iso === undefined) throw new Error('the interrupt carries no expiresAt');
+  await eventually(() => Date.now() > Date.parse(iso) + 20, { timeout: 10_000, interval: 25 });
+}
+
+describe('durable deadlines', () => {
+  it('expires an unanswered approval and completes the workflow as expired', async () => {
+    await using t = setup(300);
+    await t.worker();
+    const run = await t.client.start({ id: 'late-1', request: 'refund please' });
+    expect(run.status).toBe('paused');
+    if (run.status !== 'paused') return;
+    const expiresAt = run.interrupt.expiresAt;
+    expect(Date.parse(expiresAt ?? '') - Date.parse(run.interrupt.createdAt)).toBe(300);
+
+    await eventually(async () =>
+      expect(types(await storedEvents(nc, t.subjects, 'late-1')).slice(-2)).toEqual([
+        'expired',
+        'completed',
+      ]),
+    );
+    const events = await storedEvents(nc, t.subjects, 'late-1');
+    expect(events.at(-2)?.data).toEqual({ interruptId: run.interrupt.interruptId });
+    expect(events.at(-1)?.data).toMatchObject({ outcome: 'expired', category: 'refund' });
+    expect(Date.parse(events.at(-2)?.at ?? '')).toBeGreaterThanOrEqual(Date.parse(expiresAt ?? ''));
+    expect(await t.client.pending()).toEqual([]);
+    expect(await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll)).toHaveLength(
+      0,
+    );
+  });
+
+  it('fires when every worker was down at the deadline and one starts later', async () => {
+    await using t = setup(200);
+    const first = await t.worker();
+    const run = await t.client.start({ id: 'late-2', request: 'I want my money back' });
+    if (run.status !== 'paused') throw new Error('expected a pause');
+    await first.stop();
+    await past(run.interrupt.expiresAt);
+    expect(countTypes(await storedEvents(nc, t.subjects, 'late-2')).expired).toBeUndefined();
+
+    await t.worker();
+    await eventually(async () =>
+      expect(countTypes(await storedEvents(nc, t.subjects, 'late-2'))).toMatchObject({
+        expired: 1,
+        completed: 1,
+      }),
+    );
+  });
+
+  it('never fires after a valid answer was accepted', async () => {
+    await using t = setup(400);
+    await t.worker();
+    const run = await t.client.start({ id: 'late-3', request: 'refund my order' });
+    if (run.status !== 'paused') throw new Error('expected a pause');
+    const done = await t.client.resume('late-3', { resume: 'yes', reviewer: 'ana' });
+    expect(done).toMatchObject({ status: 'completed', outcome: 'sent' });
+    await past(run.interrupt.expiresAt);
+    // The timer is consumed (the stream is a work queue) without effect.
+    const jsm = await jetstreamManager(nc);
+    await eventually(async () =>
+      expect((await jsm.streams.info(t.subjects.streams.timers)).state.messages).toBe(0),
+    );
+    const counts = countTypes(await storedEvents(nc, t.subjects, 'late-3'));
+    expect(counts.expired).toBeUndefined();
+    expect(counts.completed).toBe(1);
+  });
+
+  it('applies a response stored before the deadline even when a worker reads it after', async () => {
+    await using t = setup(2_500);
+    const first = await t.worker();
+    const run = await t.client.start({ id: 'late-4', request: 'refund please' });
+    if (run.status !== 'paused') throw new Error('expected a pause');
+    await first.stop();
+    await publishRaw(nc, t.subjects.respond('late-4'), { answer: 'yes', reviewer: 'early' });
+    expect(Date.now()).toBeLessThan(Date.parse(run.interrupt.expiresAt ?? ''));
+    await past(run.interrupt.expiresAt);
+
+    await t.worker();
+    await eventually(async () =>
+      expect(countTypes(await storedEvents(nc, t.subjects, 'late-4'))).toMatchObject({
+        resumed: 1,
+        completed: 1,
+      }),
+    );
+    const events = await storedEvents(nc, t.subjects, 'late-4');
+    expect(events.find((e) => e.type === 'completed')?.data.outcome).toBe('sent');
+    expect(countTypes(events).expired).toBeUndefined();
+  });
+
+  it('rejects a response stored after the deadline and expires the workflow', async () => {
+    await using t = setup(200);
+    const first = await t.worker();
+    const run = await t.client.start({ id: 'late-5', request: 'refund please' });
+    if (run.status !== 'paused') throw new Error('expected a pause');
+    await first.stop();
+    await past(run.interrupt.expiresAt);
+    await publishRaw(nc, t.subjects.respond('late-5'), { answer: 'yes', reviewer: 'tardy' });
+
+    await t.worker();
+    await eventually(async () =>
+      expect(countTypes(await storedEvents(nc, t.subjects, 'late-5'))).toMatchObject({
+        response_rejected: 1,
+        expired: 1,
+        completed: 1,
+      }),
+    );
+    const events = await storedEvents(nc, t.subjects, 'late-5');
+    const rejected = events.find((e) => e.type === 'response_rejected');
+    expect(String(rejected?.data.reason)).toMatch(/deadline .* passed/);
+    expect(events.find((e) => e.type === 'completed')?.data.outcome).toBe('expired');
+    expect(await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll)).toHaveLength(
+      0,
+    );
+  });
+});
