@@ -1,11 +1,12 @@
 export type { ActorDefinition, SnapshotMigration } from './actorDefinition.js';
 export type { ActorHostOptions, Incoming, StepResult } from './actorHost.js';
-export type { RunResult, ResumeOptions, HitlClientOptions } from './client.js';
-export type { HitlConfig, NatsSettings } from './config.js';
+export type { RunResult, ResumeOptions, RetryResult, HitlClientOptions } from './client.js';
+export type { HitlConfig, JsonMode, ModelSettings, NatsSettings } from './config.js';
 export type { HitlEmitted, InterruptRequest, ResumeEvent, RetryEvent } from './effects.js';
 export type { ErrorContext, WireError } from './errors.js';
 export type { LogLevel, Logger } from './logger.js';
 export type { NatsServerHandle } from './natsServer.js';
+export type { ParkedStep } from './parked.js';
 export type { ResponsePolicy, ResponseVerdict } from './responsePolicy.js';
 export type {
   DeadLetter,
@@ -24,7 +25,7 @@ export type { TicketIntake, WorkerOptions } from './worker.js';
 export { defineActor } from './actorDefinition.js';
 export { ActorHost } from './actorHost.js';
 export { HitlClient } from './client.js';
-export { loadConfig } from './config.js';
+export { JSON_MODES, loadConfig } from './config.js';
 export { connectNats } from './connection.js';
 export { deadLetter, rawText } from './deadLetter.js';
 export { hitlEvent, releaseReply, requestHuman, sendToActor } from './effects.js';
@@ -37,6 +38,7 @@ export {
   RevisionConflictError,
   TerminalError,
   toWireError,
+  WorkflowNotParkedError,
 } from './errors.js';
 export { InterruptStore } from './interruptStore.js';
 export { createLogger } from './logger.js';
@@ -47,6 +49,7 @@ export {
   isPortListening,
   startNatsServer,
 } from './natsServer.js';
+export { findParkedStep } from './parked.js';
 export { checkResponse } from './responsePolicy.js';
 export {
   DeadLetterSchema,

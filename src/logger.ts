@@ -1,9 +1,18 @@
+import {
+  destination as pinoDestination,
+  pino,
+  stdTimeFunctions,
+  type DestinationStream,
+  type Logger as PinoLogger,
+} from 'pino';
+
 /** Severity of a log line. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
-const ranks: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-
-/** Structured logger: one JSON object a line on stderr, with bound fields on every line. */
+/**
+ * Structured logger (pino underneath): bound fields such as `workflowId`, `actor` and `step` go
+ * on every line.
+ */
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
   info(msg: string, fields?: Record<string, unknown>): void;
@@ -12,34 +21,74 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
+const LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
+
 function levelFrom(value: string | undefined): LogLevel | 'silent' {
-  if (value === 'silent') return 'silent';
-  return value !== undefined && value in ranks ? (value as LogLevel) : 'info';
+  return (LEVELS as readonly string[]).includes(value ?? '')
+    ? (value as LogLevel | 'silent')
+    : 'info';
+}
+
+/** A readable line per record for a terminal: time, level, message, then key=value pairs. */
+function prettyStderr(): DestinationStream {
+  return {
+    write(line: string): void {
+      const {
+        time,
+        level,
+        msg,
+        pid: _pid,
+        hostname: _host,
+        ...rest
+      } = JSON.parse(line) as {
+        time: number;
+        level: string;
+        msg: string;
+        [key: string]: unknown;
+      };
+      const fields = Object.entries(rest)
+        .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join(' ');
+      const stamp = new Date(time).toISOString().slice(11, 23);
+      process.stderr.write(`${stamp} ${level.toUpperCase().padEnd(5)} ${msg} ${fields}\n`);
+    },
+  };
+}
+
+function wrap(logger: PinoLogger): Logger {
+  return {
+    debug: (msg, fields) => logger.debug(fields ?? {}, msg),
+    info: (msg, fields) => logger.info(fields ?? {}, msg),
+    warn: (msg, fields) => logger.warn(fields ?? {}, msg),
+    error: (msg, fields) => logger.error(fields ?? {}, msg),
+    child: (fields) => wrap(logger.child(fields)),
+  };
 }
 
 /**
- * A JSON-lines logger on stderr; `HITL_LOG_LEVEL` (debug, info, warn, error, silent) sets the
- * threshold.
+ * A logger on stderr: JSON lines (one object a line) when stderr is not a terminal, a readable
+ * line on a terminal (`HITL_LOG_FORMAT=json|pretty` overrides). `HITL_LOG_LEVEL` (debug, info,
+ * warn, error, silent) sets the threshold.
  *
  * @example
  * const log = createLogger({ actor: 'gate' });
- * log.info('step committed', { workflowId: 'wf-1' });
+ * log.info('step committed', { workflowId: 'wf-1', step: 3 });
  */
 export function createLogger(
   bindings: Record<string, unknown> = {},
   level: LogLevel | 'silent' = levelFrom(process.env.HITL_LOG_LEVEL),
 ): Logger {
-  const threshold = level === 'silent' ? Infinity : ranks[level];
-  const write = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
-    if (ranks[lvl] < threshold) return;
-    const line = { level: lvl, time: new Date().toISOString(), msg, ...bindings, ...fields };
-    process.stderr.write(`${JSON.stringify(line)}\n`);
-  };
-  return {
-    debug: (msg, fields) => write('debug', msg, fields),
-    info: (msg, fields) => write('info', msg, fields),
-    warn: (msg, fields) => write('warn', msg, fields),
-    error: (msg, fields) => write('error', msg, fields),
-    child: (fields) => createLogger({ ...bindings, ...fields }, level),
-  };
+  const format = process.env.HITL_LOG_FORMAT ?? (process.stderr.isTTY ? 'pretty' : 'json');
+  const destination = format === 'pretty' ? prettyStderr() : pinoDestination({ fd: 2, sync: true });
+  return wrap(
+    pino(
+      {
+        level,
+        base: bindings,
+        timestamp: stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+      },
+      destination,
+    ),
+  );
 }
