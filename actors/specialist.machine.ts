@@ -11,6 +11,8 @@ export interface SpecialistInput {
   customer?: string;
   confidence?: number;
   by?: 'model' | 'human';
+  /** Passed on to the gate: this workflow's deadline for the approval. */
+  timeoutMs?: number;
 }
 
 export interface SpecialistContext extends SpecialistInput {
@@ -89,6 +91,7 @@ export const specialistMachine = setup({
           category: context.category,
           draft: context.draft,
           request: context.request,
+          ...(context.timeoutMs !== undefined ? { timeoutMs: context.timeoutMs } : {}),
         }),
       ),
     },

@@ -1,6 +1,6 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
 import { hitlEvent, requestHuman, sendToActor } from '../src/effects.js';
-import type { HitlEmitted, ResumeEvent, RetryEvent } from '../src/effects.js';
+import type { ExpireEvent, HitlEmitted, ResumeEvent, RetryEvent } from '../src/effects.js';
 import { CATEGORIES, CONFIDENCE_THRESHOLD, isCategory, type Category } from './categories.js';
 import { callReport, type Classification } from './model.js';
 
@@ -10,6 +10,8 @@ export interface TriageInput {
   customer?: string;
   channel?: string;
   metadata?: Record<string, string>;
+  /** This workflow's deadline for each human answer (the ticket's `timeoutMs`). */
+  timeoutMs?: number;
 }
 
 export interface TriageContext extends TriageInput {
@@ -26,13 +28,14 @@ export const TRIAGE_VERSION = 1;
 /**
  * Classifies a ticket. Confident (a valid category at or above the threshold): routes it to
  * the specialist. Otherwise pauses with an `escalation` interrupt; the human's category becomes
- * state, and `drop` ends the workflow. A failed model call parks it until `hitl retry`.
+ * state, `drop` ends the workflow, and an unanswered deadline completes it as `expired`. A
+ * failed model call parks it until `hitl retry`.
  */
 export const triageMachine = setup({
   types: {
     context: {} as TriageContext,
     input: {} as TriageInput,
-    events: {} as ResumeEvent | RetryEvent,
+    events: {} as ResumeEvent | RetryEvent | ExpireEvent,
     emitted: {} as HitlEmitted,
   },
   actors: {
@@ -110,9 +113,11 @@ export const triageMachine = setup({
           type: 'escalation',
           question: `Which category fits this request? "${truncate(context.request, 300)}"`,
           options: [...CATEGORIES, 'drop'],
+          ...(context.timeoutMs !== undefined ? { timeoutMs: context.timeoutMs } : {}),
         }),
       ),
       on: {
+        'hitl.expire': { target: 'expired' },
         'hitl.resume': [
           {
             guard: 'drops',
@@ -148,8 +153,13 @@ export const triageMachine = setup({
           by: context.by,
           request: context.request,
           ...(context.customer !== undefined ? { customer: context.customer } : {}),
+          ...(context.timeoutMs !== undefined ? { timeoutMs: context.timeoutMs } : {}),
         }),
       ),
+    },
+    expired: {
+      type: 'final',
+      entry: emit(() => hitlEvent('completed', { outcome: 'expired' })),
     },
     dropped: {
       type: 'final',

@@ -175,4 +175,39 @@ describe('durable deadlines', () => {
       0,
     );
   });
+
+  it("takes a ticket's timeoutMs over HITL_GATE_TIMEOUT_MS, all the way to the gate", async () => {
+    await using t = setup(60_000);
+    await t.worker();
+    const run = await t.client.start({ id: 'late-6', request: 'refund please', timeoutMs: 250 });
+    if (run.status !== 'paused') throw new Error('expected a pause');
+    expect(run.interrupt.type).toBe('approval');
+    expect(Date.parse(run.interrupt.expiresAt ?? '') - Date.parse(run.interrupt.createdAt)).toBe(
+      250,
+    );
+    await eventually(async () =>
+      expect(types(await storedEvents(nc, t.subjects, 'late-6')).slice(-2)).toEqual([
+        'expired',
+        'completed',
+      ]),
+    );
+  });
+
+  it('expires an unanswered escalation at triage', async () => {
+    await using t = setup(60_000);
+    await t.worker();
+    const run = await t.client.start({ id: 'late-7', request: 'hmm, hello?', timeoutMs: 200 });
+    expect(run).toMatchObject({ status: 'paused', interrupt: { type: 'escalation' } });
+    await eventually(async () =>
+      expect(types(await storedEvents(nc, t.subjects, 'late-7'))).toEqual([
+        'received',
+        'interrupted',
+        'expired',
+        'completed',
+      ]),
+    );
+    const events = await storedEvents(nc, t.subjects, 'late-7');
+    expect(events.at(-1)?.data).toEqual({ outcome: 'expired' });
+    expect(await t.client.pending()).toEqual([]);
+  });
 });
