@@ -17,6 +17,8 @@ import {
   type Ticket,
 } from './schemas.js';
 import { KvSnapshotStore, type StoredSnapshot } from './snapshotStore.js';
+import { kvKeys, mapLimit, readOnlyManager } from './streamReads.js';
+import { activeTrace, traceHeaders } from './tracing.js';
 import { assertWorkflowId, Subjects } from './subjects.js';
 
 /** Where a workflow stands after a start or a resume. */
@@ -62,6 +64,8 @@ export interface HitlClientOptions {
 }
 
 const encoder = new TextEncoder();
+/** KV reads in flight at once when listing. */
+const READ_CONCURRENCY = 256;
 const decoder = new TextDecoder();
 const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -69,14 +73,27 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 class EventWatch {
   private readonly seen: EventEnvelope[] = [];
   private wake: (() => void) | undefined;
+  private failure: Error | undefined;
   constructor(private readonly sub: Subscription) {
     void (async () => {
-      for await (const m of sub) {
-        const parsed = EventEnvelopeSchema.safeParse(safeJson(m.data));
-        if (parsed.success) {
-          this.seen.push(parsed.data);
-          this.wake?.();
+      try {
+        for await (const m of sub) {
+          const parsed = EventEnvelopeSchema.safeParse(safeJson(m.data));
+          if (parsed.success) {
+            this.seen.push(parsed.data);
+            this.wake?.();
+          }
         }
+      } catch (err) {
+        // The server refused the subscription (a role that may not read events, say).
+        const reason = describeError(err);
+        this.failure = new Error(
+          /permissions violation/i.test(reason)
+            ? `this NATS user may not subscribe to '${sub.getSubject()}' to follow the workflow (permissions violation: use credentials of a role that may, see deploy/nats-server.conf)`
+            : reason,
+          { cause: err },
+        );
+        this.wake?.();
       }
     })();
   }
@@ -93,6 +110,7 @@ class EventWatch {
         const found = pick(this.seen[index] as EventEnvelope);
         if (found !== undefined) return found;
       }
+      if (this.failure) throw this.failure;
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
       await new Promise<void>((resolve) => {
@@ -107,6 +125,22 @@ class EventWatch {
 
   close(): void {
     this.sub.unsubscribe();
+  }
+}
+
+/** The last `max` ids seen, to drop a re-published duplicate. */
+class RecentIds {
+  private readonly ids = new Set<string>();
+  constructor(private readonly max: number) {}
+  /** False when `id` was seen; otherwise remembers it (forgetting the oldest past `max`). */
+  addIfNew(id: string): boolean {
+    if (this.ids.has(id)) return false;
+    this.ids.add(id);
+    if (this.ids.size > this.max) {
+      const oldest = this.ids.values().next();
+      if (!oldest.done) this.ids.delete(oldest.value);
+    }
+    return true;
   }
 }
 
@@ -285,7 +319,14 @@ export class HitlClient {
 
   /** Every workflow waiting for a human, oldest first. */
   async pending(): Promise<InterruptRecord[]> {
-    return (await this.storesOnce()).interrupts.list();
+    const { interrupts } = await this.storesOnce();
+    // Listed from the bucket's subjects rather than a KV watcher: no consumer, so a reviewer
+    // who may only read can run it (deploy/nats-server.conf).
+    const keys = await kvKeys(await readOnlyManager(this.nc), this.subjects.buckets.interrupts);
+    const found = await mapLimit(keys, READ_CONCURRENCY, (k) => interrupts.get(k));
+    return found
+      .filter((r): r is InterruptRecord => r !== undefined)
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
   /** The pending interrupt of one workflow, if it waits for a human. */
@@ -295,19 +336,32 @@ export class HitlClient {
 
   /** The stored snapshots of every actor of a workflow. */
   async snapshots(workflowId: string): Promise<StoredSnapshot[]> {
-    return (await this.storesOnce()).snapshots.listWorkflow(assertWorkflowId(workflowId));
+    const wf = assertWorkflowId(workflowId);
+    const { snapshots } = await this.storesOnce();
+    const keys = await kvKeys(
+      await readOnlyManager(this.nc),
+      this.subjects.buckets.snapshots,
+      `*.${wf}`,
+    );
+    const found = await mapLimit(keys, READ_CONCURRENCY, (k) =>
+      snapshots.get(k.split('.')[0] ?? '', wf),
+    );
+    return found.filter((s): s is StoredSnapshot => s !== undefined);
   }
 
   /**
    * Live events of one workflow (or of all), from now on (or from `since`), until the returned
-   * stream is closed or `signal` aborts. Read from the events stream with an ordered consumer,
-   * so a re-publish that JetStream dropped as a duplicate is never seen twice. The consumer
-   * exists when this resolves: nothing published afterwards is missed.
+   * stream is closed or `signal` aborts. A re-publish after a crash is never seen twice: from
+   * now on, the event subjects are subscribed to and a message whose `Nats-Msg-Id` was seen
+   * is dropped (so only subscribe permission is needed); from `since`, they are read from the
+   * events stream with an ordered consumer. The subscription (or consumer) exists when this
+   * resolves: nothing published afterwards is missed.
    */
   async events(
     workflowId?: string,
     options: { signal?: AbortSignal; since?: Date } = {},
   ): Promise<AsyncIterable<EventEnvelope> & { close(): Promise<void> }> {
+    if (!options.since) return this.liveEvents(workflowId, options.signal);
     const consumer = await this.js.consumers.get(this.subjects.streams.events, {
       filter_subjects: this.subjects.events(workflowId),
       ...(options.since
@@ -324,6 +378,32 @@ export class HitlClient {
       close,
       async *[Symbol.asyncIterator]() {
         for await (const m of messages) {
+          const parsed = EventEnvelopeSchema.safeParse(safeJson(m.data));
+          if (parsed.success) yield parsed.data;
+        }
+      },
+    };
+  }
+
+  private async liveEvents(
+    workflowId: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<AsyncIterable<EventEnvelope> & { close(): Promise<void> }> {
+    const sub = this.nc.subscribe(this.subjects.events(workflowId));
+    await this.nc.flush();
+    const close = async (): Promise<void> => {
+      if (!sub.isClosed()) sub.unsubscribe();
+      await sub.closed;
+    };
+    if (signal?.aborted) await close();
+    signal?.addEventListener('abort', () => void close(), { once: true });
+    return {
+      close,
+      async *[Symbol.asyncIterator]() {
+        const seen = new RecentIds(10_000);
+        for await (const m of sub) {
+          const id = m.headers?.get('Nats-Msg-Id');
+          if (id && seen.addIfNew(id) === false) continue;
           const parsed = EventEnvelopeSchema.safeParse(safeJson(m.data));
           if (parsed.success) yield parsed.data;
         }
@@ -414,13 +494,21 @@ export class HitlClient {
   }
 
   private async publish(subject: string, payload: unknown, msgID?: string) {
+    // The caller's active OpenTelemetry span, if any, as W3C `traceparent`: a ticket then
+    // starts its workflow's trace under it, and a response links to it.
+    const headers = traceHeaders(activeTrace());
     try {
-      return await this.js.publish(
-        subject,
-        encoder.encode(JSON.stringify(payload)),
-        msgID ? { msgID } : {},
-      );
+      return await this.js.publish(subject, encoder.encode(JSON.stringify(payload)), {
+        ...(msgID ? { msgID } : {}),
+        ...(headers ? { headers } : {}),
+      });
     } catch (err) {
+      if (/permissions violation/i.test(describeError(err))) {
+        throw new Error(
+          `this NATS user may not publish to '${subject}' (permissions violation: use credentials of a role that may, see deploy/nats-server.conf)`,
+          { cause: err },
+        );
+      }
       if (/no responders|503/i.test(describeError(err))) {
         throw new Error(
           `no JetStream stream stores '${subject}': start a worker once (hitl worker) to create the streams`,

@@ -1,10 +1,15 @@
 /** How to reach and authenticate with NATS. */
 export interface NatsSettings {
   url: string;
+  /** `NATS_CREDS`: a credentials file (a user JWT and its nkey seed). */
   credsFile?: string;
+  /** `NATS_NKEY`: a file holding a user nkey seed (`SU…`). */
+  nkeyFile?: string;
   user?: string;
   pass?: string;
   token?: string;
+  /** `NATS_TLS_CA`, `NATS_TLS_CERT`, `NATS_TLS_KEY`: TLS, with a client certificate when the server verifies clients. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
 }
 
 /** Runtime configuration, read from the environment by {@link loadConfig}. */
@@ -15,10 +20,30 @@ export interface HitlConfig {
   approvers?: string[];
   /** Categories whose drafted replies wait at the approval gate. */
   approvalCategories: string[];
+  /**
+   * `HITL_SEPARATE_APPROVER`: a reviewer who answered a workflow's escalation may not also
+   * answer its approval.
+   */
+  separateApprover?: boolean;
   /** Deadline of each human answer, when set. */
   gateTimeoutMs?: number;
+  /** `HITL_MAX_DELIVER`: deliveries of a failing message before it is dead-lettered (10). */
+  maxDeliver?: number;
+  /** `HITL_RETRY_BACKOFF_MS`: a failed step is redelivered after `min(30 s, this × 2^n)` (100). */
+  retryBackoffMs?: number;
+  /** `HITL_ACK_WAIT_MS`: how long a consumer waits for a silent worker to redeliver (30 s). */
+  ackWaitMs?: number;
+  /** `HITL_DRAIN_TIMEOUT_MS`: how long a stopping `hitl worker` lets steps finish (10 s). */
+  drainTimeoutMs?: number;
+  /** `HITL_MAX_PAYLOAD_BYTES`: larger inbound messages are dead-lettered unread (default 64 KiB). */
+  maxPayloadBytes?: number;
+  /** `HITL_REPLICAS`: replicas of every stream and bucket the workers create (default 1). */
+  replicas?: number;
   model: ModelSettings;
 }
+
+/** Default of `HITL_MAX_PAYLOAD_BYTES`: 64 KiB, well above any valid ticket or response. */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;
 
 /** How the support agents reach a model. Unset fields take the provider's defaults. */
 export interface ModelSettings {
@@ -58,11 +83,23 @@ function list(value: string | undefined): string[] | undefined {
     .filter((s) => s.length > 0);
 }
 
-function positiveInt(name: string, value: string | undefined): number | undefined {
+function positiveInt(
+  name: string,
+  value: string | undefined,
+  unit = 'milliseconds',
+): number | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) {
-    throw new Error(`${name} must be a positive integer of milliseconds, got '${value}'`);
+    throw new Error(`${name} must be a positive integer of ${unit}, got '${value}'`);
+  }
+  return n;
+}
+
+function replicas(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 5) {
+    throw new Error(`HITL_REPLICAS must be 1 to 5 (3 on a three-node cluster), got '${value}'`);
   }
   return n;
 }
@@ -74,6 +111,14 @@ function nonNegativeInt(name: string, value: string | undefined): number | undef
     throw new Error(`${name} must be a whole number (0 or more), got '${value}'`);
   }
   return n;
+}
+
+function flag(name: string, value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off', ''].includes(v)) return false;
+  throw new Error(`${name} must be true or false, got '${value}'`);
 }
 
 /**
@@ -100,14 +145,42 @@ export function loadConfig(
     approvalCategories: list(env.HITL_APPROVAL_CATEGORIES) ?? ['refund', 'billing'],
     model: { provider },
   };
+  // Set only when given, so a default configuration stays the short one above.
+  if (flag('HITL_SEPARATE_APPROVER', env.HITL_SEPARATE_APPROVER)) config.separateApprover = true;
+  const maxPayload = positiveInt('HITL_MAX_PAYLOAD_BYTES', env.HITL_MAX_PAYLOAD_BYTES, 'bytes');
+  if (maxPayload !== undefined) config.maxPayloadBytes = maxPayload;
+  if (env.HITL_REPLICAS !== undefined) config.replicas = replicas(env.HITL_REPLICAS);
   if (env.NATS_CREDS) config.nats.credsFile = env.NATS_CREDS;
+  if (env.NATS_NKEY) config.nats.nkeyFile = env.NATS_NKEY;
   if (env.NATS_USER) config.nats.user = env.NATS_USER;
   if (env.NATS_PASS) config.nats.pass = env.NATS_PASS;
   if (env.NATS_TOKEN) config.nats.token = env.NATS_TOKEN;
+  if (env.NATS_USER && !env.NATS_PASS) throw new Error('NATS_USER needs NATS_PASS');
+  if (env.NATS_PASS && !env.NATS_USER) throw new Error('NATS_PASS needs NATS_USER');
+  if (Boolean(env.NATS_TLS_CERT) !== Boolean(env.NATS_TLS_KEY)) {
+    throw new Error(
+      'NATS_TLS_CERT and NATS_TLS_KEY go together (a client certificate and its key)',
+    );
+  }
+  if (env.NATS_TLS_CA || env.NATS_TLS_CERT) {
+    config.nats.tls = {
+      ...(env.NATS_TLS_CA ? { caFile: env.NATS_TLS_CA } : {}),
+      ...(env.NATS_TLS_CERT ? { certFile: env.NATS_TLS_CERT } : {}),
+      ...(env.NATS_TLS_KEY ? { keyFile: env.NATS_TLS_KEY } : {}),
+    };
+  }
   const approvers = list(env.HITL_APPROVERS);
   if (approvers && approvers.length > 0) config.approvers = approvers;
   const timeout = positiveInt('HITL_GATE_TIMEOUT_MS', env.HITL_GATE_TIMEOUT_MS);
   if (timeout !== undefined) config.gateTimeoutMs = timeout;
+  const maxDeliver = positiveInt('HITL_MAX_DELIVER', env.HITL_MAX_DELIVER, 'deliveries');
+  if (maxDeliver !== undefined) config.maxDeliver = maxDeliver;
+  const backoff = positiveInt('HITL_RETRY_BACKOFF_MS', env.HITL_RETRY_BACKOFF_MS);
+  if (backoff !== undefined) config.retryBackoffMs = backoff;
+  const ackWait = positiveInt('HITL_ACK_WAIT_MS', env.HITL_ACK_WAIT_MS);
+  if (ackWait !== undefined) config.ackWaitMs = ackWait;
+  const drain = positiveInt('HITL_DRAIN_TIMEOUT_MS', env.HITL_DRAIN_TIMEOUT_MS);
+  if (drain !== undefined) config.drainTimeoutMs = drain;
   if (env.HITL_MODEL) config.model.model = env.HITL_MODEL;
   if (env.OPENAI_BASE_URL) config.model.baseUrl = env.OPENAI_BASE_URL;
   if (env.OPENAI_API_KEY) config.model.apiKey = env.OPENAI_API_KEY;

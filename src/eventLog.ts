@@ -1,13 +1,14 @@
-import { DeliverPolicy, jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { EventEnvelopeSchema, type EventEnvelope } from './schemas.js';
+import { readOnlyManager, storedMessages } from './streamReads.js';
 import type { Subjects } from './subjects.js';
 
 const decoder = new TextDecoder();
 
 /**
  * A workflow's stored event timeline, read from the events stream in order (what a tap would
- * have printed).
+ * have printed). Reads message by message, without a consumer, so a reviewer who may only read
+ * can run it.
  *
  * @example
  * const timeline = await readWorkflowEvents(nc, new Subjects(), 'wf-1');
@@ -17,23 +18,15 @@ export async function readWorkflowEvents(
   subjects: Subjects,
   workflowId: string,
 ): Promise<EventEnvelope[]> {
-  const js = jetstream(nc);
-  const consumer = await js.consumers.get(subjects.streams.events, {
-    filter_subjects: subjects.events(workflowId),
-    deliver_policy: DeliverPolicy.All,
-  });
+  const jsm = await readOnlyManager(nc);
   const events: EventEnvelope[] = [];
-  if ((await consumer.info(true)).num_pending === 0) return events;
-  const messages = await consumer.consume();
-  for await (const m of messages) {
+  for await (const m of storedMessages(jsm, subjects.streams.events, subjects.events(workflowId))) {
     try {
       const parsed = EventEnvelopeSchema.safeParse(JSON.parse(decoder.decode(m.data)));
       if (parsed.success) events.push(parsed.data);
     } catch {
       // Not an event envelope: someone else published on the subject; a timeline skips it.
     }
-    if (m.info.pending === 0) break;
   }
-  await messages.close();
   return events;
 }

@@ -20,13 +20,14 @@ export type {
   Ticket,
 } from './schemas.js';
 export type { SnapshotStore, StoredSnapshot } from './snapshotStore.js';
+export type { StepSpanOptions, TraceCarrier } from './tracing.js';
 export type { TicketIntake, WorkerOptions } from './worker.js';
 
 export { defineActor } from './actorDefinition.js';
 export { ActorHost } from './actorHost.js';
 export { HitlClient } from './client.js';
-export { JSON_MODES, loadConfig } from './config.js';
-export { connectNats } from './connection.js';
+export { DEFAULT_MAX_PAYLOAD_BYTES, JSON_MODES, loadConfig } from './config.js';
+export { connectNats, connectOptions, describeConnectError } from './connection.js';
 export { deadLetter, rawText } from './deadLetter.js';
 export { hitlEvent, releaseReply, requestHuman, sendToActor } from './effects.js';
 export {
@@ -65,4 +66,5 @@ export {
 export { KvSnapshotStore } from './snapshotStore.js';
 export { assertWorkflowId, isWorkflowId, Subjects, WORKFLOW_ID_PATTERN } from './subjects.js';
 export { ACK_WAIT_MS, DUPLICATE_WINDOW_MS, ensureTopology, MAX_DELIVER } from './topology.js';
+export { activeTrace, inStepSpan, stepTrace, traceFromHeaders, traceHeaders } from './tracing.js';
 export { Worker } from './worker.js';

@@ -45,14 +45,4 @@ export class InterruptStore {
       if ((err as { code?: unknown }).code !== 10071) throw err;
     }
   }
-
-  /** Every pending interrupt, oldest first. */
-  async list(): Promise<InterruptRecord[]> {
-    const records: InterruptRecord[] = [];
-    const keys: string[] = [];
-    for await (const key of await this.kv.keys()) keys.push(key);
-    const found = await Promise.all(keys.map((k) => this.get(k)));
-    for (const record of found) if (record) records.push(record);
-    return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
-  }
 }

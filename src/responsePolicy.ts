@@ -11,11 +11,17 @@ export interface ResponsePolicy {
   updates: Readonly<Record<string, z.ZodType<Record<string, unknown>>>>;
   /** Who may answer an interrupt of type 'approval'; anyone when unset. */
   approvers?: readonly string[];
+  /**
+   * `HITL_SEPARATE_APPROVER`: an approval may not be answered by a reviewer who already
+   * answered an earlier interrupt of the same workflow (its escalation): four eyes, not two.
+   */
+  separateApprover?: boolean;
 }
 
 /**
  * Checks a response against the pending interrupt: that there is one, that the response names
- * it (when it names any), that the answer is an option, that the reviewer may answer, and that
+ * it (when it names any), that the answer is an option, that the reviewer may answer (the
+ * approvers list, and with `separateApprover` none who answered an earlier interrupt), and that
  * the update carries only the keys this interrupt type accepts.
  *
  * @example
@@ -53,6 +59,16 @@ export function checkResponse(
     return {
       ok: false,
       reason: `reviewer '${response.reviewer}' may not answer approvals (HITL_APPROVERS allows: ${policy.approvers.join(', ')})`,
+    };
+  }
+  if (
+    pending.type === 'approval' &&
+    policy.separateApprover &&
+    pending.previousReviewers?.includes(response.reviewer)
+  ) {
+    return {
+      ok: false,
+      reason: `reviewer '${response.reviewer}' answered an earlier interrupt of this workflow and may not also answer its approval (HITL_SEPARATE_APPROVER: another reviewer must approve)`,
     };
   }
   const update = response.update ?? {};

@@ -38,6 +38,11 @@ export const InterruptRecordSchema = z.object({
   category: z.string().optional(),
   createdAt: z.string(),
   expiresAt: z.string().optional(),
+  /**
+   * Reviewers who already answered an earlier interrupt of this workflow (its escalation, in
+   * the support workflow), for `HITL_SEPARATE_APPROVER`.
+   */
+  previousReviewers: z.array(z.string()).optional(),
 });
 export type InterruptRecord = z.infer<typeof InterruptRecordSchema>;
 
@@ -89,6 +94,9 @@ export const OutboxEntrySchema = z.discriminatedUnion('op', [
     subject: z.string(),
     msgId: z.string(),
     data: z.unknown(),
+    /** W3C trace context of the step, sent as headers: a re-publish carries the same. */
+    traceparent: z.string().optional(),
+    tracestate: z.string().optional(),
   }),
   z.object({ op: z.literal('interrupt.put'), record: InterruptRecordSchema }),
   z.object({ op: z.literal('interrupt.delete'), workflowId, interruptId: z.string() }),
@@ -111,6 +119,16 @@ export const SnapshotEnvelopeSchema = z.object({
   applied: z.array(z.string()),
   /** The pending interrupt of this actor, when it waits for a human. */
   interrupt: InterruptRecordSchema.optional(),
+  /**
+   * Reviewers whose answers this workflow took so far, as far as this actor knows: its own
+   * accepted responses and those of the actors whose messages led to it.
+   */
+  reviewers: z.array(z.string()).optional(),
+  /**
+   * The W3C trace context of the step that created the actor: the parent of the steps a
+   * human response starts, so that one workflow stays one trace.
+   */
+  trace: z.object({ traceparent: z.string(), tracestate: z.string().optional() }).optional(),
   /**
    * The effects of recent steps, newest last, each kept until it is surely published: a
    * redelivered message re-publishes its own step's effects (JetStream drops duplicates).

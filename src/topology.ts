@@ -26,11 +26,11 @@ export interface Buckets {
 
 type NamedStreamConfig = Partial<StreamConfig> & { name: string };
 
-function streamConfigs(s: Subjects): NamedStreamConfig[] {
+function streamConfigs(s: Subjects, replicas: number): NamedStreamConfig[] {
   const common = {
     storage: StorageType.File,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-    num_replicas: 1,
+    num_replicas: replicas,
   };
   return [
     { name: s.streams.tickets, subjects: [s.ticketsNew], retention: RetentionPolicy.Limits },
@@ -80,25 +80,33 @@ export async function ensureTopology(
   nc: NatsConnection,
   subjects: Subjects,
   kinds: readonly string[] = [],
+  delivery: { ackWaitMs?: number; maxDeliver?: number } = {},
+  storage: { replicas?: number } = {},
 ): Promise<{ jsm: JetStreamManager; buckets: Buckets }> {
+  const replicas = storage.replicas ?? 1;
   const jsm = await jetstreamManager(nc);
-  for (const config of streamConfigs(subjects)) await ensureStream(jsm, config);
+  for (const config of streamConfigs(subjects, replicas)) await ensureStream(jsm, config);
   const kvm = new Kvm(nc);
+  const bucket = async (name: string): Promise<KV> => {
+    const kv = await kvm.create(name, { storage: StorageType.File, history: 1, replicas });
+    // An existing bucket is opened as it is: bring its replicas to HITL_REPLICAS (R1 -> R3).
+    const stream = `KV_${name}`;
+    const info = await jsm.streams.info(stream);
+    if (info.config.num_replicas !== replicas) {
+      await jsm.streams.update(stream, { ...info.config, num_replicas: replicas });
+    }
+    return kv;
+  };
   const buckets: Buckets = {
-    snapshots: await kvm.create(subjects.buckets.snapshots, {
-      storage: StorageType.File,
-      history: 1,
-    }),
-    interrupts: await kvm.create(subjects.buckets.interrupts, {
-      storage: StorageType.File,
-      history: 1,
-    }),
+    snapshots: await bucket(subjects.buckets.snapshots),
+    interrupts: await bucket(subjects.buckets.interrupts),
   };
   const durable = {
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(ACK_WAIT_MS),
-    max_deliver: MAX_DELIVER + 5,
+    ack_wait: nanos(delivery.ackWaitMs ?? ACK_WAIT_MS),
+    // The worker dead-letters at its limit; the server's, a little higher, is only a backstop.
+    max_deliver: (delivery.maxDeliver ?? MAX_DELIVER) + 5,
     max_ack_pending: 10_000,
   };
   const consumers: { stream: string; name: string; filter: string; maxDeliver?: number }[] = [

@@ -83,9 +83,30 @@ export function formatEvent(e: EventEnvelope, colour = false): string {
   ].join(' ');
 }
 
-/** One line per pending interrupt, with its age. */
+/** A duration in its largest whole unit: `42s`, `3m`, `5h`, `2d`. */
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3_600) return `${Math.floor(s / 60)}m`;
+  if (s < 172_800) return `${Math.floor(s / 3_600)}h`;
+  return `${Math.floor(s / 86_400)}d`;
+}
+
+/** When an interrupt must be answered: `in 3m`, `overdue 20s`, or `-` without a deadline. */
+export function deadline(r: InterruptRecord, now = Date.now()): string {
+  if (r.expiresAt === undefined) return '-';
+  const left = Date.parse(r.expiresAt) - now;
+  return left >= 0 ? `in ${duration(left)}` : `overdue ${duration(-left)}`;
+}
+
+/** One line per pending interrupt: workflow, type, id, age, deadline, options, question. */
 export function formatPending(r: InterruptRecord, now = Date.now()): string {
-  const age = Math.max(0, Math.round((now - Date.parse(r.createdAt)) / 1000));
+  const age = duration(now - Date.parse(r.createdAt));
   const options = r.options ? `[${r.options.join('|')}]` : '';
-  return `${r.workflowId.padEnd(20)} ${r.type.padEnd(10)} ${r.interruptId.padEnd(14)} ${`${age}s`.padStart(6)}  ${options} ${clip(r.question, 60)}`;
+  return `${r.workflowId.padEnd(20)} ${r.type.padEnd(10)} ${r.interruptId.padEnd(14)} ${age.padStart(4)}  ${deadline(r, now).padEnd(12)} ${options} ${clip(r.question, 60)}`;
+}
+
+/** The header line above {@link formatPending}'s lines. */
+export function pendingHeader(): string {
+  return `${'WORKFLOW'.padEnd(20)} ${'TYPE'.padEnd(10)} ${'INTERRUPT'.padEnd(14)} ${'AGE'.padStart(4)}  ${'DEADLINE'.padEnd(12)} QUESTION`;
 }

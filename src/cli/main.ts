@@ -2,70 +2,54 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import type { ActorDefinition } from '../actorDefinition.js';
-import { HitlClient, type RunResult } from '../client.js';
+// The runtime is imported when a command runs, not for --help: the CLI answers help at once.
+import type { HitlClient, RunResult } from '../client.js';
 import { loadConfig, type HitlConfig } from '../config.js';
 import { describeError } from '../errors.js';
-import { readWorkflowEvents } from '../eventLog.js';
-import { createLogger } from '../logger.js';
 import type { HumanResponse } from '../schemas.js';
 import { assertWorkflowId } from '../subjects.js';
-import { Worker, type TicketIntake } from '../worker.js';
-import { formatEvent, formatPending } from './format.js';
-import { runDemo } from './demo.js';
+import type { TicketIntake } from '../worker.js';
+import { formatEvent, formatPending, pendingHeader } from './format.js';
+import { COMMAND_HELP, HELP } from './help.js';
 
 /** A usage or input error: one line on stderr, exit code 2. */
 class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const HELP = `hitl: human-in-the-loop workflows on NATS
-
-usage: hitl <command> [options]
-
-commands:
-  worker [--actors triage,specialist,gate] [--concurrency N] [--module PATH]
-                          host actors until SIGINT/SIGTERM, then drain and exit 0
-  submit <request> [--id ID] [--customer NAME] [--channel NAME] [--wait] [--json]
-                          publish a ticket, print the workflow id
-  pending [--json]        list workflows waiting for a human
-  respond <wf> <answer> --reviewer NAME [--interrupt ID] [--update JSON] [--comment TEXT]
-                          answer an interrupt; exit 0 when accepted, 1 with the reason when not
-  show <wf> [--json]      a workflow's event timeline, current state and pending interrupt
-  tap [<wf>] [--json]     live tail of events (all workflows, or one)
-  retry <wf> [--wait] [--json]
-                          re-run the step a parked workflow failed at (the model was down, say)
-  demo                    patterns A, B and C end to end
-
-environment: NATS_URL, NATS_CREDS, NATS_USER, NATS_PASS, NATS_TOKEN, HITL_PREFIX,
-  HITL_MODEL_PROVIDER, HITL_MODEL, OPENAI_BASE_URL, OPENAI_API_KEY,
-  HITL_TRIAGE_MODEL, HITL_DRAFT_MODEL, HITL_MODEL_JSON_MODE, HITL_MODEL_TIMEOUT_MS,
-  HITL_MODEL_MAX_RETRIES, HITL_MODEL_RETRY_BASE_MS, HITL_MODEL_RETRY_MAX_MS,
-  HITL_APPROVAL_CATEGORIES, HITL_APPROVERS, HITL_LOG_LEVEL
-
-examples:
-  hitl worker
-  hitl submit "I want my money back" --id order-42 --wait
-  hitl respond order-42 yes --reviewer ana
-  hitl tap order-42
-  hitl retry order-42 --wait
-`;
-
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
 }
+
+/** The command being run, for usage errors that point at its help. */
+let current = '';
 
 function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O) {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError(`${describeError(err)} (see hitl --help)`);
+    const reason = describeError(err).replace(/\.? To specify a positional argument.*$/, '');
+    throw new UsageError(`${reason} (see hitl ${current ? `${current} ` : ''}--help)`);
   }
+}
+
+/** A `--timeout MS` option: a positive whole number of milliseconds, 30 s when absent. */
+function timeoutOption(value: string | boolean | undefined): number {
+  if (value === undefined) return 30_000;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms <= 0) {
+    throw new UsageError(
+      `--timeout must be a positive integer of milliseconds, got '${String(value)}'`,
+    );
+  }
+  return ms;
 }
 
 async function withClient<T>(
   config: HitlConfig,
   fn: (client: HitlClient) => Promise<T>,
 ): Promise<T> {
+  const { HitlClient } = await import('../client.js');
   const client = await HitlClient.connect({ config });
   try {
     return await fn(client);
@@ -131,6 +115,10 @@ async function worker(argv: string[], config: HitlConfig): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+  const [{ Worker }, { createLogger }] = await Promise.all([
+    import('../worker.js'),
+    import('../logger.js'),
+  ]);
   const w = await Worker.start({
     config,
     definitions,
@@ -142,8 +130,11 @@ async function worker(argv: string[], config: HitlConfig): Promise<number> {
     `hitl worker ready (actors: ${definitions.map((d) => d.kind).join(', ')}; nats: ${config.nats.url}; prefix: ${config.prefix})`,
   );
   await stopRequested;
-  await w.stop();
+  await w.stop(config.drainTimeoutMs);
   out('hitl worker: stopped');
+  // Steps still running past the drain bound were handed back to other workers: do not wait
+  // for them (a hung model call would keep the process alive).
+  if (w.stepsInFlight > 0) process.exit(0);
   return 0;
 }
 
@@ -164,6 +155,7 @@ async function submit(argv: string[], config: HitlConfig): Promise<number> {
     ...(typeof values.customer === 'string' ? { customer: values.customer } : {}),
     ...(typeof values.channel === 'string' ? { channel: values.channel } : {}),
   };
+  const timeoutMs = timeoutOption(values.timeout);
   return withClient(config, async (client) => {
     if (!values.wait) {
       const { workflowId, duplicate } = await client.submit(ticket);
@@ -171,7 +163,6 @@ async function submit(argv: string[], config: HitlConfig): Promise<number> {
       else out(workflowId);
       return 0;
     }
-    const timeoutMs = values.timeout === undefined ? 30_000 : Number(values.timeout);
     const run = await client.start(ticket, { timeoutMs });
     if (values.json) out(JSON.stringify(run));
     else printRun(run);
@@ -204,12 +195,7 @@ async function retry(argv: string[], config: HitlConfig): Promise<number> {
   const [wf] = positionals;
   if (!wf) throw new UsageError('retry needs a workflow id: hitl retry <wf>');
   assertWorkflowId(wf);
-  const timeoutMs = values.timeout === undefined ? 30_000 : Number(values.timeout);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
-    throw new UsageError(
-      `--timeout must be a positive integer of milliseconds, got '${String(values.timeout)}'`,
-    );
-  }
+  const timeoutMs = timeoutOption(values.timeout);
   return withClient(config, async (client) => {
     const result = await client.retry(wf, { wait: values.wait === true, timeoutMs });
     if (values.json) out(JSON.stringify(result));
@@ -233,7 +219,10 @@ async function pending(argv: string[], config: HitlConfig): Promise<number> {
     const records = await client.pending();
     if (values.json) out(JSON.stringify(records));
     else if (records.length === 0) out('nothing is waiting for a human');
-    else for (const r of records) out(formatPending(r));
+    else {
+      out(pendingHeader());
+      for (const r of records) out(formatPending(r));
+    }
     return 0;
   });
 }
@@ -272,7 +261,7 @@ async function respond(argv: string[], config: HitlConfig): Promise<number> {
     }
     response.update = update as Record<string, unknown>;
   }
-  const timeoutMs = values.timeout === undefined ? 30_000 : Number(values.timeout);
+  const timeoutMs = timeoutOption(values.timeout);
   return withClient(config, async (client) => {
     const verdict = await client.respond(assertWorkflowId(wf), response, { timeoutMs });
     if (values.json) out(JSON.stringify(verdict));
@@ -292,7 +281,7 @@ async function show(argv: string[], config: HitlConfig): Promise<number> {
   assertWorkflowId(wf);
   return withClient(config, async (client) => {
     const [events, snapshots, interrupt] = await Promise.all([
-      readWorkflowEvents(client.nc, client.subjects, wf),
+      import('../eventLog.js').then((m) => m.readWorkflowEvents(client.nc, client.subjects, wf)),
       client.snapshots(wf),
       client.interrupt(wf),
     ]);
@@ -350,17 +339,28 @@ const commands: Record<string, (argv: string[], config: HitlConfig) => Promise<n
   show,
   tap,
   retry,
-  demo: (argv) => runDemo(argv),
+  demo: async (argv) => (await import('./demo.js')).runDemo(argv),
 };
 
 /** Runs the CLI; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === 'help' && rest[0] !== undefined && COMMAND_HELP[rest[0]]) {
+    out(COMMAND_HELP[rest[0]] as string);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    out(HELP);
+    if (name) out(HELP);
+    else process.stderr.write(HELP);
     return name ? 0 : 2;
   }
   const command = commands[name];
+  const help = COMMAND_HELP[name];
+  if (help && (rest.includes('--help') || rest.includes('-h'))) {
+    out(help);
+    return 0;
+  }
+  current = name;
   if (!command) {
     process.stderr.write(
       `hitl: unknown command '${name}' (commands: ${Object.keys(commands).join(', ')}; see hitl --help)\n`,

@@ -60,3 +60,37 @@ export function waitForOutput(
     });
   });
 }
+
+/** How a child process ended. */
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * Resolves with how `child` exits (at once when it already has). After `timeoutMs` kills it
+ * and rejects, saying what was awaited.
+ */
+export async function exitOf(
+  child: ChildProcess,
+  timeoutMs = 20_000,
+  what = 'the process to exit',
+): Promise<ChildExit> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return { code: child.exitCode, signal: child.signalCode };
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+    }, timeoutMs);
+  });
+  try {
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    const [code, signal] = await Promise.race([exited, timedOut]);
+    return { code, signal };
+  } finally {
+    clearTimeout(timer);
+  }
+}

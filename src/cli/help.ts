@@ -1,0 +1,151 @@
+/** What `hitl --help` prints. */
+export const HELP = `hitl: human-in-the-loop workflows on NATS
+
+usage: hitl <command> [options]        hitl <command> --help for its options and examples
+
+commands:
+  worker [--actors triage,specialist,gate] [--concurrency N] [--module PATH]
+                          host actors until SIGINT/SIGTERM, then drain and exit 0
+  submit <request> [--id ID] [--customer NAME] [--channel NAME] [--wait] [--json]
+                          publish a ticket, print the workflow id
+  pending [--json]        list workflows waiting for a human, with age and deadline
+  respond <wf> <answer> --reviewer NAME [--interrupt ID] [--update JSON] [--comment TEXT] [--json]
+                          answer an interrupt; exit 0 when accepted, 1 with the reason when not
+  show <wf> [--json]      a workflow's event timeline, current state and pending interrupt
+  tap [<wf>] [--json]     live tail of events (all workflows, or one)
+  retry <wf> [--wait] [--json]
+                          re-run the step a parked workflow failed at (the model was down, say)
+  demo                    patterns A, B and C end to end
+
+exit codes: 0 ok; 1 failed (cannot connect, refused, rejected, timed out); 2 usage error
+
+environment: NATS_URL, NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASS, NATS_TOKEN, NATS_TLS_CA,
+  NATS_TLS_CERT, NATS_TLS_KEY, HITL_PREFIX, HITL_MODEL_PROVIDER, HITL_MODEL, OPENAI_BASE_URL,
+  OPENAI_API_KEY, HITL_TRIAGE_MODEL, HITL_DRAFT_MODEL, HITL_MODEL_JSON_MODE,
+  HITL_MODEL_TIMEOUT_MS, HITL_MODEL_MAX_RETRIES, HITL_MODEL_RETRY_BASE_MS,
+  HITL_MODEL_RETRY_MAX_MS, HITL_APPROVAL_CATEGORIES, HITL_APPROVERS, HITL_SEPARATE_APPROVER,
+  HITL_GATE_TIMEOUT_MS, HITL_MAX_PAYLOAD_BYTES, HITL_REPLICAS, HITL_LOG_LEVEL (README: Configuration)
+
+examples:
+  hitl worker
+  hitl submit "I want my money back" --id order-42 --wait
+  hitl respond order-42 yes --reviewer ana
+  hitl tap order-42
+  hitl retry order-42 --wait
+`;
+
+/** What `hitl <command> --help` prints, per command. */
+export const COMMAND_HELP: Record<string, string> = {
+  worker: `usage: hitl worker [--actors KINDS] [--concurrency N] [--module PATH]
+
+Hosts actors until SIGINT or SIGTERM, then finishes the steps in flight and exits 0. Start as
+many workers as you like, anywhere: they share the durable consumers.
+
+options:
+  --actors KINDS       comma-separated actor kinds to host (default: all of the module's)
+  --concurrency N      messages processed at once (default 32)
+  --module PATH        a module exporting createActors(config) (default: the support workflow;
+                       also HITL_ACTORS_MODULE)
+
+examples:
+  hitl worker
+  hitl worker --actors gate --concurrency 8
+  hitl worker --module ./my-actors.ts
+`,
+  submit: `usage: hitl submit <request> [--id ID] [--customer NAME] [--channel NAME] [--wait] [--timeout MS] [--json]
+
+Publishes a ticket on <prefix>.tickets.new and prints its workflow id. The same --id twice
+starts one workflow.
+
+options:
+  --id ID              the workflow id (letters, digits, '-' and '_'; default: generated)
+  --customer NAME      who wrote it
+  --channel NAME       where it came from (email, chat…)
+  --wait               wait until the workflow pauses for a human, completes or parks, and print it
+  --timeout MS         how long --wait waits (default 30000)
+  --json               print JSON: { workflowId, duplicate }, or with --wait the run result
+
+examples:
+  hitl submit "I want my money back" --id order-42
+  hitl submit "I was charged twice" --customer ana --wait
+  hitl submit "login is broken" --wait --json
+`,
+  pending: `usage: hitl pending [--json]
+
+Lists the workflows waiting for a human: workflow, interrupt type and id, how long it has
+waited, its deadline ("in 3m", "overdue 20s", or "-" without one), options and question.
+
+options:
+  --json               print the interrupt records as a JSON array (createdAt, expiresAt…)
+
+examples:
+  hitl pending
+  hitl pending --json | jq -r '.[].workflowId'
+`,
+  respond: `usage: hitl respond <wf> <answer> --reviewer NAME [--interrupt ID] [--update JSON] [--comment TEXT] [--timeout MS] [--json]
+
+Answers the interrupt a workflow waits at, and waits for the verdict: exit 0 when it was
+accepted, 1 with the reason on stderr when it was rejected (not an option, stale interrupt,
+reviewer not allowed…). The reviewer is recorded in the events: the audit trail.
+
+options:
+  --reviewer NAME      who answers (required)
+  --interrupt ID       the interrupt answered: refused if another one is pending by now
+  --update JSON        state to merge before resuming; an approval takes {"draft": "…"}
+  --comment TEXT       a note kept with the answer
+  --timeout MS         how long to wait for the verdict (default 30000)
+  --json               print the verdict as JSON: { accepted, responseSeq, reason? }
+
+examples:
+  hitl respond order-42 yes --reviewer ana
+  hitl respond order-42 yes --reviewer ana --update '{"draft":"Refunded today."}'
+  hitl respond order-7 technical --reviewer bo --interrupt triage-1
+`,
+  show: `usage: hitl show <wf> [--json]
+
+Prints a workflow's event timeline (from the events stream), each actor's current state and
+its pending interrupt. Exit 1 when there is no such workflow.
+
+options:
+  --json               print { workflowId, events, actors, pending } as JSON
+
+examples:
+  hitl show order-42
+  hitl show order-42 --json | jq '.events[].type'
+`,
+  tap: `usage: hitl tap [<wf>] [--json]
+
+Prints events live as they happen, one line each (time, workflow, actor, type, key data;
+coloured on a terminal), until SIGINT. A re-published duplicate is never shown twice.
+
+options:
+  --json               print each event envelope as one JSON line
+
+examples:
+  hitl tap
+  hitl tap order-42 --json
+`,
+  retry: `usage: hitl retry <wf> [--wait] [--timeout MS] [--json]
+
+Re-runs the step at which a parked workflow failed (the model was down, say). Asking twice for
+the same failure sends one retry.
+
+options:
+  --wait               wait until it pauses or completes (exit 0) or parks again (exit 1)
+  --timeout MS         how long --wait waits (default 30000)
+  --json               print the result as JSON
+
+examples:
+  hitl retry order-42
+  hitl retry order-42 --wait
+`,
+  demo: `usage: hitl demo
+
+Runs patterns A (approval gate), B (human as a tool) and C (long pause across processes) end
+to end against NATS_URL, or a local nats-server it starts and stops.
+
+examples:
+  hitl demo
+  NATS_URL=nats://127.0.0.1:4222 hitl demo
+`,
+};

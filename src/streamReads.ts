@@ -1,0 +1,78 @@
+import { jetstreamManager, type JetStreamManager, type MsgRequest } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+
+// Reads that need no consumer: a role that may create consumers can have the server deliver a
+// stream's messages to any subject of its account (a push consumer's deliver subject), which is
+// a write in disguise. Reviewers therefore read with stream info and message gets only (see
+// deploy/nats-server.conf).
+
+/** A JetStream manager that makes no request of its own (no `$JS.API.INFO` check). */
+export function readOnlyManager(nc: NatsConnection): Promise<JetStreamManager> {
+  return jetstreamManager(nc, { checkAPI: false });
+}
+
+/**
+ * The keys of a KV bucket matching `filter` (`>` for all), from the bucket stream's subject
+ * counts: deleted keys are listed too (their delete marker is a message), so callers `get` each.
+ *
+ * @example
+ * const keys = await kvKeys(jsm, 'hitl_snapshots', '*.wf-1'); // ['triage.wf-1', 'gate.wf-1']
+ */
+export async function kvKeys(
+  jsm: JetStreamManager,
+  bucket: string,
+  filter = '>',
+): Promise<string[]> {
+  const head = `$KV.${bucket}.`;
+  const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${head}${filter}` });
+  return Object.keys(info.state.subjects ?? {})
+    .filter((s) => s.startsWith(head))
+    .map((s) => s.slice(head.length));
+}
+
+/**
+ * Every message of `stream` on subjects matching `filter`, oldest first, fetched one by one
+ * (`next_by_subj`).
+ *
+ * @example
+ * for await (const m of storedMessages(jsm, 'HITL_EVENTS', 'hitl.events.wf-1.>')) console.log(m.subject);
+ */
+export async function* storedMessages(
+  jsm: JetStreamManager,
+  stream: string,
+  filter: string,
+): AsyncGenerator<{ seq: number; subject: string; data: Uint8Array }> {
+  for (let seq = 1; ;) {
+    // nats-server 2.9 takes `next_by_subj` in a stream message get; the client types it for
+    // direct gets only.
+    const request = { seq, next_by_subj: filter } as unknown as MsgRequest;
+    const m = await jsm.streams.getMessage(stream, request);
+    if (!m) return;
+    yield { seq: m.seq, subject: m.subject, data: m.data };
+    seq = m.seq + 1;
+  }
+}
+
+/**
+ * `fn` over `items` with at most `limit` calls in flight, results in order: a listing of
+ * 100,000 keys must not fire 100,000 requests at once (they would time out together).
+ *
+ * @example
+ * const records = await mapLimit(keys, 256, (k) => interrupts.get(k));
+ */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}

@@ -1,0 +1,147 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
+import {
+  context as otelContext,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+  type Context,
+  type Link,
+  type Span,
+} from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+
+/**
+ * W3C trace context as carried in NATS message headers (`traceparent`, `tracestate`) and kept
+ * with a step's outbox, so that a re-publish after a crash carries the same one.
+ */
+export interface TraceCarrier {
+  traceparent: string;
+  tracestate?: string;
+}
+
+// Always W3C, whatever propagator the application registered: the headers on the wire are part
+// of what other services read, and they must be there even when no OpenTelemetry SDK is.
+const propagator = new W3CTraceContextPropagator();
+const tracer = trace.getTracer('hitl-mesh');
+
+/** The trace context in a message's headers, if it carries a valid one. */
+export function traceFromHeaders(headers: MsgHdrs | undefined): TraceCarrier | undefined {
+  const traceparent = headers?.get('traceparent');
+  if (!traceparent) return undefined;
+  const tracestate = headers?.get('tracestate');
+  const carrier: TraceCarrier = { traceparent, ...(tracestate ? { tracestate } : {}) };
+  const parsed = trace.getSpanContext(extract(carrier));
+  return parsed && isSpanContextValid(parsed) ? carrier : undefined;
+}
+
+/** NATS headers carrying `carrier` (and nothing else), or undefined without one. */
+export function traceHeaders(carrier: TraceCarrier | undefined): MsgHdrs | undefined {
+  if (!carrier) return undefined;
+  const h = natsHeaders();
+  h.set('traceparent', carrier.traceparent);
+  if (carrier.tracestate) h.set('tracestate', carrier.tracestate);
+  return h;
+}
+
+/** The active OpenTelemetry context (the caller's span), as a carrier; undefined without one. */
+export function activeTrace(): TraceCarrier | undefined {
+  return inject(otelContext.active());
+}
+
+function extract(carrier: TraceCarrier): Context {
+  return propagator.extract(ROOT_CONTEXT, carrier, defaultTextMapGetter);
+}
+
+function inject(ctx: Context): TraceCarrier | undefined {
+  const out: Record<string, string> = {};
+  propagator.inject(ctx, out, defaultTextMapSetter);
+  if (!out.traceparent) return undefined;
+  return {
+    traceparent: out.traceparent,
+    ...(out.tracestate ? { tracestate: out.tracestate } : {}),
+  };
+}
+
+/** The trace context of the step running in this async context: what its outbox carries. */
+const current = new AsyncLocalStorage<TraceCarrier>();
+
+/** The carrier of the step running now, if any. */
+export function stepTrace(): TraceCarrier | undefined {
+  return current.getStore();
+}
+
+/** What a step span records. */
+export interface StepSpanOptions {
+  kind: string;
+  workflowId: string;
+  messageId: string;
+  messageType: string;
+  /** The parent: the message's trace, or the workflow's for a human response. */
+  parent: TraceCarrier | undefined;
+  /** Another trace this step belongs to as well: a reviewer's, for a response. */
+  link: TraceCarrier | undefined;
+}
+
+/**
+ * Runs one actor step in a span `hitl.step <kind>`, a child of `parent`, with the workflow id,
+ * actor and message id as attributes; while it runs, {@link stepTrace} is that span's context,
+ * so every publish of the step carries it. With no tracer provider registered the span records
+ * nothing and the parent's context is carried through unchanged; a step with no parent either
+ * (a ticket published without `traceparent`) starts a new trace id, so that one ticket is one
+ * trace whether or not anyone records it.
+ */
+export async function inStepSpan<T extends { result: string }>(
+  options: StepSpanOptions,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const links: Link[] = [];
+  if (options.link) {
+    const linked = trace.getSpanContext(extract(options.link));
+    if (linked && isSpanContextValid(linked)) links.push({ context: linked });
+  }
+  const span: Span = tracer.startSpan(
+    `hitl.step ${options.kind}`,
+    {
+      kind: SpanKind.CONSUMER,
+      attributes: {
+        'hitl.workflow_id': options.workflowId,
+        'hitl.actor': options.kind,
+        'hitl.message_id': options.messageId,
+        'hitl.message_type': options.messageType,
+        'messaging.system': 'nats',
+      },
+      links,
+    },
+    options.parent ? extract(options.parent) : ROOT_CONTEXT,
+  );
+  let ctx = trace.setSpan(ROOT_CONTEXT, span);
+  if (!isSpanContextValid(span.spanContext())) {
+    ctx = trace.setSpanContext(ROOT_CONTEXT, {
+      traceId: randomBytes(16).toString('hex'),
+      spanId: randomBytes(8).toString('hex'),
+      traceFlags: TraceFlags.SAMPLED,
+    });
+  }
+  const carrier = inject(ctx);
+  try {
+    const result = await (carrier ? current.run(carrier, fn) : fn());
+    span.setAttribute('hitl.step_result', result.result);
+    return result;
+  } catch (err) {
+    span.recordException(err instanceof Error ? err : String(err));
+    span.setStatus({
+      code: SpanStatusCode.ERROR,
+      message: err instanceof Error ? err.message : String(err),
+    });
+    throw err;
+  } finally {
+    span.end();
+  }
+}

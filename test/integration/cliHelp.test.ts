@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
+
+// Help and usage errors need no server: nothing here connects.
+const COMMANDS = ['worker', 'submit', 'pending', 'respond', 'show', 'tap', 'retry', 'demo'];
+const env = { NATS_URL: 'nats://127.0.0.1:1', HITL_MODEL_PROVIDER: 'mock' };
+
+describe('hitl CLI help', () => {
+  it('prints help with examples for every command, with --help, -h and hitl help', async () => {
+    const runs = await Promise.all([
+      ...COMMANDS.map((c) => runCli([c, '--help'], env)),
+      runCli(['respond', '-h'], env),
+      runCli(['help', 'respond'], env),
+      runCli(['--help'], env),
+    ]);
+    COMMANDS.forEach((c, i) => {
+      const run = runs[i];
+      expect(run?.code).toBe(0);
+      expect(run?.stdout).toMatch(new RegExp(`^usage: hitl ${c}`));
+      expect(run?.stdout).toMatch(new RegExp(`examples:\\n  hitl ${c}`));
+    });
+    const [short, viaHelp, top] = runs.slice(COMMANDS.length);
+    expect(short?.stdout).toBe(runs[COMMANDS.indexOf('respond')]?.stdout);
+    expect(viaHelp?.stdout).toBe(short?.stdout);
+    expect(top?.stdout).toMatch(/exit codes: 0 ok; 1 failed .*; 2 usage error/);
+  });
+
+  it('says what to do in one line, with exit code 2 for usage errors', async () => {
+    const [bogus, timeout, none] = await Promise.all([
+      runCli(['respond', 'wf', 'yes', '--reviewer', 'ana', '--bogus'], env),
+      runCli(['submit', 'hi', '--wait', '--timeout', 'soon'], env),
+      runCli([], env),
+    ]);
+    expect(bogus).toMatchObject({
+      code: 2,
+      stderr: "hitl: Unknown option '--bogus' (see hitl respond --help)\n",
+    });
+    expect(timeout).toMatchObject({
+      code: 2,
+      stderr: "hitl: --timeout must be a positive integer of milliseconds, got 'soon'\n",
+    });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/^hitl: human-in-the-loop workflows on NATS/);
+  });
+});
