@@ -1,0 +1,321 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HitlClient } from '../src/client.js';
+import { loadConfig } from '../src/config.js';
+import type { BenchConfig } from './config.js';
+import { Driver } from './driver.js';
+import { bytesOf, storeCounters, writesBetween } from './jetstreamStats.js';
+import { cpuSeconds, MB, progress, round, summarize, type LatencySummary } from './util.js';
+import { startWorker, startWorkers, stopWorkers, type WorkerProcess } from './workers.js';
+
+/** Sections 1 and 2 for one worker count: throughput, writes, and resume latency. */
+export interface ThroughputResult {
+  workers: number;
+  workflowsPerSecond: number;
+  /** JetStream writes (stream publishes and KV puts / updates / deletes) per workflow. */
+  writesPerWorkflow: number;
+  writesPerWorkflowByStream: Record<string, number>;
+  /** Stream + KV writes per second the run achieved. */
+  writesPerSecond: number;
+  workflows: number;
+  errors: number;
+  /** Resume latency while the closed loop keeps the workers saturated. */
+  saturationLatency: LatencySummary;
+  /** Resume latency at a steady rate of responses to workflows paused beforehand. */
+  steadyLatency: LatencySummary & { rate: number; achievedRate: number; errors: number };
+  /**
+   * CPU milliseconds per workflow during the closed loop: all worker processes together, the
+   * nats-server, and this driver process (which publishes tickets and responses).
+   */
+  cpuMsPerWorkflow: { workers: number; natsServer: number; driver: number; total: number };
+  /** RSS of each worker right after it said it is ready, and after the runs. */
+  idleRssMb: number[];
+  afterRssMb: number[];
+}
+
+async function rssMb(workers: readonly WorkerProcess[]): Promise<number[]> {
+  return Promise.all(workers.map(async (w) => round((await w.rss()) / MB, 1)));
+}
+
+export async function runThroughput(
+  url: string,
+  serverPid: number | undefined,
+  cfg: BenchConfig,
+  workerCount: number,
+  withSteady: boolean,
+): Promise<ThroughputResult> {
+  const prefix = `bt${workerCount}`;
+  progress(`ours, ${workerCount} worker(s): starting worker processes (prefix ${prefix})`);
+  const workers = await startWorkers(workerCount, {
+    natsUrl: url,
+    prefix,
+    concurrency: cfg.workerConcurrency,
+  });
+  const driver = await Driver.connect(url, prefix);
+  const jsm = await jetstreamManager(driver.nc);
+  try {
+    const idleRssMb = await rssMb(workers);
+    const before = await storeCounters(jsm, prefix);
+    const cpuBefore = await cpuOf(workers, serverPid);
+    progress(
+      `ours, ${workerCount} worker(s): closed loop, ${cfg.concurrency} in flight, ` +
+        `${cfg.warmupS} s warm-up + ${cfg.durationS} s`,
+    );
+    const loop = await driver.closedLoop({
+      concurrency: cfg.concurrency,
+      warmupS: cfg.warmupS,
+      durationS: cfg.durationS,
+    });
+    const cpu = cpuSince(cpuBefore, await cpuOf(workers, serverPid), loop.workflows);
+    await sleep(250);
+    const after = await storeCounters(jsm, prefix);
+    const writes = writesBetween(before, after);
+    const writesPerWorkflow = writes.total / Math.max(1, loop.workflows);
+    const byStream = Object.fromEntries(
+      Object.entries(writes.byStream).map(([k, v]) => [k, round(v / loop.workflows, 2)]),
+    );
+    const saturation = summarize(loop.resumeLatenciesMs);
+    progress(
+      `ours, ${workerCount} worker(s): ${round(loop.workflowsPerSecond)} workflows/s, ` +
+        `${round(writesPerWorkflow, 1)} writes/workflow, resume p50 ${saturation.p50Ms} ms ` +
+        `p99 ${saturation.p99Ms} ms at saturation, CPU ms/workflow: workers ${cpu.workers}, ` +
+        `nats-server ${cpu.natsServer}, driver ${cpu.driver}; ${loop.errors} errors`,
+    );
+    let steady: ThroughputResult['steadyLatency'] = {
+      ...summarize([]),
+      rate: cfg.steadyRate,
+      achievedRate: 0,
+      errors: 0,
+    };
+    if (withSteady) {
+      const count = Math.round(cfg.steadyRate * cfg.steadyS);
+      progress(`ours, ${workerCount} worker(s): pausing ${count} workflows for the steady run`);
+      const paused = await driver.pauseMany(count, { window: cfg.concurrency, tag: 's' });
+      await sleep(500);
+      progress(
+        `ours, ${workerCount} worker(s): answering at ${cfg.steadyRate}/s for ${cfg.steadyS} s`,
+      );
+      const r = await driver.respondSteady(paused.workflowIds, cfg.steadyRate, cfg.steadyS);
+      steady = {
+        ...summarize(r.latenciesMs),
+        rate: cfg.steadyRate,
+        achievedRate: round(r.achievedRate, 1),
+        errors: r.errors,
+      };
+      progress(
+        `ours, ${workerCount} worker(s): steady resume p50 ${steady.p50Ms} ms, p99 ${steady.p99Ms} ms, max ${steady.maxMs} ms`,
+      );
+    }
+    return {
+      workers: workerCount,
+      workflowsPerSecond: round(loop.workflowsPerSecond),
+      writesPerWorkflow: round(writesPerWorkflow, 2),
+      writesPerWorkflowByStream: byStream,
+      writesPerSecond: round(loop.workflowsPerSecond * writesPerWorkflow),
+      workflows: loop.workflows,
+      errors: loop.errors,
+      saturationLatency: saturation,
+      steadyLatency: steady,
+      cpuMsPerWorkflow: cpu,
+      idleRssMb,
+      afterRssMb: await rssMb(workers),
+    };
+  } finally {
+    await driver.close();
+    await stopWorkers(workers);
+  }
+}
+
+interface CpuReading {
+  workers: number;
+  server: number;
+  driver: NodeJS.CpuUsage;
+}
+
+async function cpuOf(
+  workers: readonly WorkerProcess[],
+  serverPid: number | undefined,
+): Promise<CpuReading> {
+  const each = await Promise.all(workers.map((w) => cpuSeconds(w.pid)));
+  return {
+    workers: each.reduce((a, b) => a + b, 0),
+    server: serverPid === undefined ? NaN : await cpuSeconds(serverPid),
+    driver: process.cpuUsage(),
+  };
+}
+
+function cpuSince(
+  a: CpuReading,
+  b: CpuReading,
+  workflows: number,
+): ThroughputResult['cpuMsPerWorkflow'] {
+  const per = (seconds: number): number => round((seconds * 1000) / Math.max(1, workflows), 2);
+  const driver = (b.driver.user - a.driver.user + b.driver.system - a.driver.system) / 1e6;
+  const workers = per(b.workers - a.workers);
+  const natsServer = per(b.server - a.server);
+  const drv = per(driver);
+  return { workers, natsServer, driver: drv, total: round(workers + natsServer + drv, 2) };
+}
+
+/** Section 3: what N workflows paused at the gate cost. */
+export interface WaitingResult {
+  /** Workflows paused: BENCH_PAUSED, or fewer when the time budget ran out first. */
+  paused: number;
+  requested: number;
+  pausedSmall: number;
+  workers: number;
+  /** Seconds to start and pause them all, and the rate. */
+  pauseSeconds: number;
+  pausedPerSecond: number;
+  /** RSS of the workers that paused them (max over the workers), at the small and at N. */
+  rssAtSmallMb: number;
+  rssAtNMb: number;
+  rssGrowthMb: number;
+  /** Worker RSS (max over the workers) by workflows paused so far. */
+  rssCurveMb: Record<number, number>;
+  /** A worker started afresh while N wait: its RSS once idle. */
+  freshWorkerRssMb: number;
+  /** Every stream and bucket of the prefix, the event log included. */
+  storageBytesPerPaused: number;
+  storageBytesPerPausedByStream: Record<string, number>;
+  /** The KV buckets alone (snapshots and interrupts): the state a paused workflow needs. */
+  stateBytesPerPaused: number;
+  /** `HitlClient.pending()` (what `hitl pending` runs): seconds, and records found. */
+  listSeconds: number;
+  listed: number;
+  /** Set when `pending()` failed (it did at ~64,000 paused on the 2-core box). */
+  listError?: string;
+  /** The same list read with one KV watch (an ordered consumer) instead of a get per key. */
+  listByWatchSeconds: number;
+  listedByWatch: number;
+  errors: number;
+}
+
+export async function runWaiting(url: string, cfg: BenchConfig): Promise<WaitingResult> {
+  const prefix = 'bw';
+  const workerCount = 2;
+  progress(`cost of waiting: starting ${workerCount} workers (prefix ${prefix})`);
+  const workers = await startWorkers(workerCount, {
+    natsUrl: url,
+    prefix,
+    concurrency: cfg.workerConcurrency,
+  });
+  const driver = await Driver.connect(url, prefix);
+  const jsm = await jetstreamManager(driver.nc);
+  const extra: WorkerProcess[] = [];
+  try {
+    const small = Math.min(cfg.pausedSmall, cfg.paused);
+    let rssAtSmall = NaN;
+    const rssCurveMb: Record<number, number> = {};
+    progress(
+      `cost of waiting: pausing ${cfg.paused} workflows at the gate (starting none after ${cfg.pausedBudgetS} s)`,
+    );
+    const paused = await driver.pauseMany(cfg.paused, {
+      window: Math.max(500, cfg.concurrency),
+      budgetS: cfg.pausedBudgetS,
+      checkpoints: [small, ...[10_000, 25_000, 50_000, 75_000].filter((c) => c > small)],
+      tag: 'w',
+      at: async (count) => {
+        await sleep(1_000);
+        const rss = Math.max(...(await rssMb(workers)));
+        if (count === small) rssAtSmall = rss;
+        rssCurveMb[count] = rss;
+        progress(`cost of waiting: ${count} paused, worker RSS ${rss} MB`);
+      },
+    });
+    const n = paused.workflowIds.length;
+    await sleep(1_000);
+    const rssAtN = Math.max(...(await rssMb(workers)));
+    rssCurveMb[n] = rssAtN;
+    const pausedPerSecond = paused.workflowIds.length / paused.seconds;
+    progress(
+      `cost of waiting: ${paused.workflowIds.length} paused in ${round(paused.seconds, 1)} s ` +
+        `(${round(pausedPerSecond)}/s), worker RSS ${rssAtN} MB`,
+    );
+    const bytes = bytesOf(await storeCounters(jsm, prefix));
+    const perPaused = bytes.total / n;
+    progress(`cost of waiting: ${round(perPaused)} bytes of JetStream storage per paused workflow`);
+
+    const client = await HitlClient.connect({
+      connection: driver.nc,
+      config: { ...loadConfig({}), prefix },
+    });
+    let t = performance.now();
+    let listed: number;
+    let listError: string | undefined;
+    try {
+      listed = (await client.pending()).length;
+    } catch (err) {
+      // It reads every key with its own request, all at once: past some N, some time out.
+      listed = 0;
+      listError = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    }
+    const listSeconds = (performance.now() - t) / 1000;
+    progress(
+      listError === undefined
+        ? `cost of waiting: HitlClient.pending() listed ${listed} in ${round(listSeconds, 2)} s`
+        : `cost of waiting: HitlClient.pending() failed after ${round(listSeconds, 2)} s: ${listError}`,
+    );
+    t = performance.now();
+    const listedByWatch = await listByWatch(driver);
+    const listByWatchSeconds = (performance.now() - t) / 1000;
+    progress(
+      `cost of waiting: one KV watch listed ${listedByWatch} in ${round(listByWatchSeconds, 2)} s`,
+    );
+
+    extra.push(await startWorker({ natsUrl: url, prefix, concurrency: cfg.workerConcurrency }));
+    await sleep(2_000);
+    const freshWorkerRssMb = round((await (extra[0] as WorkerProcess).rss()) / MB, 1);
+    progress(`cost of waiting: a fresh worker with ${n} paused: RSS ${freshWorkerRssMb} MB`);
+    return {
+      paused: n,
+      requested: cfg.paused,
+      pausedSmall: small,
+      workers: workerCount,
+      pauseSeconds: round(paused.seconds, 1),
+      pausedPerSecond: round(pausedPerSecond),
+      rssAtSmallMb: rssAtSmall,
+      rssAtNMb: rssAtN,
+      rssGrowthMb: round(rssAtN - rssAtSmall, 1),
+      rssCurveMb,
+      freshWorkerRssMb,
+      storageBytesPerPaused: round(perPaused),
+      stateBytesPerPaused: round(
+        Object.entries(bytes.byStream)
+          .filter(([k]) => k.startsWith('KV_'))
+          .reduce((a, [, v]) => a + v, 0) / n,
+      ),
+      storageBytesPerPausedByStream: Object.fromEntries(
+        Object.entries(bytes.byStream).map(([k, v]) => [k, round(v / n)]),
+      ),
+      listSeconds: round(listSeconds, 2),
+      listed,
+      ...(listError === undefined ? {} : { listError }),
+      listByWatchSeconds: round(listByWatchSeconds, 2),
+      listedByWatch,
+      errors: paused.errors + (listed === n ? 0 : 1),
+    };
+  } finally {
+    await driver.close();
+    await stopWorkers([...workers, ...extra]);
+  }
+}
+
+/** Reads every live interrupt record with one watch of the bucket (last values only). */
+async function listByWatch(driver: Driver): Promise<number> {
+  const kv = await new Kvm(driver.nc).open(driver.subjects.buckets.interrupts);
+  const status = await kv.status();
+  if (status.values === 0) return 0;
+  const watch = await kv.watch();
+  let live = 0;
+  for await (const e of watch) {
+    if (e.operation === 'PUT') {
+      JSON.parse(e.string());
+      live++;
+    }
+    if (e.delta === 0) break;
+  }
+  watch.stop();
+  return live;
+}

@@ -1,0 +1,303 @@
+import type { CeilingResult } from './ceiling.js';
+import type { AlternativeResult } from './langgraph.js';
+import type { ThroughputResult, WaitingResult } from './ours.js';
+import type { LatencySummary } from './util.js';
+import { round } from './util.js';
+
+/** Everything one `npm run bench` measured; written as JSON and printed as tables. */
+export interface BenchResults {
+  startedAt: string;
+  durationS: number;
+  machine: { cpu: string; cores: number; memGb: number; node: string; loadAvg: string };
+  loadAvgAtEnd: string;
+  natsServer: string;
+  settings: Record<string, unknown>;
+  ceiling?: CeilingResult;
+  throughput: ThroughputResult[];
+  waiting?: WaitingResult;
+  alternatives: AlternativeResult[];
+  /** Ours (2 workers) workflows/s × writes per workflow ÷ the raw pipelined publish rate. */
+  ceilingRatio?: number;
+  targets: Target[];
+  timingsS: Record<string, number>;
+}
+
+export interface Target {
+  name: string;
+  target: string;
+  value: string;
+  met: boolean | undefined;
+}
+
+const fmt = (n: number | undefined, digits = 0): string =>
+  n === undefined || !Number.isFinite(n)
+    ? 'n/a'
+    : round(n, digits).toLocaleString('en-US', { maximumFractionDigits: digits });
+
+const ms = (l: LatencySummary): string =>
+  l.n === 0 ? 'n/a' : `${fmt(l.p50Ms, 1)} / ${fmt(l.p99Ms, 1)} / ${fmt(l.maxMs, 1)}`;
+
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  return [
+    line(head),
+    `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`,
+    ...rows.map(line),
+  ].join('\n');
+}
+
+const verdict = (met: boolean | undefined): string =>
+  met === undefined ? 'n/a' : met ? 'met' : 'missed';
+
+/** The targets of the issue, judged against the results (reported, never asserted). */
+export function judgeTargets(r: BenchResults): Target[] {
+  const targets: Target[] = [];
+  const two = r.throughput.find((t) => t.workers === 2);
+  targets.push({
+    name: 'full approval workflows/s, 2 workers',
+    target: '>= 2,000/s',
+    value: two ? `${fmt(two.workflowsPerSecond)}/s` : 'n/a',
+    met: two ? two.workflowsPerSecond >= 2_000 : undefined,
+  });
+  const steady = two?.steadyLatency;
+  targets.push({
+    name: `resume latency p99 at ${steady?.rate ?? 100} responses/s`,
+    target: '< 10 ms',
+    value: steady && steady.n > 0 ? `${fmt(steady.p99Ms, 1)} ms` : 'n/a',
+    met: steady && steady.n > 0 ? steady.p99Ms < 10 : undefined,
+  });
+  const w = r.waiting;
+  targets.push({
+    name: `worker RSS growth, ${w ? fmt(w.pausedSmall) : '1,000'} → ${w ? fmt(w.paused) : 'N'} paused`,
+    target: '< 20 MB',
+    value: w && Number.isFinite(w.rssGrowthMb) ? `${fmt(w.rssGrowthMb, 1)} MB` : 'n/a',
+    met: w && Number.isFinite(w.rssGrowthMb) ? w.rssGrowthMb < 20 : undefined,
+  });
+  targets.push({
+    name: 'JetStream storage per paused workflow',
+    target: '< 2 KB',
+    value: w ? `${fmt(w.storageBytesPerPaused)} B` : 'n/a',
+    met: w ? w.storageBytesPerPaused < 2_048 : undefined,
+  });
+  const durable = r.alternatives.filter((a) => a.durable && !a.skipped);
+  const fastest = durable.sort((a, b) => b.workflowsPerSecond - a.workflowsPerSecond)[0];
+  targets.push({
+    name: 'ours (2 workers) ÷ LangGraph.js with its fastest durable checkpointer',
+    target: '>= 5×',
+    value:
+      two && fastest
+        ? `${fmt(two.workflowsPerSecond / fastest.workflowsPerSecond, 2)}× (${fastest.checkpointer})`
+        : 'n/a',
+    met: two && fastest ? two.workflowsPerSecond / fastest.workflowsPerSecond >= 5 : undefined,
+  });
+  return targets;
+}
+
+export function renderReport(r: BenchResults): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(
+    `hitl-mesh benchmark, ${r.startedAt}: ${m.cpu}, ${m.cores} cores, ${m.memGb} GB, Node ${m.node}, ` +
+      `nats-server ${r.natsServer}; load average ${m.loadAvg} at start, ${r.loadAvgAtEnd} at end; ` +
+      `took ${fmt(r.durationS)} s`,
+  );
+  out.push(`settings: ${JSON.stringify(r.settings)}`);
+
+  if (r.throughput.length > 0) {
+    const c = r.throughput[0];
+    out.push(
+      '',
+      `1. Full approval workflows (ticket → triage → specialist → gate pauses → response → sent), mock model, ${String(r.settings.concurrency)} in flight, driven through NATS`,
+      table(
+        [
+          'setup',
+          'workflows/s',
+          'JetStream writes / workflow',
+          'writes/s',
+          'CPU ms / workflow (workers + nats-server + driver)',
+          'errors',
+        ],
+        r.throughput.map((t) => [
+          `hitl-mesh, ${t.workers} worker process${t.workers > 1 ? 'es' : ''}`,
+          fmt(t.workflowsPerSecond),
+          fmt(t.writesPerWorkflow, 1),
+          fmt(t.writesPerSecond),
+          `${fmt(t.cpuMsPerWorkflow.total, 2)} (${fmt(t.cpuMsPerWorkflow.workers, 2)} + ${fmt(t.cpuMsPerWorkflow.natsServer, 2)} + ${fmt(t.cpuMsPerWorkflow.driver, 2)})`,
+          fmt(t.errors),
+        ]),
+      ),
+      `writes per workflow by stream: ${c ? JSON.stringify(c.writesPerWorkflowByStream) : 'n/a'}`,
+    );
+    out.push(
+      '',
+      '2. Resume latency: response published → `completed` seen (p50 / p99 / max, ms)',
+      table(
+        ['setup', 'load', 'p50 / p99 / max ms', 'samples'],
+        r.throughput.flatMap((t) => [
+          [
+            `hitl-mesh, ${t.workers} worker${t.workers > 1 ? 's' : ''}`,
+            `steady ${fmt(t.steadyLatency.rate)} responses/s (achieved ${fmt(t.steadyLatency.achievedRate, 1)})`,
+            ms(t.steadyLatency),
+            fmt(t.steadyLatency.n),
+          ],
+          [
+            `hitl-mesh, ${t.workers} worker${t.workers > 1 ? 's' : ''}`,
+            `saturation (closed loop, ${String(r.settings.concurrency)} workflows in flight)`,
+            ms(t.saturationLatency),
+            fmt(t.saturationLatency.n),
+          ],
+        ]),
+      ),
+    );
+  }
+
+  const w = r.waiting;
+  if (w) {
+    out.push(
+      '',
+      `3. The cost of waiting: ${fmt(w.paused)} workflows paused at the gate (${w.workers} workers; ${fmt(w.requested)} requested, paused at ${fmt(w.pausedPerSecond)}/s in ${fmt(w.pauseSeconds, 1)} s)`,
+      table(
+        ['measure', 'value'],
+        [
+          [
+            `worker RSS with ${fmt(w.pausedSmall)} paused`,
+            Number.isFinite(w.rssAtSmallMb) ? `${fmt(w.rssAtSmallMb, 1)} MB` : 'n/a (not reached)',
+          ],
+          [`worker RSS with ${fmt(w.paused)} paused`, `${fmt(w.rssAtNMb, 1)} MB`],
+          ['growth', Number.isFinite(w.rssGrowthMb) ? `${fmt(w.rssGrowthMb, 1)} MB` : 'n/a'],
+          [
+            'worker RSS by paused so far',
+            Object.entries(w.rssCurveMb)
+              .map(([k, v]) => `${fmt(Number(k))}: ${fmt(v)} MB`)
+              .join(', '),
+          ],
+          [
+            `a worker started afresh with ${fmt(w.paused)} paused`,
+            `${fmt(w.freshWorkerRssMb, 1)} MB`,
+          ],
+          [
+            'JetStream storage per paused workflow (all streams and buckets)',
+            `${fmt(w.storageBytesPerPaused)} bytes`,
+          ],
+          ['  of which state (KV snapshots + interrupts)', `${fmt(w.stateBytesPerPaused)} bytes`],
+          [
+            '  by stream / bucket',
+            Object.entries(w.storageBytesPerPausedByStream)
+              .filter(([, v]) => v > 0)
+              .map(([k, v]) => `${k} ${fmt(v)}`)
+              .join(', '),
+          ],
+          [
+            `list them: HitlClient.pending() (\`hitl pending\`)`,
+            w.listError === undefined
+              ? `${fmt(w.listSeconds, 2)} s (${fmt(w.listed)} listed)`
+              : `failed after ${fmt(w.listSeconds, 2)} s: ${w.listError}`,
+          ],
+          [
+            'list them: one KV watch of the bucket instead',
+            `${fmt(w.listByWatchSeconds, 2)} s (${fmt(w.listedByWatch)} listed)`,
+          ],
+        ],
+      ),
+    );
+  }
+
+  if (r.alternatives.length > 0) {
+    const ours = r.throughput.find((t) => t.workers === 2) ?? r.throughput[0];
+    const rows: string[][] = [];
+    if (ours) {
+      rows.push([
+        `hitl-mesh, ${ours.workers} worker processes (JetStream)`,
+        'yes',
+        fmt(ours.workflowsPerSecond),
+        ms(ours.steadyLatency),
+        ms(ours.saturationLatency),
+        w ? `${fmt(w.storageBytesPerPaused)} B` : 'n/a',
+        `${fmt(ours.cpuMsPerWorkflow.total, 2)} (all processes)`,
+        '1×',
+      ]);
+    }
+    for (const a of r.alternatives) {
+      if (a.skipped) {
+        rows.push([a.name, a.durable ? 'yes' : 'no', `skipped: ${a.skipped}`, '', '', '', '', '']);
+        continue;
+      }
+      rows.push([
+        a.name,
+        a.durable ? 'yes' : 'no (in memory)',
+        fmt(a.workflowsPerSecond),
+        ms(a.steadyLatency),
+        ms(a.saturationLatency),
+        `${fmt(a.storageBytesPerPaused)} B`,
+        fmt(a.cpuMsPerWorkflow, 2) + (a.checkpointer === 'PostgresSaver' ? ' (+ PostgreSQL)' : ''),
+        ours && a.workflowsPerSecond > 0
+          ? `${fmt(ours.workflowsPerSecond / a.workflowsPerSecond, 2)}×`
+          : 'n/a',
+      ]);
+    }
+    out.push(
+      '',
+      `4. The alternatives: the same workflow, same run, same concurrency (${String(r.settings.concurrency)} in flight)`,
+      table(
+        [
+          'runtime',
+          'durable',
+          'workflows/s',
+          `resume ms at ${String(r.settings.steadyRate)}/s (p50 / p99 / max)`,
+          'resume ms at saturation',
+          'storage / paused workflow',
+          'CPU ms / workflow',
+          'ours ÷ it',
+        ],
+        rows,
+      ),
+      'LangGraph resume latency is one in-process invoke(new Command({ resume })); ours crosses NATS twice (response publish, completed event).',
+      'Storage: ' +
+        r.alternatives
+          .filter((a) => !a.skipped)
+          .map((a) => `${a.checkpointer}: ${a.storageNote}`)
+          .join('; '),
+    );
+  }
+
+  const c = r.ceiling;
+  if (c) {
+    const rows = [
+      [
+        `JetStream acked publishes, pipelined (${c.inFlight} in flight, ${c.payloadBytes} B)`,
+        fmt(c.publishesPerSecond),
+      ],
+      ['  the same with Nats-Msg-Id', fmt(c.publishesWithMsgIdPerSecond)],
+      [
+        '  the same with the client defaults the runtime uses (async traces on)',
+        fmt(c.publishesDefaultClientPerSecond),
+      ],
+      ['  one at a time', fmt(c.serialPublishesPerSecond)],
+      [`KV compare-and-set updates, pipelined (${c.inFlight} keys)`, fmt(c.kvUpdatesPerSecond)],
+    ];
+    const two = r.throughput.find((t) => t.workers === 2);
+    if (two && r.ceilingRatio !== undefined) {
+      rows.push([
+        `hitl-mesh, 2 workers: ${fmt(two.workflowsPerSecond)} workflows/s × ${fmt(two.writesPerWorkflow, 1)} writes`,
+        `${fmt(two.writesPerSecond)} writes/s = ${fmt(r.ceilingRatio * 100, 1)}% of the raw publish rate`,
+      ]);
+    }
+    out.push(
+      '',
+      '5. The ceiling: the same nats-server, one Node client',
+      table(['measure', 'per second'], rows),
+    );
+  }
+
+  out.push(
+    '',
+    'Targets (reported, not asserted)',
+    table(
+      ['target', 'wanted', 'measured', ''],
+      r.targets.map((t) => [t.name, t.target, t.value, verdict(t.met)]),
+    ),
+  );
+  return out.join('\n');
+}
