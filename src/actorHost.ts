@@ -2,11 +2,13 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import type { ActorDefinition } from './actorDefinition.js';
 import type { ExpireEvent, ResumeEvent } from './effects.js';
 import { IncompatibleSnapshotError, RevisionConflictError } from './errors.js';
+import { fault } from './faults.js';
 import type { InterruptStore } from './interruptStore.js';
 import type { Logger } from './logger.js';
 import { runMachine, type MachineStep } from './machineRunner.js';
 import { publishOutbox } from './outbox.js';
 import { checkResponse } from './responsePolicy.js';
+import { inStepSpan, stepTrace, type TraceCarrier } from './tracing.js';
 import type {
   EventEnvelope,
   HumanResponse,
@@ -20,8 +22,11 @@ import type { SnapshotStore, StoredSnapshot } from './snapshotStore.js';
 import type { Subjects } from './subjects.js';
 import { ACK_WAIT_MS } from './topology.js';
 
-/** A message for one actor, as the host applies it. */
-export type Incoming =
+/**
+ * A message for one actor, as the host applies it. `trace`: the W3C trace context its NATS
+ * headers carried, the parent of the step's span (a response's becomes a link instead).
+ */
+export type Incoming = (
   | { id: string; type: 'message'; message: MailboxMessage }
   | {
       id: string;
@@ -32,7 +37,8 @@ export type Incoming =
       storedAt?: string;
     }
   | { id: string; type: 'retry' }
-  | { id: string; type: 'expire'; interruptId: string };
+  | { id: string; type: 'expire'; interruptId: string }
+) & { trace?: TraceCarrier };
 
 /** What applying a message did. */
 export type StepResult =
@@ -51,6 +57,8 @@ export interface ActorHostOptions {
   logger: Logger;
   /** Reviewers allowed to answer approvals; everyone when unset. */
   approvers?: readonly string[];
+  /** `HITL_SEPARATE_APPROVER`: who answered a workflow's escalation may not answer its approval. */
+  separateApprover?: boolean;
   /** Deadline of an interrupt that names none (`HITL_GATE_TIMEOUT_MS`). */
   defaultTimeoutMs?: number;
 }
@@ -59,6 +67,16 @@ const MAX_APPLIED = 8;
 const MAX_CONFLICT_RETRIES = 20;
 const MAX_OUTBOXES = 4;
 const OUTBOX_RETENTION_MS = 4 * ACK_WAIT_MS;
+/** The field of a message between actors that carries the workflow's reviewers so far. */
+const REVIEWERS_FIELD = 'hitlReviewers';
+const MAX_REVIEWERS = 20;
+
+/** Distinct reviewer names, oldest first, at most {@link MAX_REVIEWERS}. */
+function reviewerList(value: unknown): string[] {
+  if (!Array.isArray(value)) return [];
+  const names = value.filter((v): v is string => typeof v === 'string' && v.length > 0);
+  return [...new Set(names)].slice(-MAX_REVIEWERS);
+}
 
 /**
  * Hosts actor kinds: applies one message to one actor as a single committed step.
@@ -76,6 +94,12 @@ export class ActorHost {
 
   hosts(kind: string): boolean {
     return this.definitions.has(kind);
+  }
+
+  /** The kind of the actor of `workflowId` that applied message `messageId`, if one did. */
+  async appliedBy(workflowId: string, messageId: string): Promise<string | undefined> {
+    const stored = await this.opts.snapshots.listWorkflow(workflowId);
+    return stored.find((s) => s.envelope.applied.includes(messageId))?.envelope.kind;
   }
 
   /** Applies `incoming` to actor `(kind, workflowId)`; one step at a time per actor here. */
@@ -101,6 +125,31 @@ export class ActorHost {
   ): Promise<StepResult> {
     const def = this.definitions.get(kind);
     if (!def) throw new Error(`actor kind '${kind}' is not hosted by this worker`);
+    // A human response comes from outside the workflow's trace: its step joins the workflow's
+    // (kept with the actor's snapshot) and links the reviewer's.
+    const parent =
+      incoming.type === 'response'
+        ? (await this.opts.snapshots.get(kind, workflowId))?.envelope.trace
+        : incoming.trace;
+    return inStepSpan(
+      {
+        kind,
+        workflowId,
+        messageId: incoming.id,
+        messageType: incoming.type,
+        parent,
+        link: incoming.type === 'response' ? incoming.trace : undefined,
+      },
+      () => this.applyWithRetries(def, workflowId, incoming),
+    );
+  }
+
+  private async applyWithRetries(
+    def: ActorDefinition,
+    workflowId: string,
+    incoming: Incoming,
+  ): Promise<StepResult> {
+    const kind = def.kind;
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.tryApply(def, workflowId, incoming);
@@ -143,8 +192,14 @@ export class ActorHost {
     if (incoming.type === 'retry' || incoming.type === 'expire') {
       return { result: 'ignored', reason: `actor '${def.kind}' of '${workflowId}' does not exist` };
     }
-    const { type: _type, ...fields } = incoming.message;
-    return this.start(def, workflowId, incoming.id, { ...fields, workflowId });
+    const { type: _type, [REVIEWERS_FIELD]: reviewers, ...fields } = incoming.message;
+    return this.start(
+      def,
+      workflowId,
+      incoming.id,
+      { ...fields, workflowId },
+      reviewerList(reviewers),
+    );
   }
 
   private async start(
@@ -152,6 +207,7 @@ export class ActorHost {
     workflowId: string,
     messageId: string,
     input: Record<string, unknown>,
+    reviewers: string[] = [],
   ): Promise<StepResult> {
     const step = await runMachine(def, { input }, undefined, workflowId);
     const env: SnapshotEnvelope = {
@@ -164,6 +220,8 @@ export class ActorHost {
       snapshot: step.snapshot,
       applied: [],
       outboxes: [],
+      ...(stepTrace() ? { trace: stepTrace() } : {}),
+      ...(reviewers.length > 0 ? { reviewers } : {}),
     };
     return this.commit(def, env, undefined, messageId, step, []);
   }
@@ -223,6 +281,7 @@ export class ActorHost {
     const verdict = checkResponse(pending, incoming.response, {
       updates: def.updates,
       ...(this.opts.approvers ? { approvers: this.opts.approvers } : {}),
+      ...(this.opts.separateApprover ? { separateApprover: true } : {}),
     });
     if (!verdict.ok || !pending) {
       const reason = verdict.ok ? 'there is no pending interrupt' : verdict.reason;
@@ -257,7 +316,11 @@ export class ActorHost {
       { op: 'interrupt.delete', workflowId: env.workflowId, interruptId: pending.interruptId },
       { event: 'resumed', data: resumed },
     ];
-    return this.step(def, stored, incoming.id, event, prefix, incoming);
+    // The audit trail goes on with the workflow: who answered is passed to the actors it
+    // messages next, so that a later approval knows (HITL_SEPARATE_APPROVER).
+    const reviewers = reviewerList([...(env.reviewers ?? []), r.reviewer]);
+    const withReviewer = { ...stored, envelope: { ...env, reviewers } };
+    return this.step(def, withReviewer, incoming.id, event, prefix, incoming);
   }
 
   /**
@@ -320,6 +383,7 @@ export class ActorHost {
     await publishOutbox(this.opts.js, this.opts.interrupts, [
       {
         op: 'publish',
+        ...stepTrace(),
         subject: this.opts.subjects.event(workflowId, 'response_rejected'),
         msgId: `${workflowId}.rejected.${responseSeq}`,
         data: this.envelope(
@@ -412,7 +476,9 @@ export class ActorHost {
             op: 'publish',
             subject: this.opts.subjects.mailbox(e.to, wf),
             msgId: msgId(),
-            data: e.message,
+            data: base.reviewers?.length
+              ? { ...e.message, [REVIEWERS_FIELD]: base.reviewers }
+              : e.message,
           });
           break;
         case 'hitl.reply':
@@ -435,6 +501,7 @@ export class ActorHost {
           if (e.interrupt.options) record.options = e.interrupt.options;
           if (e.interrupt.draft !== undefined) record.draft = e.interrupt.draft;
           if (e.interrupt.category !== undefined) record.category = e.interrupt.category;
+          if (base.reviewers?.length) record.previousReviewers = base.reviewers;
           const timeoutMs = e.interrupt.timeoutMs ?? this.opts.defaultTimeoutMs;
           if (timeoutMs !== undefined) {
             record.expiresAt = new Date(now.getTime() + timeoutMs).toISOString();
@@ -485,8 +552,15 @@ export class ActorHost {
     if (interrupt) next.interrupt = interrupt;
     else delete next.interrupt;
     if (next.status !== 'active') delete next.interrupt;
+    // Every publish carries the step's trace context, kept in the outbox for a re-publish.
+    const carrier = stepTrace();
+    if (carrier) for (const e of entries) if (e.op === 'publish') Object.assign(e, carrier);
+    fault('before-kv-write', def.kind);
     await this.opts.snapshots.put(next, revision);
+    fault('after-kv-write', def.kind);
     await publishOutbox(this.opts.js, this.opts.interrupts, entries);
+    // The caller acks once this resolves: a crash here leaves the message to be redelivered.
+    fault('after-publish', def.kind);
     return { result: 'applied', status: next.status };
   }
 

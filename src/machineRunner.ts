@@ -50,7 +50,12 @@ export async function runMachine(
   const restoredStatus = (actor.getSnapshot() as AnyMachineSnapshot).status;
   if (failure !== undefined || restoredStatus === 'error') {
     actor.stop();
-    const reason = failure instanceof Error ? failure.message : String(failure);
+    const err = failure ?? (actor.getSnapshot() as AnyMachineSnapshot).error;
+    const reason = err instanceof Error ? err.message : String(err);
+    // A new actor that fails as it starts (an entry action threw) has no snapshot to blame: a
+    // failed step, redelivered up to the limit, not a workflow to fail at once.
+    if (!('snapshot' in from))
+      throw new Error(`machine '${def.kind}' failed: ${reason}`, { cause: err });
     throw new IncompatibleSnapshotError(
       `snapshot of '${def.kind}' does not fit machine version ${def.version}: ${reason}`,
       { workflowId },

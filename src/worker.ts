@@ -4,10 +4,10 @@ import {
   type JetStreamClient,
   type JsMsg,
 } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import type { ActorDefinition } from './actorDefinition.js';
 import { ActorHost, type Incoming } from './actorHost.js';
-import type { HitlConfig } from './config.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, type HitlConfig } from './config.js';
 import { connectNats } from './connection.js';
 import { deadLetter } from './deadLetter.js';
 import { describeError, TerminalError } from './errors.js';
@@ -22,6 +22,7 @@ import {
   type HumanResponse,
 } from './schemas.js';
 import { KvSnapshotStore } from './snapshotStore.js';
+import { traceFromHeaders, traceHeaders, type TraceCarrier } from './tracing.js';
 import { isWorkflowId, Subjects } from './subjects.js';
 import { ACK_WAIT_MS, ensureTopology, MAX_DELIVER } from './topology.js';
 
@@ -46,6 +47,16 @@ export interface WorkerOptions {
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const encoder = new TextEncoder();
 
+/** How messages come back: `HITL_ACK_WAIT_MS`, `HITL_MAX_DELIVER`, `HITL_RETRY_BACKOFF_MS`. */
+interface Delivery {
+  ackWaitMs: number;
+  maxDeliver: number;
+  /** A failed step comes back after `min(30 s, backoffMs × 2^deliveries)`. */
+  backoffMs: number;
+}
+
+const RETRY_BACKOFF_MS = 100;
+
 /** How a handled message is settled: acked (nothing), or put back to come again after a delay. */
 type Settle = void | { nakMs: number };
 
@@ -60,12 +71,41 @@ function storedAt(m: JsMsg): string {
   return m.time.toISOString();
 }
 
+/** The W3C trace context a message's headers carry, as an {@link Incoming}'s `trace`. */
+function traced(m: JsMsg): { trace?: TraceCarrier } {
+  const trace = traceFromHeaders(m.headers);
+  return trace ? { trace } : {};
+}
+
+/** Publish options that pass a message's trace context on to the actor it is forwarded to. */
+function forwardTrace(m: JsMsg): { headers?: MsgHdrs } {
+  const headers = traceHeaders(traceFromHeaders(m.headers));
+  return headers ? { headers } : {};
+}
+
 /** A bad input: dead-letter it with this reason, and tell the reviewer when there is one. */
 class BadInput extends TerminalError {
   override name = 'BadInput';
 }
 
-function parseJson(data: Uint8Array): unknown {
+/**
+ * A payload over `HITL_MAX_PAYLOAD_BYTES`, refused before it is read. Its dead letter keeps
+ * only the first `limit` bytes: the whole of it might not fit in a message.
+ */
+class PayloadTooLarge extends BadInput {
+  override name = 'PayloadTooLarge';
+  constructor(
+    size: number,
+    readonly limit: number,
+  ) {
+    super(
+      `payload of ${size} bytes exceeds the limit of ${limit} bytes (HITL_MAX_PAYLOAD_BYTES); the dead letter keeps its first ${limit} bytes`,
+    );
+  }
+}
+
+function parseJson(data: Uint8Array, maxBytes: number): unknown {
+  if (data.length > maxBytes) throw new PayloadTooLarge(data.length, maxBytes);
   let text: string;
   try {
     text = decoder.decode(data);
@@ -90,9 +130,13 @@ function parseJson(data: Uint8Array): unknown {
  */
 export class Worker {
   private readonly inFlight = new Set<Promise<void>>();
+  /** The messages of the steps in flight, to hand back if a stop's bound passes. */
+  private readonly held = new Set<JsMsg>();
   private readonly loops: Promise<void>[] = [];
   private waiters: (() => void)[] = [];
   private stopping: Promise<void> | undefined;
+  /** `HITL_MAX_PAYLOAD_BYTES`: a larger inbound message is dead-lettered unread. */
+  private maxPayloadBytes = DEFAULT_MAX_PAYLOAD_BYTES;
   private closing = false;
 
   private constructor(
@@ -105,6 +149,7 @@ export class Worker {
     private readonly interrupts: InterruptStore,
     private readonly log: Logger,
     private readonly concurrency: number,
+    private readonly delivery: Delivery,
   ) {}
 
   static async start(options: WorkerOptions): Promise<Worker> {
@@ -113,7 +158,14 @@ export class Worker {
     try {
       const subjects = new Subjects(options.config.prefix);
       const kinds = options.definitions.map((d) => d.kind);
-      const { jsm, buckets } = await ensureTopology(nc, subjects, kinds);
+      const delivery: Delivery = {
+        ackWaitMs: options.config.ackWaitMs ?? ACK_WAIT_MS,
+        maxDeliver: options.config.maxDeliver ?? MAX_DELIVER,
+        backoffMs: options.config.retryBackoffMs ?? RETRY_BACKOFF_MS,
+      };
+      const { jsm, buckets } = await ensureTopology(nc, subjects, kinds, delivery, {
+        replicas: options.config.replicas ?? 1,
+      });
       const js = jetstream(nc);
       const interrupts = new InterruptStore(buckets.interrupts, subjects);
       const host = new ActorHost({
@@ -124,6 +176,7 @@ export class Worker {
         definitions: options.definitions,
         logger: log,
         ...(options.config.approvers ? { approvers: options.config.approvers } : {}),
+        ...(options.config.separateApprover ? { separateApprover: true } : {}),
         ...(options.config.gateTimeoutMs !== undefined
           ? { defaultTimeoutMs: options.config.gateTimeoutMs }
           : {}),
@@ -138,7 +191,9 @@ export class Worker {
         interrupts,
         log,
         options.concurrency ?? 32,
+        delivery,
       );
+      worker.maxPayloadBytes = options.config.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
       if (options.intake) {
         if (!host.hosts(options.intake.actor)) {
           throw new Error(`intake actor '${options.intake.actor}' is not among the hosted kinds`);
@@ -175,12 +230,27 @@ export class Worker {
       const timeout = new Promise<void>((resolve) => {
         timer = setTimeout(resolve, timeoutMs);
       });
-      await Promise.race([drained, timeout]);
+      const finished = await Promise.race([drained.then(() => true), timeout.then(() => false)]);
       clearTimeout(timer);
+      if (!finished) {
+        // A step still running at the bound (a hung model call, say) is handed back at once
+        // for another worker, not left to wait out the ack wait. Should it still commit, the
+        // snapshot's compare-and-set lets one of the two commit, and the other is a redelivery.
+        for (const m of this.held) m.nak();
+        this.log.warn('steps still running at the drain bound were handed back', {
+          steps: this.held.size,
+          timeoutMs,
+        });
+      }
       if (this.ownsConnection) await this.nc.drain();
       this.log.info('worker stopped');
     })();
     return this.stopping;
+  }
+
+  /** Steps running now; after a {@link stop} that hit its bound, the ones it handed back. */
+  get stepsInFlight(): number {
+    return this.inFlight.size;
   }
 
   /**
@@ -236,7 +306,8 @@ export class Worker {
     role: string,
     handler: (m: JsMsg) => Promise<Settle>,
   ): Promise<void> {
-    const heartbeat = setInterval(() => m.working(), ACK_WAIT_MS / 3);
+    const heartbeat = setInterval(() => m.working(), this.delivery.ackWaitMs / 3);
+    this.held.add(m);
     const source = role.startsWith('actor-') ? 'mailbox' : role;
     try {
       const settle = await handler(m);
@@ -250,11 +321,16 @@ export class Worker {
           await deadLetter(
             this.js,
             this.subjects,
-            { source, subject: m.subject, reason, data: m.data },
+            {
+              source,
+              subject: m.subject,
+              reason,
+              data: err instanceof PayloadTooLarge ? m.data.subarray(0, err.limit) : m.data,
+            },
             dedupe,
           );
           m.ack();
-        } else if (m.info.deliveryCount >= MAX_DELIVER) {
+        } else if (m.info.deliveryCount >= this.delivery.maxDeliver) {
           const why = `gave up after ${m.info.deliveryCount} deliveries: ${reason}`;
           this.log.error('message dead-lettered', { subject: m.subject, reason: why });
           await deadLetter(
@@ -263,6 +339,11 @@ export class Worker {
             { source, subject: m.subject, reason: why, data: m.data },
             dedupe,
           );
+          // Its reviewer waits for a verdict; the interrupt stays pending for another answer.
+          const wf =
+            source === 'responses' ? this.subjects.workflowOfResponse(m.subject) : undefined;
+          if (wf !== undefined)
+            await this.host.publishRejection(wf, m.info.streamSequence, why, {});
           m.ack();
         } else {
           this.log.warn('step failed, will be redelivered', {
@@ -270,7 +351,7 @@ export class Worker {
             delivery: m.info.deliveryCount,
             reason,
           });
-          m.nak(Math.min(30_000, 100 * 2 ** m.info.deliveryCount));
+          m.nak(Math.min(30_000, this.delivery.backoffMs * 2 ** m.info.deliveryCount));
         }
       } catch (dlqErr) {
         this.log.error('could not settle message; it will be redelivered', {
@@ -281,11 +362,12 @@ export class Worker {
       }
     } finally {
       clearInterval(heartbeat);
+      this.held.delete(m);
     }
   }
 
   private async onTicket(m: JsMsg, actor: string): Promise<Settle> {
-    const parsed = TicketSchema.safeParse(parseJson(m.data));
+    const parsed = TicketSchema.safeParse(parseJson(m.data, this.maxPayloadBytes));
     if (!parsed.success) throw new BadInput(`invalid ticket: ${describeZodError(parsed.error)}`);
     const { id, ...ticket } = parsed.data;
     const msgId = m.headers?.get('Nats-Msg-Id');
@@ -300,6 +382,7 @@ export class Worker {
       id: 'ticket',
       type: 'message',
       message: { type: 'ticket', ...ticket },
+      ...traced(m),
     });
   }
 
@@ -312,7 +395,7 @@ export class Worker {
     const seq = m.info.streamSequence;
     let response: HumanResponse;
     try {
-      const parsed = ResponseSchema.safeParse(parseJson(m.data));
+      const parsed = ResponseSchema.safeParse(parseJson(m.data, this.maxPayloadBytes));
       if (!parsed.success)
         throw new BadInput(`invalid response: ${describeZodError(parsed.error)}`);
       response = parsed.data;
@@ -320,8 +403,21 @@ export class Worker {
       await this.host.publishRejection(wf, seq, describeError(err), {});
       throw err;
     }
-    const pending = await this.interrupts.get(wf);
-    if (!pending) {
+    const incoming: Incoming = {
+      id: `r${seq}`,
+      type: 'response',
+      response,
+      responseSeq: seq,
+      storedAt: storedAt(m),
+      ...traced(m),
+    };
+    // A redelivery (its worker died mid-step, say) may find the response applied already and
+    // its interrupt gone, or replaced by the next one: it goes back to the actor that applied
+    // it, which re-publishes that step's effects; it is neither applied again nor rejected.
+    const applied = m.info.redelivered ? await this.host.appliedBy(wf, incoming.id) : undefined;
+    const pending = applied === undefined ? await this.interrupts.get(wf) : undefined;
+    const actor = applied ?? pending?.actor;
+    if (actor === undefined) {
       await this.host.publishRejection(
         wf,
         seq,
@@ -330,20 +426,13 @@ export class Worker {
       );
       return;
     }
-    const incoming: Incoming = {
-      id: `r${seq}`,
-      type: 'response',
-      response,
-      responseSeq: seq,
-      storedAt: storedAt(m),
-    };
-    if (this.host.hosts(pending.actor)) {
-      await this.host.apply(pending.actor, wf, incoming);
+    if (this.host.hosts(actor)) {
+      await this.host.apply(actor, wf, incoming);
       return;
     }
     // The actor lives in another worker: hand the response to its mailbox.
     await this.js.publish(
-      this.subjects.mailbox(pending.actor, wf),
+      this.subjects.mailbox(actor, wf),
       encoder.encode(
         JSON.stringify({
           type: 'hitl.response',
@@ -352,7 +441,7 @@ export class Worker {
           storedAt: incoming.storedAt,
         }),
       ),
-      { msgID: `${wf}.r${seq}` },
+      { msgID: `${wf}.r${seq}`, ...forwardTrace(m) },
     );
   }
 
@@ -361,7 +450,7 @@ export class Worker {
    * workflow has been handled (one stored before the deadline still wins), expire the interrupt.
    */
   private async onTimer(m: JsMsg): Promise<Settle> {
-    const parsed = TimerMessageSchema.safeParse(parseJson(m.data));
+    const parsed = TimerMessageSchema.safeParse(parseJson(m.data, this.maxPayloadBytes));
     if (!parsed.success) throw new BadInput(`invalid timer: ${describeZodError(parsed.error)}`);
     const timer = parsed.data;
     const wait = Date.parse(timer.expiresAt) - Date.now();
@@ -374,13 +463,14 @@ export class Worker {
         id,
         type: 'expire',
         interruptId: timer.interruptId,
+        ...traced(m),
       });
       return;
     }
     await this.js.publish(
       this.subjects.mailbox(timer.actor, wf),
       encoder.encode(JSON.stringify({ type: 'hitl.expire', interruptId: timer.interruptId })),
-      { msgID: `${wf}.${id}` },
+      { msgID: `${wf}.${id}`, ...forwardTrace(m) },
     );
   }
 
@@ -402,7 +492,8 @@ export class Worker {
   private async onMailbox(m: JsMsg, kind: string): Promise<Settle> {
     const wf = this.subjects.workflowOfMailbox(kind, m.subject);
     if (!wf) throw new BadInput(`illegal workflow id in subject '${m.subject}'`);
-    const parsed = MailboxMessageSchema.safeParse(parseJson(m.data));
+    // Twice the limit: a message between actors carries a ticket's request and a draft.
+    const parsed = MailboxMessageSchema.safeParse(parseJson(m.data, 2 * this.maxPayloadBytes));
     if (!parsed.success)
       throw new BadInput(`invalid actor message: ${describeZodError(parsed.error)}`);
     const message = parsed.data;
@@ -424,13 +515,19 @@ export class Worker {
         response: response.data,
         responseSeq: seq,
         ...(typeof message.storedAt === 'string' ? { storedAt: message.storedAt } : {}),
+        ...traced(m),
       });
     } else if (message.type === 'hitl.retry') {
-      await this.host.apply(kind, wf, { id, type: 'retry' });
+      await this.host.apply(kind, wf, { id, type: 'retry', ...traced(m) });
     } else if (message.type === 'hitl.expire' && typeof message.interruptId === 'string') {
-      await this.host.apply(kind, wf, { id, type: 'expire', interruptId: message.interruptId });
+      await this.host.apply(kind, wf, {
+        id,
+        type: 'expire',
+        interruptId: message.interruptId,
+        ...traced(m),
+      });
     } else {
-      await this.host.apply(kind, wf, { id, type: 'message', message });
+      await this.host.apply(kind, wf, { id, type: 'message', message, ...traced(m) });
     }
   }
 }

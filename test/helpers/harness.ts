@@ -177,6 +177,8 @@ export async function workersIdle(
     async () => {
       for (const stream of streams) {
         for await (const info of jsm.consumers.list(stream)) {
+          // Only the workers' durables: a test's own readers (ordered consumers) do not count.
+          if (info.config.durable_name === undefined) continue;
           if (info.num_pending > 0 || info.num_ack_pending > 0) {
             throw new Error(
               `consumer '${info.name}' has ${info.num_pending} pending, ${info.num_ack_pending} unacknowledged`,
@@ -187,4 +189,22 @@ export async function workersIdle(
     },
     { timeout: timeoutMs, message: 'workers never became idle' },
   );
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; resolves with the results in order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
 }
