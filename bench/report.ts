@@ -271,7 +271,7 @@ export function renderReport(r: BenchResults): string {
       ],
       ['  the same with Nats-Msg-Id', fmt(c.publishesWithMsgIdPerSecond)],
       [
-        '  the same with the client defaults the runtime uses (async traces on)',
+        '  the same with nats.js async traces on (its default; the runtime turns them off)',
         fmt(c.publishesDefaultClientPerSecond),
       ],
       ['  one at a time', fmt(c.serialPublishesPerSecond)],
