@@ -557,6 +557,13 @@ export class ActorHost {
     if (carrier) for (const e of entries) if (e.op === 'publish') Object.assign(e, carrier);
     fault('before-kv-write', def.kind);
     await this.opts.snapshots.put(next, revision);
+    this.opts.logger.debug('step committed', {
+      workflowId: wf,
+      actor: def.kind,
+      step: stepNo,
+      message: messageId,
+      effects: entries.length,
+    });
     fault('after-kv-write', def.kind);
     await publishOutbox(this.opts.js, this.opts.interrupts, entries);
     // The caller acks once this resolves: a crash here leaves the message to be redelivered.

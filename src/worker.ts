@@ -332,7 +332,7 @@ export class Worker {
           m.ack();
         } else if (m.info.deliveryCount >= this.delivery.maxDeliver) {
           const why = `gave up after ${m.info.deliveryCount} deliveries: ${reason}`;
-          this.log.error('message dead-lettered', { subject: m.subject, reason: why });
+          this.log.error('message dead-lettered', { ...this.about(m, role), reason: why });
           await deadLetter(
             this.js,
             this.subjects,
@@ -347,7 +347,7 @@ export class Worker {
           m.ack();
         } else {
           this.log.warn('step failed, will be redelivered', {
-            subject: m.subject,
+            ...this.about(m, role),
             delivery: m.info.deliveryCount,
             reason,
           });
@@ -355,7 +355,7 @@ export class Worker {
         }
       } catch (dlqErr) {
         this.log.error('could not settle message; it will be redelivered', {
-          subject: m.subject,
+          ...this.about(m, role),
           reason: describeError(dlqErr),
         });
         m.nak(1_000);
@@ -364,6 +364,19 @@ export class Worker {
       clearInterval(heartbeat);
       this.held.delete(m);
     }
+  }
+
+  /** The log fields of a message: its subject, and the workflow and actor it is for. */
+  private about(m: JsMsg, role: string): Record<string, unknown> {
+    const fields: Record<string, unknown> = { subject: m.subject, consumer: role };
+    const kind = role.startsWith('actor-') ? role.slice('actor-'.length) : undefined;
+    const wf =
+      kind !== undefined
+        ? this.subjects.workflowOfMailbox(kind, m.subject)
+        : this.subjects.workflowOfResponse(m.subject);
+    if (kind !== undefined) fields.actor = kind;
+    if (wf !== undefined) fields.workflowId = wf;
+    return fields;
   }
 
   private async onTicket(m: JsMsg, actor: string): Promise<Settle> {
