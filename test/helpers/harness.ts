@@ -1,8 +1,8 @@
 import { jetstream, jetstreamManager, DeliverPolicy } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createActors } from '../../actors/index.js';
-import type { Subjects } from '../../src/index.js';
 import {
+  Subjects,
   createLogger,
   EventEnvelopeSchema,
   HitlClient,
@@ -207,4 +207,44 @@ export async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   return results;
+}
+
+/**
+ * One test's world on a shared server: a unique prefix, its config, the workers it starts and a
+ * client, all stopped on dispose. The client opens the KV buckets, which the first worker
+ * creates, so it exists once a worker was started.
+ *
+ * @example
+ * await using t = workflowScope(server, 'dur');
+ * await t.worker();
+ * await t.client.start({ request: 'refund please' });
+ */
+export function workflowScope(
+  server: { url: string },
+  name: string,
+  env: Record<string, string> = {},
+) {
+  const prefix = uniquePrefix(name);
+  const config = testConfig(server, prefix, env);
+  const subjects = new Subjects(prefix);
+  const workers: Worker[] = [];
+  let client: HitlClient | undefined;
+  return {
+    config,
+    subjects,
+    get client(): HitlClient {
+      if (!client) throw new Error('start a worker first');
+      return client;
+    },
+    async worker(options: Parameters<typeof startWorker>[1] = {}): Promise<Worker> {
+      const worker = await startWorker(config, options);
+      workers.push(worker);
+      client ??= await connectClient(config);
+      return worker;
+    },
+    async [Symbol.asyncDispose]() {
+      await client?.close();
+      await Promise.all(workers.map((w) => w.stop()));
+    },
+  };
 }

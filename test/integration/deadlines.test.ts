@@ -1,21 +1,17 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NatsServerHandle, Worker } from '../../src/index.js';
-import { Subjects } from '../../src/index.js';
+import type { NatsServerHandle } from '../../src/index.js';
 import { eventually } from '../helpers/eventually.js';
 import {
-  connectClient,
   countTypes,
   publishRaw,
   rawConnection,
   readStream,
   startServer,
-  startWorker,
   storedEvents,
-  testConfig,
   types,
-  uniquePrefix,
+  workflowScope,
 } from '../helpers/harness.js';
 
 // Faults and conditions this file injects: interrupts with short deadlines
@@ -35,29 +31,7 @@ afterAll(async () => {
 });
 
 function setup(timeoutMs: number) {
-  const prefix = uniquePrefix('ddl');
-  const config = testConfig(server, prefix, { HITL_GATE_TIMEOUT_MS: String(timeoutMs) });
-  const subjects = new Subjects(prefix);
-  const workers: Worker[] = [];
-  let client: Awaited<ReturnType<typeof connectClient>> | undefined;
-  return {
-    config,
-    subjects,
-    get client() {
-      if (!client) throw new Error('start a worker first');
-      return client;
-    },
-    async worker(): Promise<Worker> {
-      const worker = await startWorker(config);
-      workers.push(worker);
-      client ??= await connectClient(config);
-      return worker;
-    },
-    async [Symbol.asyncDispose]() {
-      await client?.close();
-      await Promise.all(workers.map((w) => w.stop()));
-    },
-  };
+  return workflowScope(server, 'ddl', { HITL_GATE_TIMEOUT_MS: String(timeoutMs) });
 }
 
 /** Resolves once the wall clock is past `iso`. */

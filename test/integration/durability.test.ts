@@ -2,21 +2,18 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mockModel, supportActors } from '../../actors/index.js';
-import type { ActorDefinition, NatsServerHandle, Worker } from '../../src/index.js';
-import { defineActor, Subjects } from '../../src/index.js';
+import type { ActorDefinition, NatsServerHandle } from '../../src/index.js';
+import { defineActor } from '../../src/index.js';
 import { eventually } from '../helpers/eventually.js';
 import {
-  connectClient,
   countTypes,
   publishRaw,
   rawConnection,
   readStream,
   startServer,
-  startWorker,
   storedEvents,
-  testConfig,
   types,
-  uniquePrefix,
+  workflowScope,
   workersIdle,
 } from '../helpers/harness.js';
 
@@ -32,32 +29,8 @@ afterAll(async () => {
   await server?.dispose();
 });
 
-/** A test's prefix, client and the workers it starts, all stopped on dispose. */
 function setup() {
-  const prefix = uniquePrefix('dur');
-  const config = testConfig(server, prefix);
-  const subjects = new Subjects(prefix);
-  const workers: Worker[] = [];
-  let client: Awaited<ReturnType<typeof connectClient>> | undefined;
-  return {
-    config,
-    subjects,
-    get client() {
-      if (!client) throw new Error('start a worker first');
-      return client;
-    },
-    async worker(options: Parameters<typeof startWorker>[1] = {}): Promise<Worker> {
-      const worker = await startWorker(config, options);
-      workers.push(worker);
-      // The client opens the KV buckets, which the first worker creates.
-      client ??= await connectClient(config);
-      return worker;
-    },
-    async [Symbol.asyncDispose]() {
-      await client?.close();
-      await Promise.all(workers.map((w) => w.stop()));
-    },
-  };
+  return workflowScope(server, 'dur');
 }
 
 /** The support actors, with the gate definition swapped for `gate(original)`. */
