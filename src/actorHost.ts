@@ -8,7 +8,7 @@ import type { Logger } from './logger.js';
 import { runMachine, type MachineStep } from './machineRunner.js';
 import { publishOutbox } from './outbox.js';
 import { checkResponse } from './responsePolicy.js';
-import { inStepSpan, stepTrace, type TraceCarrier } from './tracing.js';
+import { inStepSpan, type TraceCarrier } from './tracing.js';
 import type {
   EventEnvelope,
   HumanResponse,
@@ -27,7 +27,17 @@ import { ACK_WAIT_MS } from './topology.js';
  * headers carried, the parent of the step's span (a response's becomes a link instead).
  */
 export type Incoming = (
-  | { id: string; type: 'message'; message: MailboxMessage }
+  | {
+      id: string;
+      type: 'message';
+      message: MailboxMessage;
+      /**
+       * Surely the actor's first message (a ticket seen for the first time): the actor is
+       * created without reading its snapshot first; should it exist after all, the create
+       * fails and the step runs again the usual way.
+       */
+      fresh?: boolean;
+    }
   | {
       id: string;
       type: 'response';
@@ -35,6 +45,8 @@ export type Incoming = (
       responseSeq: number;
       /** When JetStream stored the response: what decides a race with the deadline. */
       storedAt?: string;
+      /** The pending interrupt record's id and KV revision, as the worker read it. */
+      seen?: { interruptId: string; revision: number };
     }
   | { id: string; type: 'retry' }
   | { id: string; type: 'expire'; interruptId: string }
@@ -61,6 +73,11 @@ export interface ActorHostOptions {
   separateApprover?: boolean;
   /** Deadline of an interrupt that names none (`HITL_GATE_TIMEOUT_MS`). */
   defaultTimeoutMs?: number;
+  /**
+   * Apply messages to actors this host runs in-process instead of through their mailbox
+   * stream (default true; `HITL_LOCAL_DELIVERY=false` turns it off).
+   */
+  localDelivery?: boolean;
 }
 
 const MAX_APPLIED = 8;
@@ -87,9 +104,27 @@ function reviewerList(value: unknown): string[] {
 export class ActorHost {
   readonly definitions: ReadonlyMap<string, ActorDefinition>;
   private readonly locks = new Map<string, Promise<unknown>>();
+  /**
+   * The trace context of the step each actor (`<kind>.<wf>`) runs now: one step at a time per
+   * actor, so this names the step's. Every publish of the step carries it.
+   */
+  private readonly traces = new Map<string, TraceCarrier>();
+
+  private stepTrace(kind: string, workflowId: string): TraceCarrier | undefined {
+    return this.traces.get(`${kind}.${workflowId}`);
+  }
+
+  private readonly localDelivery: boolean;
+  private draining = false;
 
   constructor(private readonly opts: ActorHostOptions) {
     this.definitions = new Map(opts.definitions.map((d) => [d.kind, d]));
+    this.localDelivery = opts.localDelivery ?? true;
+  }
+
+  /** From now on, messages to actors hosted here go through their mailbox (a worker stops). */
+  drain(): void {
+    this.draining = true;
   }
 
   hosts(kind: string): boolean {
@@ -102,8 +137,21 @@ export class ActorHost {
     return stored.find((s) => s.envelope.applied.includes(messageId))?.envelope.kind;
   }
 
-  /** Applies `incoming` to actor `(kind, workflowId)`; one step at a time per actor here. */
+  /**
+   * Applies `incoming` to actor `(kind, workflowId)`; one step at a time per actor here. The
+   * messages the step sends to actors this host also runs are then applied here and now, before
+   * this resolves (so before the caller acks `incoming`), instead of going through their
+   * mailbox stream: see {@link deliverLocally}.
+   */
   async apply(kind: string, workflowId: string, incoming: Incoming): Promise<StepResult> {
+    const { deliveries, ...result } = await this.applyLocked(kind, workflowId, incoming);
+    if (deliveries && deliveries.length > 0) {
+      await Promise.all(deliveries.map((d) => this.deliverLocally(workflowId, d)));
+    }
+    return result;
+  }
+
+  private async applyLocked(kind: string, workflowId: string, incoming: Incoming): Promise<Step> {
     const key = `${kind}.${workflowId}`;
     const previous = this.locks.get(key) ?? Promise.resolve();
     const run = previous.then(
@@ -118,19 +166,47 @@ export class ActorHost {
     }
   }
 
-  private async applyUnlocked(
-    kind: string,
-    workflowId: string,
-    incoming: Incoming,
-  ): Promise<StepResult> {
+  /**
+   * A message to an actor this host runs, sent by a step that is committed (the message is in
+   * its outbox) but not yet acked: applied here, skipping the mailbox stream's write, fetch and
+   * ack. Should this process die first, the sender's inbound message is redelivered, finds its
+   * step applied and re-publishes its whole outbox, this message included, to the mailbox; the
+   * receiver recognises it by its id if it had applied it. Should the step fail here, the
+   * message goes to the mailbox after all, to be retried there like any other.
+   */
+  private async deliverLocally(workflowId: string, d: LocalDelivery): Promise<void> {
+    if (this.draining) {
+      // A stopping worker finishes the steps it took, and starts none: another worker will.
+      await publishOutbox(this.opts.js, this.opts.interrupts, [d.entry]);
+      return;
+    }
+    try {
+      await this.apply(d.kind, workflowId, {
+        id: d.id,
+        type: 'message',
+        message: d.message,
+        ...(d.trace ? { trace: d.trace } : {}),
+      });
+    } catch (err) {
+      this.opts.logger.warn('local step failed; message handed to the mailbox', {
+        workflowId,
+        actor: d.kind,
+        message: d.id,
+        reason: err instanceof Error ? err.message : String(err),
+      });
+      await publishOutbox(this.opts.js, this.opts.interrupts, [d.entry]);
+    }
+  }
+
+  private async applyUnlocked(kind: string, workflowId: string, incoming: Incoming): Promise<Step> {
     const def = this.definitions.get(kind);
     if (!def) throw new Error(`actor kind '${kind}' is not hosted by this worker`);
     // A human response comes from outside the workflow's trace: its step joins the workflow's
-    // (kept with the actor's snapshot) and links the reviewer's.
-    const parent =
-      incoming.type === 'response'
-        ? (await this.opts.snapshots.get(kind, workflowId))?.envelope.trace
-        : incoming.trace;
+    // (kept with the actor's snapshot) and links the reviewer's. The snapshot read for it is
+    // the one the step starts from.
+    const read =
+      incoming.type === 'response' ? await this.opts.snapshots.get(kind, workflowId) : undefined;
+    const parent = incoming.type === 'response' ? read?.envelope.trace : incoming.trace;
     return inStepSpan(
       {
         kind,
@@ -140,7 +216,15 @@ export class ActorHost {
         parent,
         link: incoming.type === 'response' ? incoming.trace : undefined,
       },
-      () => this.applyWithRetries(def, workflowId, incoming),
+      async (carrier) => {
+        const key = `${kind}.${workflowId}`;
+        if (carrier) this.traces.set(key, carrier);
+        try {
+          return await this.applyWithRetries(def, workflowId, incoming, read);
+        } finally {
+          this.traces.delete(key);
+        }
+      },
     );
   }
 
@@ -148,11 +232,15 @@ export class ActorHost {
     def: ActorDefinition,
     workflowId: string,
     incoming: Incoming,
-  ): Promise<StepResult> {
+    read: StoredSnapshot | undefined,
+  ): Promise<Step> {
     const kind = def.kind;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.tryApply(def, workflowId, incoming);
+        if (attempt === 0) return await this.tryApply(def, workflowId, incoming, read);
+        // After a conflict: read afresh, and a 'fresh' actor may exist after all.
+        const again = incoming.type === 'message' ? { ...incoming, fresh: false } : incoming;
+        return await this.tryApply(def, workflowId, again, undefined);
       } catch (err) {
         if (!(err instanceof RevisionConflictError) || attempt >= MAX_CONFLICT_RETRIES) throw err;
         this.opts.logger.debug('revision conflict, re-running step', {
@@ -168,8 +256,11 @@ export class ActorHost {
     def: ActorDefinition,
     workflowId: string,
     incoming: Incoming,
-  ): Promise<StepResult> {
-    const stored = await this.opts.snapshots.get(def.kind, workflowId);
+    read: StoredSnapshot | undefined,
+  ): Promise<Step> {
+    const fresh = incoming.type === 'message' && incoming.fresh === true;
+    const stored =
+      read ?? (fresh ? undefined : await this.opts.snapshots.get(def.kind, workflowId));
     if (stored) {
       const env = stored.envelope;
       if (env.applied.includes(incoming.id)) {
@@ -208,8 +299,9 @@ export class ActorHost {
     messageId: string,
     input: Record<string, unknown>,
     reviewers: string[] = [],
-  ): Promise<StepResult> {
+  ): Promise<Step> {
     const step = await runMachine(def, { input }, undefined, workflowId);
+    const trace = this.stepTrace(def.kind, workflowId);
     const env: SnapshotEnvelope = {
       format: 1,
       kind: def.kind,
@@ -220,7 +312,7 @@ export class ActorHost {
       snapshot: step.snapshot,
       applied: [],
       outboxes: [],
-      ...(stepTrace() ? { trace: stepTrace() } : {}),
+      ...(trace ? { trace } : {}),
       ...(reviewers.length > 0 ? { reviewers } : {}),
     };
     return this.commit(def, env, undefined, messageId, step, []);
@@ -234,7 +326,7 @@ export class ActorHost {
     prefix: Prefix[],
     response?: Extract<Incoming, { type: 'response' }>,
     resolvesInterrupt = response !== undefined,
-  ): Promise<StepResult> {
+  ): Promise<Step> {
     const env = stored.envelope;
     let machineStep: MachineStep;
     try {
@@ -275,7 +367,7 @@ export class ActorHost {
     def: ActorDefinition,
     stored: StoredSnapshot,
     incoming: Extract<Incoming, { type: 'response' }>,
-  ): Promise<StepResult> {
+  ): Promise<Step> {
     const env = stored.envelope;
     const pending = env.status === 'active' ? env.interrupt : undefined;
     const verdict = checkResponse(pending, incoming.response, {
@@ -313,7 +405,14 @@ export class ActorHost {
     };
     if (r.comment !== undefined) resumed.comment = r.comment;
     const prefix: Prefix[] = [
-      { op: 'interrupt.delete', workflowId: env.workflowId, interruptId: pending.interruptId },
+      {
+        op: 'interrupt.delete',
+        workflowId: env.workflowId,
+        interruptId: pending.interruptId,
+        ...(incoming.seen?.interruptId === pending.interruptId
+          ? { revision: incoming.seen.revision }
+          : {}),
+      },
       { event: 'resumed', data: resumed },
     ];
     // The audit trail goes on with the workflow: who answered is passed to the actors it
@@ -332,7 +431,7 @@ export class ActorHost {
     def: ActorDefinition,
     stored: StoredSnapshot,
     incoming: Extract<Incoming, { type: 'expire' }>,
-  ): Promise<StepResult> {
+  ): Promise<Step> {
     const env = stored.envelope;
     const pending = env.interrupt;
     if (env.status !== 'active' || pending?.interruptId !== incoming.interruptId) {
@@ -357,7 +456,7 @@ export class ActorHost {
     incoming: Extract<Incoming, { type: 'response' }>,
     reason: string,
     interruptId?: string,
-  ): Promise<StepResult> {
+  ): Promise<Step> {
     const asked = incoming.response.interruptId ?? interruptId;
     await this.publishRejection(workflowId, incoming.responseSeq, reason, {
       reviewer: incoming.response.reviewer,
@@ -383,7 +482,7 @@ export class ActorHost {
     await publishOutbox(this.opts.js, this.opts.interrupts, [
       {
         op: 'publish',
-        ...stepTrace(),
+        ...(about.actor !== undefined ? this.stepTrace(about.actor, workflowId) : undefined),
         subject: this.opts.subjects.event(workflowId, 'response_rejected'),
         msgId: `${workflowId}.rejected.${responseSeq}`,
         data: this.envelope(
@@ -403,7 +502,7 @@ export class ActorHost {
     messageId: string,
     err: IncompatibleSnapshotError,
     response?: Extract<Incoming, { type: 'response' }>,
-  ): Promise<StepResult> {
+  ): Promise<Step> {
     const env = stored.envelope;
     this.opts.logger.error('workflow failed: incompatible snapshot', {
       actor: def.kind,
@@ -447,11 +546,12 @@ export class ActorHost {
     messageId: string,
     machineStep: MachineStep,
     prefix: Prefix[],
-  ): Promise<StepResult> {
+  ): Promise<Step> {
     const wf = base.workflowId;
     const stepNo = base.steps + 1;
     const now = new Date();
     const entries: OutboxEntry[] = [];
+    const deliveries: LocalDelivery[] = [];
     let interrupt: InterruptRecord | undefined = base.interrupt;
     const msgId = (): string => `${wf}.${def.kind}.${stepNo}.${entries.length}`;
     const pushEvent = (type: string, data: Record<string, unknown>): void => {
@@ -471,16 +571,23 @@ export class ActorHost {
         case 'hitl.event':
           pushEvent(e.event, e.data);
           break;
-        case 'hitl.send':
-          entries.push({
+        case 'hitl.send': {
+          const id = `${def.kind}.${stepNo}.${entries.length}`;
+          const message: MailboxMessage = base.reviewers?.length
+            ? { ...e.message, [REVIEWERS_FIELD]: base.reviewers }
+            : e.message;
+          const entry: OutboxEntry = {
             op: 'publish',
             subject: this.opts.subjects.mailbox(e.to, wf),
-            msgId: msgId(),
-            data: base.reviewers?.length
-              ? { ...e.message, [REVIEWERS_FIELD]: base.reviewers }
-              : e.message,
-          });
+            msgId: `${wf}.${id}`,
+            data: message,
+          };
+          entries.push(entry);
+          if (this.localDelivery && this.definitions.has(e.to)) {
+            deliveries.push({ kind: e.to, id, message, entry });
+          }
           break;
+        }
         case 'hitl.reply':
           entries.push({
             op: 'publish',
@@ -553,8 +660,11 @@ export class ActorHost {
     else delete next.interrupt;
     if (next.status !== 'active') delete next.interrupt;
     // Every publish carries the step's trace context, kept in the outbox for a re-publish.
-    const carrier = stepTrace();
-    if (carrier) for (const e of entries) if (e.op === 'publish') Object.assign(e, carrier);
+    const carrier = this.stepTrace(def.kind, wf);
+    if (carrier) {
+      for (const e of entries) if (e.op === 'publish') Object.assign(e, carrier);
+      for (const d of deliveries) d.trace = carrier;
+    }
     fault('before-kv-write', def.kind);
     await this.opts.snapshots.put(next, revision);
     this.opts.logger.debug('step committed', {
@@ -565,10 +675,15 @@ export class ActorHost {
       effects: entries.length,
     });
     fault('after-kv-write', def.kind);
-    await publishOutbox(this.opts.js, this.opts.interrupts, entries);
+    const local = new Set(deliveries.map((d) => d.entry));
+    await publishOutbox(
+      this.opts.js,
+      this.opts.interrupts,
+      local.size > 0 ? entries.filter((e) => !local.has(e)) : entries,
+    );
     // The caller acks once this resolves: a crash here leaves the message to be redelivered.
     fault('after-publish', def.kind);
-    return { result: 'applied', status: next.status };
+    return { result: 'applied', status: next.status, deliveries };
   }
 
   private envelope(
@@ -581,6 +696,20 @@ export class ActorHost {
     return { workflowId, type, actor, at: at.toISOString(), data };
   }
 }
+
+/** A message from a committed step to an actor this host runs, to apply here. */
+interface LocalDelivery {
+  kind: string;
+  /** The receiver's message id, as it would derive it from the mailbox message. */
+  id: string;
+  message: MailboxMessage;
+  trace?: TraceCarrier;
+  /** The outbox entry that carries it to the mailbox instead. */
+  entry: OutboxEntry;
+}
+
+/** What a step did, and the messages it sent that this host applies next. */
+type Step = StepResult & { deliveries?: LocalDelivery[] };
 
 type Prefix =
   | Extract<OutboxEntry, { op: 'interrupt.delete' }>

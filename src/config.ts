@@ -25,6 +25,11 @@ export interface HitlConfig {
    * answer its approval.
    */
   separateApprover?: boolean;
+  /**
+   * `HITL_LOCAL_DELIVERY=false`: every message between actors goes through its mailbox stream,
+   * even to an actor this worker runs (by default it is applied in-process).
+   */
+  localDelivery?: boolean;
   /** Deadline of each human answer, when set. */
   gateTimeoutMs?: number;
   /** `HITL_MAX_DELIVER`: deliveries of a failing message before it is dead-lettered (10). */
@@ -147,6 +152,11 @@ export function loadConfig(
   };
   // Set only when given, so a default configuration stays the short one above.
   if (flag('HITL_SEPARATE_APPROVER', env.HITL_SEPARATE_APPROVER)) config.separateApprover = true;
+  if (
+    env.HITL_LOCAL_DELIVERY !== undefined &&
+    !flag('HITL_LOCAL_DELIVERY', env.HITL_LOCAL_DELIVERY)
+  )
+    config.localDelivery = false;
   const maxPayload = positiveInt('HITL_MAX_PAYLOAD_BYTES', env.HITL_MAX_PAYLOAD_BYTES, 'bytes');
   if (maxPayload !== undefined) config.maxPayloadBytes = maxPayload;
   if (env.HITL_REPLICAS !== undefined) config.replicas = replicas(env.HITL_REPLICAS);

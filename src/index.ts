@@ -66,5 +66,5 @@ export {
 export { KvSnapshotStore } from './snapshotStore.js';
 export { assertWorkflowId, isWorkflowId, Subjects, WORKFLOW_ID_PATTERN } from './subjects.js';
 export { ACK_WAIT_MS, DUPLICATE_WINDOW_MS, ensureTopology, MAX_DELIVER } from './topology.js';
-export { activeTrace, inStepSpan, stepTrace, traceFromHeaders, traceHeaders } from './tracing.js';
+export { activeTrace, inStepSpan, traceFromHeaders, traceHeaders } from './tracing.js';
 export { Worker } from './worker.js';

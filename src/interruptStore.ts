@@ -15,10 +15,17 @@ export class InterruptStore {
   ) {}
 
   async get(workflowId: string): Promise<InterruptRecord | undefined> {
+    return (await this.getEntry(workflowId))?.record;
+  }
+
+  /** The pending record with its KV revision, which {@link resolve} can delete at. */
+  async getEntry(
+    workflowId: string,
+  ): Promise<{ record: InterruptRecord; revision: number } | undefined> {
     const entry = await this.kv.get(this.subjects.interruptKey(workflowId));
     if (!entry || entry.operation !== 'PUT') return undefined;
     const parsed = InterruptRecordSchema.safeParse(entry.json());
-    return parsed.success ? parsed.data : undefined;
+    return parsed.success ? { record: parsed.data, revision: entry.revision } : undefined;
   }
 
   async put(record: InterruptRecord): Promise<void> {
@@ -30,10 +37,19 @@ export class InterruptStore {
 
   /**
    * Deletes the record only while it still names `interruptId`, so a late re-publish of an old
-   * step never removes a newer interrupt.
+   * step never removes a newer interrupt. `revision`: where the caller read it; the delete is
+   * tried at that revision first, and the record is read again only when it has changed since.
    */
-  async resolve(workflowId: string, interruptId: string): Promise<void> {
+  async resolve(workflowId: string, interruptId: string, revision?: number): Promise<void> {
     const key = this.subjects.interruptKey(workflowId);
+    if (revision !== undefined) {
+      try {
+        await this.kv.delete(key, { previousSeq: revision });
+        return;
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 10071) throw err;
+      }
+    }
     const entry = await this.kv.get(key);
     if (!entry || entry.operation !== 'PUT') return;
     const parsed = InterruptRecordSchema.safeParse(entry.json());

@@ -19,7 +19,7 @@ export async function publishOutbox(
   for (const entry of entries) {
     if (entry.op === 'interrupt.put') await interrupts.put(entry.record);
     else if (entry.op === 'interrupt.delete')
-      await interrupts.resolve(entry.workflowId, entry.interruptId);
+      await interrupts.resolve(entry.workflowId, entry.interruptId, entry.revision);
   }
   const publishes: Promise<unknown>[] = [];
   for (const entry of entries) {

@@ -99,7 +99,13 @@ export const OutboxEntrySchema = z.discriminatedUnion('op', [
     tracestate: z.string().optional(),
   }),
   z.object({ op: z.literal('interrupt.put'), record: InterruptRecordSchema }),
-  z.object({ op: z.literal('interrupt.delete'), workflowId, interruptId: z.string() }),
+  z.object({
+    op: z.literal('interrupt.delete'),
+    workflowId,
+    interruptId: z.string(),
+    /** The KV revision the record was read at, when known: deleted there without a read. */
+    revision: z.number().int().positive().optional(),
+  }),
 ]);
 export type OutboxEntry = z.infer<typeof OutboxEntrySchema>;
 

@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import {
   context as otelContext,
@@ -69,14 +68,6 @@ function inject(ctx: Context): TraceCarrier | undefined {
   };
 }
 
-/** The trace context of the step running in this async context: what its outbox carries. */
-const current = new AsyncLocalStorage<TraceCarrier>();
-
-/** The carrier of the step running now, if any. */
-export function stepTrace(): TraceCarrier | undefined {
-  return current.getStore();
-}
-
 /** What a step span records. */
 export interface StepSpanOptions {
   kind: string;
@@ -91,15 +82,15 @@ export interface StepSpanOptions {
 
 /**
  * Runs one actor step in a span `hitl.step <kind>`, a child of `parent`, with the workflow id,
- * actor and message id as attributes; while it runs, {@link stepTrace} is that span's context,
- * so every publish of the step carries it. With no tracer provider registered the span records
+ * actor and message id as attributes. `fn` is given that span's context, which every publish of
+ * the step carries (passed explicitly: an AsyncLocalStorage would put a hook on every promise). With no tracer provider registered the span records
  * nothing and the parent's context is carried through unchanged; a step with no parent either
  * (a ticket published without `traceparent`) starts a new trace id, so that one ticket is one
  * trace whether or not anyone records it.
  */
 export async function inStepSpan<T extends { result: string }>(
   options: StepSpanOptions,
-  fn: () => Promise<T>,
+  fn: (carrier: TraceCarrier | undefined) => Promise<T>,
 ): Promise<T> {
   const links: Link[] = [];
   if (options.link) {
@@ -131,7 +122,7 @@ export async function inStepSpan<T extends { result: string }>(
   }
   const carrier = inject(ctx);
   try {
-    const result = await (carrier ? current.run(carrier, fn) : fn());
+    const result = await fn(carrier);
     span.setAttribute('hitl.step_result', result.result);
     return result;
   } catch (err) {

@@ -177,6 +177,7 @@ export class Worker {
         logger: log,
         ...(options.config.approvers ? { approvers: options.config.approvers } : {}),
         ...(options.config.separateApprover ? { separateApprover: true } : {}),
+        ...(options.config.localDelivery === false ? { localDelivery: false } : {}),
         ...(options.config.gateTimeoutMs !== undefined
           ? { defaultTimeoutMs: options.config.gateTimeoutMs }
           : {}),
@@ -221,6 +222,7 @@ export class Worker {
   /** Stops taking messages, lets in-flight steps finish (bounded), closes its connection. */
   stop(timeoutMs = 10_000): Promise<void> {
     this.closing = true;
+    this.host.drain();
     for (const wake of this.waiters.splice(0)) wake();
     this.stopping ??= (async () => {
       // Pull loops end within one fetch expiry; whatever they still receive is handed back.
@@ -391,10 +393,13 @@ export class Worker {
       (msgId && isWorkflowId(msgId)
         ? msgId
         : `t${m.info.streamSequence}-${m.info.timestampNanos.toString(36)}`);
+    // Seen for the first time: its workflow surely has no actor yet (a ticket repeated with
+    // its id after JetStream's duplicate window is the exception, and its create then fails).
     await this.host.apply(actor, workflowId, {
       id: 'ticket',
       type: 'message',
       message: { type: 'ticket', ...ticket },
+      fresh: !m.info.redelivered,
       ...traced(m),
     });
   }
@@ -428,8 +433,8 @@ export class Worker {
     // its interrupt gone, or replaced by the next one: it goes back to the actor that applied
     // it, which re-publishes that step's effects; it is neither applied again nor rejected.
     const applied = m.info.redelivered ? await this.host.appliedBy(wf, incoming.id) : undefined;
-    const pending = applied === undefined ? await this.interrupts.get(wf) : undefined;
-    const actor = applied ?? pending?.actor;
+    const pending = applied === undefined ? await this.interrupts.getEntry(wf) : undefined;
+    const actor = applied ?? pending?.record.actor;
     if (actor === undefined) {
       await this.host.publishRejection(
         wf,
@@ -440,7 +445,16 @@ export class Worker {
       return;
     }
     if (this.host.hosts(actor)) {
-      await this.host.apply(actor, wf, incoming);
+      await this.host.apply(
+        actor,
+        wf,
+        pending
+          ? {
+              ...incoming,
+              seen: { interruptId: pending.record.interruptId, revision: pending.revision },
+            }
+          : incoming,
+      );
       return;
     }
     // The actor lives in another worker: hand the response to its mailbox.

@@ -1,0 +1,110 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMachine } from 'xstate';
+import { mockModel, supportActors } from '../../actors/index.js';
+import type { ActorDefinition, NatsServerHandle, Subjects } from '../../src/index.js';
+import { defineActor } from '../../src/index.js';
+import {
+  countTypes,
+  publishRaw,
+  rawConnection,
+  startServer,
+  storedEvents,
+  workflowScope,
+  workersIdle,
+} from '../helpers/harness.js';
+
+// Messages between actors that one worker hosts are applied in-process, before the message
+// that caused them is acked, instead of through the mailbox stream. What this file shows: no
+// mailbox write when the actors share a worker; the mailbox when they do not, when
+// HITL_LOCAL_DELIVERY=false, and when the local step fails (it is retried from there). The
+// crash cases (SIGKILL inside the in-process chain) are in workerKilledTriage/Gate.
+
+let server: NatsServerHandle;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  server = await startServer();
+  nc = await rawConnection(server);
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.dispose();
+});
+
+/** Messages ever stored in the mailbox stream (it is a work queue: acked ones are gone). */
+async function mailboxWrites(subjects: Subjects): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  return (await jsm.streams.info(subjects.streams.mailbox)).state.last_seq;
+}
+
+function support(): ActorDefinition[] {
+  return supportActors({ model: mockModel(), approvalCategories: ['refund', 'billing'] });
+}
+
+describe('messages between actors of one worker', () => {
+  it('are applied in-process: a whole approval workflow writes nothing to the mailbox', async () => {
+    await using t = workflowScope(server, 'loc');
+    await t.worker();
+    const run = await t.client.start({ id: 'loc-1', request: 'I want a refund, it never arrived' });
+    expect(run).toMatchObject({ status: 'paused', interrupt: { actor: 'gate' } });
+    await t.client.respond('loc-1', { answer: 'yes', reviewer: 'ana' });
+    await workersIdle(nc, t.subjects);
+    expect(await mailboxWrites(t.subjects)).toBe(0);
+    const counts = countTypes(await storedEvents(nc, t.subjects, 'loc-1'));
+    expect(counts).toMatchObject({ triaged: 1, drafted: 1, interrupted: 1, sent: 1, completed: 1 });
+  });
+
+  it('go through the mailbox with HITL_LOCAL_DELIVERY=false', async () => {
+    await using t = workflowScope(server, 'nol', { HITL_LOCAL_DELIVERY: 'false' });
+    await t.worker();
+    const run = await t.client.start({ id: 'nol-1', request: 'I want a refund, it never arrived' });
+    expect(run).toMatchObject({ status: 'paused', interrupt: { actor: 'gate' } });
+    await workersIdle(nc, t.subjects);
+    // triage → specialist, specialist → gate
+    expect(await mailboxWrites(t.subjects)).toBe(2);
+  });
+
+  it('go through the mailbox to an actor another worker hosts', async () => {
+    await using t = workflowScope(server, 'spl');
+    await t.worker({ kinds: ['triage'] });
+    await t.worker({ kinds: ['specialist', 'gate'], intake: null });
+    const run = await t.client.start({ id: 'spl-1', request: 'I want a refund, it never arrived' });
+    expect(run).toMatchObject({ status: 'paused', interrupt: { actor: 'gate' } });
+    await workersIdle(nc, t.subjects);
+    // triage → specialist crosses workers; specialist → gate stays in the second one.
+    expect(await mailboxWrites(t.subjects)).toBe(1);
+  });
+
+  it('go to the mailbox when the local step fails, and are retried from there', async () => {
+    let failures = 1;
+    const flaky = defineActor({
+      kind: 'specialist',
+      machine: createMachine({
+        entry: () => {
+          if (failures-- > 0) throw new Error('specialist store unavailable');
+        },
+        initial: 'done',
+        states: { done: { type: 'final' } },
+      }),
+    });
+    await using t = workflowScope(server, 'flk');
+    await t.worker({
+      definitions: support().map((d) => (d.kind === 'specialist' ? flaky : d)),
+    });
+    // This specialist neither pauses nor completes the workflow: nothing to wait for but idleness.
+    await publishRaw(nc, t.subjects.ticketsNew, {
+      id: 'flk-1',
+      request: 'I want a refund, it never arrived',
+    });
+    await workersIdle(nc, t.subjects);
+    expect(failures).toBe(-1); // failed once, then ran again from the mailbox
+    expect(await mailboxWrites(t.subjects)).toBe(1);
+    const snapshots = await t.client.snapshots('flk-1');
+    expect(snapshots.map((s) => [s.envelope.kind, s.envelope.status]).sort()).toEqual([
+      ['specialist', 'done'],
+      ['triage', 'done'],
+    ]);
+  });
+});
