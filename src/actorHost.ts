@@ -6,7 +6,7 @@ import { fault } from './faults.js';
 import type { InterruptStore } from './interruptStore.js';
 import type { Logger } from './logger.js';
 import { runMachine, type MachineStep } from './machineRunner.js';
-import { publishOutbox } from './outbox.js';
+import { outboxEffects, publishOutbox, type Publish } from './outbox.js';
 import { checkResponse } from './responsePolicy.js';
 import { inStepSpan, type TraceCarrier } from './tracing.js';
 import type {
@@ -14,6 +14,7 @@ import type {
   HumanResponse,
   InterruptRecord,
   MailboxMessage,
+  Outbox,
   OutboxEntry,
   SnapshotEnvelope,
   TimerMessage,
@@ -177,7 +178,7 @@ export class ActorHost {
   private async deliverLocally(workflowId: string, d: LocalDelivery): Promise<void> {
     if (this.draining) {
       // A stopping worker finishes the steps it took, and starts none: another worker will.
-      await publishOutbox(this.opts.js, this.opts.interrupts, [d.entry]);
+      await this.publish([d.publish]);
       return;
     }
     try {
@@ -185,7 +186,7 @@ export class ActorHost {
         id: d.id,
         type: 'message',
         message: d.message,
-        ...(d.trace ? { trace: d.trace } : {}),
+        ...(d.publish.trace ? { trace: d.publish.trace } : {}),
       });
     } catch (err) {
       this.opts.logger.warn('local step failed; message handed to the mailbox', {
@@ -194,7 +195,7 @@ export class ActorHost {
         message: d.id,
         reason: err instanceof Error ? err.message : String(err),
       });
-      await publishOutbox(this.opts.js, this.opts.interrupts, [d.entry]);
+      await this.publish([d.publish]);
     }
   }
 
@@ -266,7 +267,14 @@ export class ActorHost {
       if (env.applied.includes(incoming.id)) {
         // A redelivery: its step is committed; its effects may not all have been published.
         const outbox = env.outboxes.find((o) => o.for === incoming.id);
-        if (outbox) await publishOutbox(this.opts.js, this.opts.interrupts, outbox.entries);
+        if (outbox) {
+          const effects = outboxEffects(outbox, env, this.opts.subjects);
+          // An interrupt resolved since must not be put back as pending.
+          effects.interrupts = effects.interrupts.filter(
+            (op) => op.op !== 'put' || op.record.interruptId === env.interrupt?.interruptId,
+          );
+          await publishOutbox(this.opts.js, this.opts.interrupts, effects);
+        }
         return { result: 'duplicate' };
       }
       if (incoming.type === 'response') return this.resume(def, stored, incoming);
@@ -479,21 +487,26 @@ export class ActorHost {
     const data: Record<string, unknown> = { reason, responseSeq };
     if (about.reviewer !== undefined) data.reviewer = about.reviewer;
     if (about.interruptId !== undefined) data.interruptId = about.interruptId;
-    await publishOutbox(this.opts.js, this.opts.interrupts, [
+    const trace = about.actor !== undefined ? this.stepTrace(about.actor, workflowId) : undefined;
+    const envelope: EventEnvelope = {
+      workflowId,
+      type: 'response_rejected',
+      actor: about.actor ?? 'runtime',
+      at: new Date().toISOString(),
+      data,
+    };
+    await this.publish([
       {
-        op: 'publish',
-        ...(about.actor !== undefined ? this.stepTrace(about.actor, workflowId) : undefined),
         subject: this.opts.subjects.event(workflowId, 'response_rejected'),
         msgId: `${workflowId}.rejected.${responseSeq}`,
-        data: this.envelope(
-          workflowId,
-          about.actor ?? 'runtime',
-          'response_rejected',
-          new Date(),
-          data,
-        ),
+        data: envelope,
+        ...(trace ? { trace } : {}),
       },
     ]);
+  }
+
+  private publish(publishes: Publish[]): Promise<void> {
+    return publishOutbox(this.opts.js, this.opts.interrupts, { interrupts: [], publishes });
   }
 
   private async failWorkflow(
@@ -551,50 +564,30 @@ export class ActorHost {
     const stepNo = base.steps + 1;
     const now = new Date();
     const entries: OutboxEntry[] = [];
-    const deliveries: LocalDelivery[] = [];
+    const sent: Extract<OutboxEntry, { op: 'send' }>[] = [];
     let interrupt: InterruptRecord | undefined = base.interrupt;
-    const msgId = (): string => `${wf}.${def.kind}.${stepNo}.${entries.length}`;
-    const pushEvent = (type: string, data: Record<string, unknown>): void => {
-      entries.push({
-        op: 'publish',
-        subject: this.opts.subjects.event(wf, type),
-        msgId: msgId(),
-        data: this.envelope(wf, def.kind, type, now, data),
-      });
-    };
     for (const p of prefix) {
-      if ('op' in p) entries.push(p);
-      else pushEvent(p.event, p.data);
+      entries.push('op' in p ? p : { op: 'event', type: p.event, data: p.data });
     }
     for (const e of machineStep.emitted) {
       switch (e.type) {
         case 'hitl.event':
-          pushEvent(e.event, e.data);
+          entries.push({ op: 'event', type: e.event, data: e.data });
           break;
         case 'hitl.send': {
-          const id = `${def.kind}.${stepNo}.${entries.length}`;
-          const message: MailboxMessage = base.reviewers?.length
-            ? { ...e.message, [REVIEWERS_FIELD]: base.reviewers }
-            : e.message;
           const entry: OutboxEntry = {
-            op: 'publish',
-            subject: this.opts.subjects.mailbox(e.to, wf),
-            msgId: `${wf}.${id}`,
-            data: message,
+            op: 'send',
+            to: e.to,
+            data: base.reviewers?.length
+              ? { ...e.message, [REVIEWERS_FIELD]: base.reviewers }
+              : e.message,
           };
           entries.push(entry);
-          if (this.localDelivery && this.definitions.has(e.to)) {
-            deliveries.push({ kind: e.to, id, message, entry });
-          }
+          if (this.localDelivery && !this.draining && this.definitions.has(e.to)) sent.push(entry);
           break;
         }
         case 'hitl.reply':
-          entries.push({
-            op: 'publish',
-            subject: this.opts.subjects.outboundReply(wf),
-            msgId: msgId(),
-            data: { workflowId: wf, ...e.reply },
-          });
+          entries.push({ op: 'reply', data: { workflowId: wf, ...e.reply } });
           break;
         case 'hitl.interrupt': {
           const record: InterruptRecord = {
@@ -614,35 +607,22 @@ export class ActorHost {
             record.expiresAt = new Date(now.getTime() + timeoutMs).toISOString();
           }
           interrupt = record;
-          // The KV record first: whoever reacts to the request must find it pending.
-          entries.push({ op: 'interrupt.put', record });
-          entries.push({
-            op: 'publish',
-            subject: this.opts.subjects.humanRequest(wf),
-            msgId: msgId(),
-            data: record,
-          });
-          pushEvent('interrupted', record);
-          if (record.expiresAt !== undefined) {
-            const timer: TimerMessage = {
-              workflowId: wf,
-              actor: def.kind,
-              interruptId: record.interruptId,
-              expiresAt: record.expiresAt,
-            };
-            entries.push({
-              op: 'publish',
-              subject: this.opts.subjects.timer(wf),
-              msgId: `${wf}.timer.${record.interruptId}`,
-              data: timer,
-            });
-          }
+          entries.push({ op: 'interrupt', record });
           break;
         }
         default:
           this.opts.logger.warn('unknown effect ignored', { actor: def.kind, workflowId: wf });
       }
     }
+    // Every message of the step carries its trace context, kept in the outbox for a re-publish.
+    const trace = this.stepTrace(def.kind, wf);
+    const outbox: Outbox = {
+      for: messageId,
+      at: now.getTime(),
+      step: stepNo,
+      ...(trace ? { trace } : {}),
+      entries,
+    };
     const next: SnapshotEnvelope = {
       ...base,
       status: base.status === 'failed' ? 'failed' : machineStep.status,
@@ -653,18 +633,12 @@ export class ActorHost {
         // Older outboxes are kept while their message could still be redelivered after a crash
         // (within a few ack waits); by then a live worker has re-published them.
         ...base.outboxes.filter((o) => now.getTime() - o.at < OUTBOX_RETENTION_MS),
-        { for: messageId, at: now.getTime(), entries },
+        outbox,
       ].slice(-MAX_OUTBOXES),
     };
     if (interrupt) next.interrupt = interrupt;
     else delete next.interrupt;
     if (next.status !== 'active') delete next.interrupt;
-    // Every publish carries the step's trace context, kept in the outbox for a re-publish.
-    const carrier = this.stepTrace(def.kind, wf);
-    if (carrier) {
-      for (const e of entries) if (e.op === 'publish') Object.assign(e, carrier);
-      for (const d of deliveries) d.trace = carrier;
-    }
     fault('before-kv-write', def.kind);
     await this.opts.snapshots.put(next, revision);
     this.opts.logger.debug('step committed', {
@@ -675,25 +649,23 @@ export class ActorHost {
       effects: entries.length,
     });
     fault('after-kv-write', def.kind);
-    const local = new Set(deliveries.map((d) => d.entry));
-    await publishOutbox(
-      this.opts.js,
-      this.opts.interrupts,
-      local.size > 0 ? entries.filter((e) => !local.has(e)) : entries,
-    );
+    const effects = outboxEffects(outbox, { workflowId: wf, kind: def.kind }, this.opts.subjects);
+    // Messages to actors hosted here are applied by the caller instead (see deliverLocally).
+    const deliveries: LocalDelivery[] = [];
+    if (sent.length > 0) {
+      const local = new Map(sent.map((e) => [e.data, e.to]));
+      effects.publishes = effects.publishes.filter((p) => {
+        const to = local.get(p.data as MailboxMessage);
+        if (to === undefined) return true;
+        const id = p.msgId.slice(wf.length + 1);
+        deliveries.push({ kind: to, id, message: p.data as MailboxMessage, publish: p });
+        return false;
+      });
+    }
+    await publishOutbox(this.opts.js, this.opts.interrupts, effects);
     // The caller acks once this resolves: a crash here leaves the message to be redelivered.
     fault('after-publish', def.kind);
     return { result: 'applied', status: next.status, deliveries };
-  }
-
-  private envelope(
-    workflowId: string,
-    actor: string,
-    type: string,
-    at: Date,
-    data: Record<string, unknown>,
-  ): EventEnvelope {
-    return { workflowId, type, actor, at: at.toISOString(), data };
   }
 }
 
@@ -703,9 +675,8 @@ interface LocalDelivery {
   /** The receiver's message id, as it would derive it from the mailbox message. */
   id: string;
   message: MailboxMessage;
-  trace?: TraceCarrier;
-  /** The outbox entry that carries it to the mailbox instead. */
-  entry: OutboxEntry;
+  /** The message that carries it to the mailbox instead. */
+  publish: Publish;
 }
 
 /** What a step did, and the messages it sent that this host applies next. */

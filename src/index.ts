@@ -15,6 +15,7 @@ export type {
   InterruptRecord,
   MailboxMessage,
   OutboundReply,
+  Outbox,
   OutboxEntry,
   SnapshotEnvelope,
   Ticket,

@@ -1,43 +1,150 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import type { InterruptStore } from './interruptStore.js';
-import type { OutboxEntry } from './schemas.js';
-import { traceHeaders } from './tracing.js';
+import type { EventEnvelope, InterruptRecord, Outbox, TimerMessage } from './schemas.js';
+import type { Subjects } from './subjects.js';
+import { traceHeaders, type TraceCarrier } from './tracing.js';
 
 const encoder = new TextEncoder();
+
+/** One message an outbox publishes, with the `Nats-Msg-Id` that makes a re-publish harmless. */
+export interface Publish {
+  subject: string;
+  msgId: string;
+  data: unknown;
+  trace?: TraceCarrier;
+}
+
+/** A change to the pending-interrupt bucket an outbox makes, before it publishes. */
+export type InterruptOp =
+  | { op: 'put'; record: InterruptRecord }
+  | { op: 'delete'; workflowId: string; interruptId: string; revision?: number };
+
+/** What carrying out an outbox means: its interrupt changes, then its messages, in order. */
+export interface OutboxEffects {
+  interrupts: InterruptOp[];
+  publishes: Publish[];
+}
+
+/** Whose outbox it is: names the subjects, message ids and event envelopes. */
+export interface OutboxOwner {
+  workflowId: string;
+  kind: string;
+}
+
+/**
+ * Expands a stored outbox into what it publishes. The stored form is compact (an event is its
+ * type and data; the envelope, subject, message id and trace context are derived here), and the
+ * expansion is deterministic, so a re-publish after a crash yields the same message ids and
+ * JetStream drops what it already stored. Message `i` of step `n` of actor `k` is
+ * `<wf>.<k>.<n>.<i>`; a deadline's timer is `<wf>.timer.<interruptId>`.
+ */
+export function outboxEffects(
+  outbox: Outbox,
+  owner: OutboxOwner,
+  subjects: Subjects,
+): OutboxEffects {
+  const wf = owner.workflowId;
+  const effects: OutboxEffects = { interrupts: [], publishes: [] };
+  const at = new Date(outbox.at).toISOString();
+  let index = 0;
+  const publish = (subject: string, data: unknown, msgId?: string): void => {
+    effects.publishes.push({
+      subject,
+      msgId: msgId ?? `${wf}.${owner.kind}.${outbox.step}.${index++}`,
+      data,
+      ...(outbox.trace ? { trace: outbox.trace } : {}),
+    });
+  };
+  const event = (type: string, data: unknown): EventEnvelope => ({
+    workflowId: wf,
+    type,
+    actor: owner.kind,
+    at,
+    data: data as Record<string, unknown>,
+  });
+  for (const entry of outbox.entries) {
+    switch (entry.op) {
+      case 'event':
+        publish(subjects.event(wf, entry.type), event(entry.type, entry.data));
+        break;
+      case 'send':
+        publish(subjects.mailbox(entry.to, wf), entry.data);
+        break;
+      case 'reply':
+        publish(subjects.outboundReply(wf), entry.data);
+        break;
+      case 'interrupt': {
+        const record = entry.record;
+        // The KV record first: whoever reacts to the request must find it pending.
+        effects.interrupts.push({ op: 'put', record });
+        publish(subjects.humanRequest(wf), record);
+        publish(subjects.event(wf, 'interrupted'), event('interrupted', record));
+        if (record.expiresAt !== undefined) {
+          const timer: TimerMessage = {
+            workflowId: wf,
+            actor: record.actor,
+            interruptId: record.interruptId,
+            expiresAt: record.expiresAt,
+          };
+          publish(subjects.timer(wf), timer, `${wf}.timer.${record.interruptId}`);
+        }
+        break;
+      }
+      case 'interrupt.delete':
+        effects.interrupts.push({
+          op: 'delete',
+          workflowId: entry.workflowId,
+          interruptId: entry.interruptId,
+          ...(entry.revision !== undefined ? { revision: entry.revision } : {}),
+        });
+        break;
+      // Written by earlier versions, which stored every message in full.
+      case 'interrupt.put':
+        effects.interrupts.push({ op: 'put', record: entry.record });
+        break;
+      case 'publish': {
+        const trace =
+          entry.traceparent !== undefined
+            ? {
+                traceparent: entry.traceparent,
+                ...(entry.tracestate !== undefined ? { tracestate: entry.tracestate } : {}),
+              }
+            : outbox.trace;
+        effects.publishes.push({
+          subject: entry.subject,
+          msgId: entry.msgId,
+          data: entry.data,
+          ...(trace ? { trace } : {}),
+        });
+        break;
+      }
+    }
+  }
+  return effects;
+}
 
 /**
  * Carries out a step's effects: the KV interrupt changes in order first, then every publish
  * pipelined on one connection (so they are stored in order), each with its `Nats-Msg-Id` so
- * that a re-publish after a crash is dropped by JetStream as a duplicate. An entry's trace
+ * that a re-publish after a crash is dropped by JetStream as a duplicate. A message's trace
  * context goes in the `traceparent` / `tracestate` headers.
  */
 export async function publishOutbox(
   js: JetStreamClient,
   interrupts: InterruptStore,
-  entries: readonly OutboxEntry[],
+  effects: OutboxEffects,
 ): Promise<void> {
-  for (const entry of entries) {
-    if (entry.op === 'interrupt.put') await interrupts.put(entry.record);
-    else if (entry.op === 'interrupt.delete')
-      await interrupts.resolve(entry.workflowId, entry.interruptId, entry.revision);
+  for (const op of effects.interrupts) {
+    if (op.op === 'put') await interrupts.put(op.record);
+    else await interrupts.resolve(op.workflowId, op.interruptId, op.revision);
   }
-  const publishes: Promise<unknown>[] = [];
-  for (const entry of entries) {
-    if (entry.op !== 'publish') continue;
-    const headers = traceHeaders(
-      entry.traceparent !== undefined
-        ? {
-            traceparent: entry.traceparent,
-            ...(entry.tracestate !== undefined ? { tracestate: entry.tracestate } : {}),
-          }
-        : undefined,
-    );
-    publishes.push(
-      js.publish(entry.subject, encoder.encode(JSON.stringify(entry.data)), {
-        msgID: entry.msgId,
+  await Promise.all(
+    effects.publishes.map((p) => {
+      const headers = traceHeaders(p.trace);
+      return js.publish(p.subject, encoder.encode(JSON.stringify(p.data)), {
+        msgID: p.msgId,
         ...(headers ? { headers } : {}),
-      }),
-    );
-  }
-  await Promise.all(publishes);
+      });
+    }),
+  );
 }

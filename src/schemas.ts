@@ -87,18 +87,21 @@ export const TimerMessageSchema = z.object({
 });
 export type TimerMessage = z.infer<typeof TimerMessageSchema>;
 
-/** One effect of a step, kept in the snapshot envelope until it is published. */
+const TraceCarrierSchema = z.object({ traceparent: z.string(), tracestate: z.string().optional() });
+
+/**
+ * One effect of a step, kept in the snapshot envelope until it is surely published, in a
+ * compact form that `outboxEffects` (src/outbox.ts) expands into messages.
+ */
 export const OutboxEntrySchema = z.discriminatedUnion('op', [
-  z.object({
-    op: z.literal('publish'),
-    subject: z.string(),
-    msgId: z.string(),
-    data: z.unknown(),
-    /** W3C trace context of the step, sent as headers: a re-publish carries the same. */
-    traceparent: z.string().optional(),
-    tracestate: z.string().optional(),
-  }),
-  z.object({ op: z.literal('interrupt.put'), record: InterruptRecordSchema }),
+  /** An event on `hitl.events.<wf>.<type>`, in the envelope of the actor and the step's time. */
+  z.object({ op: z.literal('event'), type: z.string(), data: z.record(z.string(), z.unknown()) }),
+  /** A message to actor `to` of the same workflow. */
+  z.object({ op: z.literal('send'), to: z.string(), data: MailboxMessageSchema }),
+  /** A reply released on `hitl.outbound.reply.<wf>`. */
+  z.object({ op: z.literal('reply'), data: z.record(z.string(), z.unknown()) }),
+  /** A pause: the KV record, `hitl.human.request.<wf>`, `interrupted`, and its deadline's timer. */
+  z.object({ op: z.literal('interrupt'), record: InterruptRecordSchema }),
   z.object({
     op: z.literal('interrupt.delete'),
     workflowId,
@@ -106,8 +109,32 @@ export const OutboxEntrySchema = z.discriminatedUnion('op', [
     /** The KV revision the record was read at, when known: deleted there without a read. */
     revision: z.number().int().positive().optional(),
   }),
+  // The full forms earlier versions stored; still read, so that their outboxes re-publish.
+  z.object({
+    op: z.literal('publish'),
+    subject: z.string(),
+    msgId: z.string(),
+    data: z.unknown(),
+    traceparent: z.string().optional(),
+    tracestate: z.string().optional(),
+  }),
+  z.object({ op: z.literal('interrupt.put'), record: InterruptRecordSchema }),
 ]);
 export type OutboxEntry = z.infer<typeof OutboxEntrySchema>;
+
+/** The effects of one step, kept until they are surely published. */
+export const OutboxSchema = z.object({
+  /** The id of the message whose step this was. */
+  for: z.string(),
+  /** When the step ran (ms since the epoch): every event's `at`. */
+  at: z.number(),
+  /** The step's number, which names its messages' ids (absent in earlier versions' outboxes). */
+  step: z.number().int().positive().optional(),
+  /** The step's W3C trace context, which every message carries. */
+  trace: TraceCarrierSchema.optional(),
+  entries: z.array(OutboxEntrySchema),
+});
+export type Outbox = z.infer<typeof OutboxSchema>;
 
 /** What the snapshots bucket holds for one actor: its XState snapshot and the host's bookkeeping. */
 export const SnapshotEnvelopeSchema = z.object({
@@ -134,14 +161,12 @@ export const SnapshotEnvelopeSchema = z.object({
    * The W3C trace context of the step that created the actor: the parent of the steps a
    * human response starts, so that one workflow stays one trace.
    */
-  trace: z.object({ traceparent: z.string(), tracestate: z.string().optional() }).optional(),
+  trace: TraceCarrierSchema.optional(),
   /**
    * The effects of recent steps, newest last, each kept until it is surely published: a
    * redelivered message re-publishes its own step's effects (JetStream drops duplicates).
    */
-  outboxes: z.array(
-    z.object({ for: z.string(), at: z.number(), entries: z.array(OutboxEntrySchema) }),
-  ),
+  outboxes: z.array(OutboxSchema),
 });
 export type SnapshotEnvelope = z.infer<typeof SnapshotEnvelopeSchema>;
 

@@ -5,6 +5,7 @@ import { createMachine } from 'xstate';
 import { mockModel, supportActors } from '../../actors/index.js';
 import type { ActorDefinition, NatsServerHandle, Subjects } from '../../src/index.js';
 import { defineActor } from '../../src/index.js';
+import { outboxEffects } from '../../src/outbox.js';
 import {
   countTypes,
   publishRaw,
@@ -106,5 +107,36 @@ describe('messages between actors of one worker', () => {
       ['specialist', 'done'],
       ['triage', 'done'],
     ]);
+  });
+
+  it('re-published after a crash, repeat the effects of their receiver but never revive an answered interrupt', async () => {
+    await using t = workflowScope(server, 'rev');
+    await t.worker();
+    await t.client.start({ id: 'rev-1', request: 'I want a refund, it never arrived' });
+    // What the specialist's outbox re-publishes when its message comes back after a crash: the
+    // message to the gate, which never went through the mailbox (it was delivered in-process).
+    const [specialist] = (await t.client.snapshots('rev-1')).filter(
+      (s) => s.envelope.kind === 'specialist',
+    );
+    const outbox = specialist?.envelope.outboxes.at(-1);
+    if (!specialist || !outbox) throw new Error('no specialist outbox');
+    const effects = outboxEffects(outbox, specialist.envelope, t.subjects);
+    const toGate = effects.publishes.find((p) => p.subject === t.subjects.mailbox('gate', 'rev-1'));
+    if (!toGate) throw new Error('no message to the gate');
+
+    await t.client.respond('rev-1', { answer: 'yes', reviewer: 'ana' });
+    await workersIdle(nc, t.subjects);
+    expect(await t.client.pending()).toEqual([]);
+
+    // The late copy: the gate recognises it, re-publishes that step's messages (JetStream drops
+    // them as duplicates) and leaves the answered interrupt answered.
+    const late = await publishRaw(nc, toGate.subject, toGate.data as object, {
+      msgId: toGate.msgId,
+    });
+    expect(late.duplicate).toBe(false);
+    await workersIdle(nc, t.subjects);
+    expect(await t.client.pending()).toEqual([]);
+    const counts = countTypes(await storedEvents(nc, t.subjects, 'rev-1'));
+    expect(counts).toMatchObject({ interrupted: 1, resumed: 1, sent: 1, completed: 1 });
   });
 });
