@@ -17,7 +17,6 @@ import type {
   Outbox,
   OutboxEntry,
   SnapshotEnvelope,
-  TimerMessage,
 } from './schemas.js';
 import type { SnapshotStore, StoredSnapshot } from './snapshotStore.js';
 import type { Subjects } from './subjects.js';
