@@ -7,6 +7,7 @@ import {
   type NodeConnectionOptions,
 } from '@nats-io/transport-node';
 import type { NatsSettings } from './config.js';
+import { tuneNatsRequests } from './natsTuning.js';
 
 /** A file named by an environment variable that cannot be read: the message names both. */
 async function readSetting(variable: string, path: string): Promise<Uint8Array> {
@@ -145,6 +146,7 @@ export async function connectOptions(
  */
 export async function connectNats(settings: NatsSettings, name = 'hitl'): Promise<NatsConnection> {
   const options = await connectOptions(settings, name);
+  tuneNatsRequests();
   try {
     return await connect(options);
   } catch (err) {

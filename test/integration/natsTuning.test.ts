@@ -1,0 +1,53 @@
+import { RequestError } from '@nats-io/nats-core';
+import { RequestOne } from '@nats-io/nats-core/internal';
+import { jetstream } from '@nats-io/jetstream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectNats, type NatsServerHandle } from '../../src/index.js';
+import { startServer } from '../helpers/harness.js';
+
+// The runtime replaces nats.js's request `cancel` with one that reuses its "cancelled" error
+// (src/natsTuning.ts). What this shows: it is in place once connected, answered requests
+// still resolve, and failed or timed-out ones still reject with the error that says why.
+
+let server: NatsServerHandle;
+
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server?.dispose();
+});
+
+describe('request tuning', () => {
+  it('keeps requests resolving, failing and timing out as before', async () => {
+    const nc = await connectNats({ url: server.url });
+    try {
+      expect((RequestOne.prototype as unknown as { hitlTuned?: boolean }).hitlTuned).toBe(true);
+      const sub = nc.subscribe('echo', {
+        callback: (_err, m) => {
+          m.respond(m.data);
+        },
+      });
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => nc.request('echo', String(i), { timeout: 2_000 })),
+      );
+      expect(answers.map((m) => m.string())).toEqual(Array.from({ length: 50 }, (_, i) => `${i}`));
+      sub.unsubscribe();
+
+      const noResponders = await nc.request('nobody.here', 'x').catch((err: unknown) => err);
+      expect(noResponders).toBeInstanceOf(RequestError);
+      expect((noResponders as RequestError).isNoResponders()).toBe(true);
+
+      nc.subscribe('silent', { callback: () => undefined });
+      const timedOut = await nc.request('silent', 'x', { timeout: 100 }).catch((e: unknown) => e);
+      expect((timedOut as Error).name).toBe('TimeoutError');
+
+      // A JetStream publish to a subject no stream stores is refused, not left hanging.
+      const js = jetstream(nc);
+      const refused = await js.publish('no.stream', 'x', { timeout: 1_000 }).catch((e) => e);
+      expect(refused).toBeInstanceOf(Error);
+    } finally {
+      await nc.close();
+    }
+  });
+});
