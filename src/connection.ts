@@ -7,7 +7,7 @@ import {
   type NodeConnectionOptions,
 } from '@nats-io/transport-node';
 import type { NatsSettings } from './config.js';
-import { tuneNatsRequests } from './natsTuning.js';
+import { coalesceNatsWrites, tuneNatsRequests } from './natsTuning.js';
 
 /** A file named by an environment variable that cannot be read: the message names both. */
 async function readSetting(variable: string, path: string): Promise<Uint8Array> {
@@ -147,6 +147,7 @@ export async function connectOptions(
 export async function connectNats(settings: NatsSettings, name = 'hitl'): Promise<NatsConnection> {
   const options = await connectOptions(settings, name);
   tuneNatsRequests();
+  coalesceNatsWrites();
   try {
     return await connect(options);
   } catch (err) {

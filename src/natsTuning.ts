@@ -1,5 +1,7 @@
 import { RequestError } from '@nats-io/nats-core';
-import { RequestOne } from '@nats-io/nats-core/internal';
+
+const encoder = new TextEncoder();
+import { ProtocolHandler, RequestOne } from '@nats-io/nats-core/internal';
 
 /**
  * nats.js 3.4 ends every request, answered or not, with `cancel()`, which rejects its
@@ -28,4 +30,37 @@ export function tuneNatsRequests(): void {
     this.deferred.reject(err ?? cancelled);
   };
   proto.hitlTuned = true;
+}
+
+/**
+ * nats.js writes to the socket at the end of the microtask that queued the first command, so
+ * the requests of many concurrent steps, each queued from its own continuation, go out as one
+ * write each. Flushing once per event-loop turn (`setImmediate`) instead sends everything the
+ * turn queued in one write. Large buffers still flush at once, as before.
+ */
+export function coalesceNatsWrites(): void {
+  const proto = ProtocolHandler.prototype as unknown as {
+    sendCommand: (cmd: string | Uint8Array, ...payloads: Uint8Array[]) => void;
+    hitlCoalesced?: boolean;
+  };
+  if (proto.hitlCoalesced) return;
+  proto.sendCommand = function sendCommand(
+    this: {
+      outbound: {
+        length(): number;
+        size(): number;
+        fill(buf: Uint8Array, ...payloads: Uint8Array[]): void;
+      };
+      pendingLimit: number;
+      flushPending(): void;
+    },
+    cmd: string | Uint8Array,
+    ...payloads: Uint8Array[]
+  ): void {
+    const len = this.outbound.length();
+    this.outbound.fill(typeof cmd === 'string' ? encoder.encode(cmd) : cmd, ...payloads);
+    if (len === 0) setImmediate(() => this.flushPending());
+    else if (this.outbound.size() >= this.pendingLimit) this.flushPending();
+  };
+  proto.hitlCoalesced = true;
 }

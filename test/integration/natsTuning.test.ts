@@ -1,13 +1,15 @@
 import { RequestError } from '@nats-io/nats-core';
-import { RequestOne } from '@nats-io/nats-core/internal';
+import { ProtocolHandler, RequestOne } from '@nats-io/nats-core/internal';
 import { jetstream } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats, type NatsServerHandle } from '../../src/index.js';
 import { startServer } from '../helpers/harness.js';
 
-// The runtime replaces nats.js's request `cancel` with one that reuses its "cancelled" error
-// (src/natsTuning.ts). What this shows: it is in place once connected, answered requests
-// still resolve, and failed or timed-out ones still reject with the error that says why.
+// The runtime replaces nats.js's request `cancel` with one that reuses its "cancelled" error,
+// and flushes the socket once per event-loop turn (src/natsTuning.ts). What this shows: both
+// are in place once connected, answered requests still resolve, failed or timed-out ones still
+// reject with the error that says why, and messages queued from many turns and continuations
+// all arrive, in order.
 
 let server: NatsServerHandle;
 
@@ -48,6 +50,33 @@ describe('request tuning', () => {
       expect(refused).toBeInstanceOf(Error);
     } finally {
       await nc.close();
+    }
+  });
+
+  it('sends every message queued across event-loop turns, in order', async () => {
+    const nc = await connectNats({ url: server.url });
+    const reader = await connectNats({ url: server.url });
+    try {
+      expect(
+        (ProtocolHandler.prototype as unknown as { hitlCoalesced?: boolean }).hitlCoalesced,
+      ).toBe(true);
+      const got: string[] = [];
+      const sub = reader.subscribe('order', { max: 300 });
+      const done = (async () => {
+        for await (const m of sub) got.push(m.string());
+      })();
+      await reader.flush();
+      for (let i = 0; i < 300; i++) {
+        nc.publish('order', String(i));
+        if (i % 3 === 0) await new Promise((resolve) => setImmediate(resolve));
+        else if (i % 3 === 1) await Promise.resolve();
+      }
+      await nc.flush();
+      await done;
+      expect(got).toEqual(Array.from({ length: 300 }, (_, i) => `${i}`));
+    } finally {
+      await nc.close();
+      await reader.close();
     }
   });
 });
