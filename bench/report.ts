@@ -190,14 +190,14 @@ export function renderReport(r: BenchResults): string {
               .join(', '),
           ],
           [
-            `list them: HitlClient.pending() (\`hitl pending\`)`,
+            `list them: HitlClient.pending() (\`hitl pending\`, one KV watch)`,
             w.listError === undefined
               ? `${fmt(w.listSeconds, 2)} s (${fmt(w.listed)} listed)`
               : `failed after ${fmt(w.listSeconds, 2)} s: ${w.listError}`,
           ],
           [
-            'list them: one KV watch of the bucket instead',
-            `${fmt(w.listByWatchSeconds, 2)} s (${fmt(w.listedByWatch)} listed)`,
+            'list them as a reviewer, who may not create consumers (a get per key)',
+            `${fmt(w.listByGetsSeconds, 2)} s (${fmt(w.listedByGets)} listed)`,
           ],
         ],
       ),

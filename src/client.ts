@@ -320,13 +320,13 @@ export class HitlClient {
   /** Every workflow waiting for a human, oldest first. */
   async pending(): Promise<InterruptRecord[]> {
     const { interrupts } = await this.storesOnce();
-    // Listed from the bucket's subjects rather than a KV watcher: no consumer, so a reviewer
-    // who may only read can run it (deploy/nats-server.conf).
-    const keys = await kvKeys(await readOnlyManager(this.nc), this.subjects.buckets.interrupts);
-    const found = await mapLimit(keys, READ_CONCURRENCY, (k) => interrupts.get(k));
-    return found
-      .filter((r): r is InterruptRecord => r !== undefined)
-      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    // A reviewer who may only read lists the keys from the bucket's subject counts instead of
+    // a watch, which needs a consumer (deploy/nats-server.conf).
+    const records = await interrupts.list(
+      async () => kvKeys(await readOnlyManager(this.nc), this.subjects.buckets.interrupts),
+      READ_CONCURRENCY,
+    );
+    return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   }
 
   /** The pending interrupt of one workflow, if it waits for a human. */
