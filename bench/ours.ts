@@ -170,6 +170,8 @@ export interface WaitingResult {
   /** Seconds to start and pause them all, and the rate. */
   pauseSeconds: number;
   pausedPerSecond: number;
+  /** Workflows run to completion before pausing any, so that heaps reach their working size. */
+  warmupWorkflows: number;
   /** RSS of the workers that paused them (max over the workers), at the small and at N. */
   rssAtSmallMb: number;
   rssAtNMb: number;
@@ -210,6 +212,17 @@ export async function runWaiting(url: string, cfg: BenchConfig): Promise<Waiting
   const jsm = await jetstreamManager(driver.nc);
   const extra: WorkerProcess[] = [];
   try {
+    // Warm up first: a worker's heap grows to its working size over its first few thousand
+    // steps whatever waits, and that growth is not the cost of waiting. The warm-up's
+    // workflows all complete; what they store is left out of the per-paused bytes below.
+    const warmupS = cfg.quick ? 2 : 8;
+    const warm = await driver.closedLoop({
+      concurrency: cfg.concurrency,
+      warmupS: 0,
+      durationS: warmupS,
+    });
+    progress(`cost of waiting: warm-up ran ${warm.workflows} workflows to completion`);
+    const before = bytesOf(await storeCounters(jsm, prefix));
     const small = Math.min(cfg.pausedSmall, cfg.paused);
     let rssAtSmall = NaN;
     const rssCurveMb: Record<number, number> = {};
@@ -238,7 +251,13 @@ export async function runWaiting(url: string, cfg: BenchConfig): Promise<Waiting
       `cost of waiting: ${paused.workflowIds.length} paused in ${round(paused.seconds, 1)} s ` +
         `(${round(pausedPerSecond)}/s), worker RSS ${rssAtN} MB`,
     );
-    const bytes = bytesOf(await storeCounters(jsm, prefix));
+    const after = bytesOf(await storeCounters(jsm, prefix));
+    const bytes = {
+      total: after.total - before.total,
+      byStream: Object.fromEntries(
+        Object.entries(after.byStream).map(([k, v]) => [k, v - (before.byStream[k] ?? 0)]),
+      ),
+    };
     const perPaused = bytes.total / n;
     progress(`cost of waiting: ${round(perPaused)} bytes of JetStream storage per paused workflow`);
 
@@ -274,6 +293,7 @@ export async function runWaiting(url: string, cfg: BenchConfig): Promise<Waiting
     const freshWorkerRssMb = round((await (extra[0] as WorkerProcess).rss()) / MB, 1);
     progress(`cost of waiting: a fresh worker with ${n} paused: RSS ${freshWorkerRssMb} MB`);
     return {
+      warmupWorkflows: warm.workflows,
       paused: n,
       requested: cfg.paused,
       pausedSmall: small,

@@ -157,7 +157,7 @@ export function renderReport(r: BenchResults): string {
   if (w) {
     out.push(
       '',
-      `3. The cost of waiting: ${fmt(w.paused)} workflows paused at the gate (${w.workers} workers; ${fmt(w.requested)} requested, paused at ${fmt(w.pausedPerSecond)}/s in ${fmt(w.pauseSeconds, 1)} s)`,
+      `3. The cost of waiting: ${fmt(w.paused)} workflows paused at the gate (${w.workers} workers, warmed up with ${fmt(w.warmupWorkflows)} workflows run to completion; ${fmt(w.requested)} requested, paused at ${fmt(w.pausedPerSecond)}/s in ${fmt(w.pauseSeconds, 1)} s)`,
       table(
         ['measure', 'value'],
         [

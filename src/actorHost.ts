@@ -7,7 +7,7 @@ import type { InterruptStore } from './interruptStore.js';
 import type { Logger } from './logger.js';
 import { runMachine, type MachineStep } from './machineRunner.js';
 import { outboxEffects, publishOutbox, type Publish } from './outbox.js';
-import { checkResponse } from './responsePolicy.js';
+import { checkResponse, checkResponseTime } from './responsePolicy.js';
 import { inStepSpan, type TraceCarrier } from './tracing.js';
 import type {
   EventEnvelope,
@@ -386,13 +386,9 @@ export class ActorHost {
       const reason = verdict.ok ? 'there is no pending interrupt' : verdict.reason;
       return this.reject(def.kind, env.workflowId, incoming, reason, pending?.interruptId);
     }
-    if (
-      pending.expiresAt !== undefined &&
-      incoming.storedAt !== undefined &&
-      Date.parse(incoming.storedAt) > Date.parse(pending.expiresAt)
-    ) {
-      const reason = `the deadline of interrupt '${pending.interruptId}' passed at ${pending.expiresAt}; this response was stored at ${incoming.storedAt}`;
-      return this.reject(def.kind, env.workflowId, incoming, reason, pending.interruptId);
+    const late = checkResponseTime(pending, incoming.storedAt);
+    if (late !== undefined) {
+      return this.reject(def.kind, env.workflowId, incoming, late, pending.interruptId);
     }
     const r = incoming.response;
     const event: ResumeEvent = {

@@ -52,7 +52,7 @@ export {
   startNatsServer,
 } from './natsServer.js';
 export { findParkedStep } from './parked.js';
-export { checkResponse } from './responsePolicy.js';
+export { checkResponse, checkResponseTime, CLOCK_SKEW_MS } from './responsePolicy.js';
 export {
   DeadLetterSchema,
   describeZodError,

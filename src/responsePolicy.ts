@@ -96,3 +96,31 @@ export function checkResponse(
 function article(word: string): string {
   return `${/^[aeiou]/i.test(word) ? 'an' : 'a'} ${word}`;
 }
+
+/**
+ * How far ahead of JetStream's clock (which stamps when a response was stored) a worker's clock
+ * (which stamps when an interrupt was asked) may be before a response is judged older than its
+ * question.
+ */
+export const CLOCK_SKEW_MS = 2_000;
+
+/**
+ * Checks when a response was stored against the interrupt it would answer: not after the
+ * deadline (what decides a race with it is the time JetStream stored the response, however
+ * late a worker reads it), and not before the question was asked (a response to an earlier
+ * question, read late, must not answer the next one). Undefined when the time is acceptable.
+ */
+export function checkResponseTime(
+  pending: InterruptRecord,
+  storedAt: string | undefined,
+): string | undefined {
+  if (storedAt === undefined) return undefined;
+  const stored = Date.parse(storedAt);
+  if (pending.expiresAt !== undefined && stored > Date.parse(pending.expiresAt)) {
+    return `the deadline of interrupt '${pending.interruptId}' passed at ${pending.expiresAt}; this response was stored at ${storedAt}`;
+  }
+  if (stored < Date.parse(pending.createdAt) - CLOCK_SKEW_MS) {
+    return `this response was stored at ${storedAt}, before interrupt '${pending.interruptId}' was asked at ${pending.createdAt}: it answers an earlier question; answer again`;
+  }
+  return undefined;
+}

@@ -21,7 +21,8 @@ import {
 // Races this file provokes: 50 responses to one interrupt published at once and taken by two
 // workers; responses published around an interrupt's deadline (HITL_GATE_TIMEOUT_MS), racing
 // the durable timer; and two workers sharing every mailbox while many workflows run (500 by
-// default, HITL_TEST_RACE_WORKFLOWS to change it), each step of each workflow counted.
+// default, HITL_TEST_RACE_WORKFLOWS to change it), each step of each workflow counted; and a
+// response stored before the question it would answer was asked, read late (as after a crash).
 
 let server: NatsServerHandle;
 let nc: NatsConnection;
@@ -209,6 +210,40 @@ describe('answers racing the deadline', () => {
         .map((e) => e.workflowId)
         .sort(),
     );
+  });
+});
+
+describe('answers older than their question', () => {
+  it('rejects a response stored before the pending interrupt was asked, and keeps it pending', async () => {
+    await using t = await setup();
+    const run = await t.client.start({ id: 'old-1', request: 'I want a refund' });
+    if (run.status !== 'paused') throw new Error(`expected a pause, got ${run.status}`);
+    // A worker that does not host the gate hands a response to the gate's mailbox with the
+    // time JetStream stored it: here, a minute before this approval was asked (a reply to an
+    // earlier question, read late).
+    const storedAt = new Date(Date.parse(run.interrupt.createdAt) - 60_000).toISOString();
+    await publishRaw(nc, t.subjects.mailbox('gate', 'old-1'), {
+      type: 'hitl.response',
+      response: { answer: 'yes', reviewer: 'ana' },
+      responseSeq: 999,
+      storedAt,
+    });
+    await eventually(async () =>
+      expect(countTypes(await t.events())).toHaveProperty('response_rejected', 1),
+    );
+    const rejected = (await t.events()).find((e) => e.type === 'response_rejected');
+    expect(rejected?.data.reason).toMatch(
+      new RegExp(
+        `before interrupt '${run.interrupt.interruptId}' was asked .*answers an earlier question`,
+      ),
+    );
+    expect(await t.client.pending()).toEqual([
+      expect.objectContaining({ workflowId: 'old-1', interruptId: run.interrupt.interruptId }),
+    ]);
+    // A response stored now is applied.
+    expect(await t.client.respond('old-1', { answer: 'yes', reviewer: 'ana' })).toMatchObject({
+      accepted: true,
+    });
   });
 });
 

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ApprovalUpdateSchema, supportActors } from '../../actors/support.js';
-import { checkResponse, type ResponsePolicy } from '../../src/responsePolicy.js';
+import {
+  checkResponse,
+  checkResponseTime,
+  CLOCK_SKEW_MS,
+  type ResponsePolicy,
+} from '../../src/responsePolicy.js';
 import type { HumanResponse, InterruptRecord } from '../../src/schemas.js';
 import { FakeModel } from './fakeModel.js';
 import { definitionOf } from './machineHelpers.js';
@@ -201,5 +206,30 @@ describe('checkResponse', () => {
     );
 
     expect(reason).toContain("'int-1' is not pending");
+  });
+});
+
+describe('checkResponseTime', () => {
+  const asked = Date.parse(approval.createdAt);
+  const at = (ms: number) => new Date(asked + ms).toISOString();
+  const withDeadline = { ...approval, expiresAt: at(60_000) };
+
+  it('accepts a response stored between the question and its deadline, or with no time', () => {
+    expect(checkResponseTime(withDeadline, at(1_000))).toBeUndefined();
+    expect(checkResponseTime(withDeadline, at(60_000))).toBeUndefined();
+    expect(checkResponseTime(withDeadline, undefined)).toBeUndefined();
+  });
+
+  it('rejects one stored after the deadline, however late it is read', () => {
+    expect(checkResponseTime(withDeadline, at(60_001))).toMatch(
+      /^the deadline of interrupt 'int-7' passed at .*; this response was stored at /,
+    );
+  });
+
+  it('rejects one stored before the question was asked, allowing for clock skew', () => {
+    expect(checkResponseTime(approval, at(-CLOCK_SKEW_MS))).toBeUndefined();
+    expect(checkResponseTime(approval, at(-CLOCK_SKEW_MS - 1))).toMatch(
+      /before interrupt 'int-7' was asked at 2025-01-01T00:00:00.000Z: it answers an earlier question/,
+    );
   });
 });
