@@ -1,5 +1,7 @@
 import type { AnyStateMachine } from 'xstate';
 import type { z } from 'zod';
+import { IncompatibleSnapshotError } from './errors.js';
+import type { SnapshotEnvelope } from './schemas.js';
 import { assertActorKind } from './subjects.js';
 
 /** Turns a persisted snapshot of machine version `n` into one of version `n + 1`. */
@@ -39,4 +41,29 @@ export function defineActor(def: {
     migrations: def.migrations ?? {},
     updates: def.updates ?? {},
   };
+}
+
+/**
+ * The snapshot of `env` as `def`'s machine version reads it: upgraded through `def.migrations`.
+ * Throws {@link IncompatibleSnapshotError} when a migration is missing or the snapshot is newer.
+ */
+export function migrateSnapshot(def: ActorDefinition, env: SnapshotEnvelope): unknown {
+  let snapshot = env.snapshot;
+  for (let v = env.version; v < def.version; v++) {
+    const migration = def.migrations[v];
+    if (!migration) {
+      throw new IncompatibleSnapshotError(
+        `snapshot of '${def.kind}' was written by machine version ${env.version}, this worker runs version ${def.version} and declares no migration from ${v}`,
+        { workflowId: env.workflowId },
+      );
+    }
+    snapshot = migration(snapshot);
+  }
+  if (env.version > def.version) {
+    throw new IncompatibleSnapshotError(
+      `snapshot of '${def.kind}' was written by machine version ${env.version}, newer than this worker's ${def.version}`,
+      { workflowId: env.workflowId },
+    );
+  }
+  return snapshot;
 }

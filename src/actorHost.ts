@@ -1,18 +1,16 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
-import type { ActorDefinition } from './actorDefinition.js';
-import type { ExpireEvent, ResumeEvent } from './effects.js';
+import { migrateSnapshot, type ActorDefinition } from './actorDefinition.js';
 import { IncompatibleSnapshotError, RevisionConflictError } from './errors.js';
 import { fault } from './faults.js';
 import type { InterruptStore } from './interruptStore.js';
 import type { Logger } from './logger.js';
 import { runMachine, type MachineStep } from './machineRunner.js';
 import { outboxEffects, publishOutbox, type Publish } from './outbox.js';
-import { checkResponse, checkResponseTime } from './responsePolicy.js';
+import { failurePrefix, planExpiry, planResume, type ResponseIn } from './interruptSteps.js';
+import { REVIEWERS_FIELD, reviewerList, stepEntries, type Prefix } from './stepEffects.js';
 import { inStepSpan, type TraceCarrier } from './tracing.js';
 import type {
   EventEnvelope,
-  HumanResponse,
-  InterruptRecord,
   MailboxMessage,
   Outbox,
   OutboxEntry,
@@ -38,16 +36,7 @@ export type Incoming = (
        */
       fresh?: boolean;
     }
-  | {
-      id: string;
-      type: 'response';
-      response: HumanResponse;
-      responseSeq: number;
-      /** When JetStream stored the response: what decides a race with the deadline. */
-      storedAt?: string;
-      /** The pending interrupt record's id and KV revision, as the worker read it. */
-      seen?: { interruptId: string; revision: number };
-    }
+  | ({ id: string; type: 'response' } & ResponseIn)
   | { id: string; type: 'retry' }
   | { id: string; type: 'expire'; interruptId: string }
 ) & { trace?: TraceCarrier };
@@ -84,17 +73,6 @@ const MAX_APPLIED = 8;
 const MAX_CONFLICT_RETRIES = 20;
 const MAX_OUTBOXES = 4;
 const OUTBOX_RETENTION_MS = 4 * ACK_WAIT_MS;
-/** The field of a message between actors that carries the workflow's reviewers so far. */
-const REVIEWERS_FIELD = 'hitlReviewers';
-const MAX_REVIEWERS = 20;
-
-/** Distinct reviewer names, oldest first, at most {@link MAX_REVIEWERS}. */
-function reviewerList(value: unknown): string[] {
-  if (!Array.isArray(value)) return [];
-  const names = value.filter((v): v is string => typeof v === 'string' && v.length > 0);
-  return [...new Set(names)].slice(-MAX_REVIEWERS);
-}
-
 /**
  * Hosts actor kinds: applies one message to one actor as a single committed step.
  * Read snapshot → (redelivery? re-publish and stop) → restore and run the machine until it
@@ -337,7 +315,7 @@ export class ActorHost {
     const env = stored.envelope;
     let machineStep: MachineStep;
     try {
-      const snapshot = this.migrate(def, env);
+      const snapshot = migrateSnapshot(def, env);
       machineStep = await runMachine(def, { snapshot }, event, env.workflowId);
     } catch (err) {
       if (err instanceof IncompatibleSnapshotError)
@@ -349,107 +327,34 @@ export class ActorHost {
     return this.commit(def, next, stored.revision, messageId, machineStep, prefix);
   }
 
-  private migrate(def: ActorDefinition, env: SnapshotEnvelope): unknown {
-    let snapshot = env.snapshot;
-    for (let v = env.version; v < def.version; v++) {
-      const migration = def.migrations[v];
-      if (!migration) {
-        throw new IncompatibleSnapshotError(
-          `snapshot of '${def.kind}' was written by machine version ${env.version}, this worker runs version ${def.version} and declares no migration from ${v}`,
-          { workflowId: env.workflowId },
-        );
-      }
-      snapshot = migration(snapshot);
-    }
-    if (env.version > def.version) {
-      throw new IncompatibleSnapshotError(
-        `snapshot of '${def.kind}' was written by machine version ${env.version}, newer than this worker's ${def.version}`,
-        { workflowId: env.workflowId },
-      );
-    }
-    return snapshot;
-  }
-
   private async resume(
     def: ActorDefinition,
     stored: StoredSnapshot,
     incoming: Extract<Incoming, { type: 'response' }>,
   ): Promise<Step> {
     const env = stored.envelope;
-    const pending = env.status === 'active' ? env.interrupt : undefined;
-    const verdict = checkResponse(pending, incoming.response, {
+    const plan = planResume(env, incoming, {
       updates: def.updates,
       ...(this.opts.approvers ? { approvers: this.opts.approvers } : {}),
       ...(this.opts.separateApprover ? { separateApprover: true } : {}),
     });
-    if (!verdict.ok || !pending) {
-      const reason = verdict.ok ? 'there is no pending interrupt' : verdict.reason;
-      return this.reject(def.kind, env.workflowId, incoming, reason, pending?.interruptId);
+    if (!plan.ok) {
+      return this.reject(def.kind, env.workflowId, incoming, plan.reason, plan.interruptId);
     }
-    const late = checkResponseTime(pending, incoming.storedAt);
-    if (late !== undefined) {
-      return this.reject(def.kind, env.workflowId, incoming, late, pending.interruptId);
-    }
-    const r = incoming.response;
-    const event: ResumeEvent = {
-      type: 'hitl.resume',
-      interruptId: pending.interruptId,
-      interruptType: pending.type,
-      answer: r.answer,
-      update: verdict.update,
-      reviewer: r.reviewer,
-      ...(r.comment !== undefined ? { comment: r.comment } : {}),
-    };
-    const resumed: Record<string, unknown> = {
-      interruptId: pending.interruptId,
-      answer: r.answer,
-      reviewer: r.reviewer,
-      responseSeq: incoming.responseSeq,
-    };
-    if (r.comment !== undefined) resumed.comment = r.comment;
-    const prefix: Prefix[] = [
-      {
-        op: 'interrupt.delete',
-        workflowId: env.workflowId,
-        interruptId: pending.interruptId,
-        ...(incoming.seen?.interruptId === pending.interruptId
-          ? { revision: incoming.seen.revision }
-          : {}),
-      },
-      { event: 'resumed', data: resumed },
-    ];
-    // The audit trail goes on with the workflow: who answered is passed to the actors it
-    // messages next, so that a later approval knows (HITL_SEPARATE_APPROVER).
-    const reviewers = reviewerList([...(env.reviewers ?? []), r.reviewer]);
-    const withReviewer = { ...stored, envelope: { ...env, reviewers } };
-    return this.step(def, withReviewer, incoming.id, event, prefix, incoming);
+    const withReviewer = { ...stored, envelope: { ...env, reviewers: plan.reviewers } };
+    return this.step(def, withReviewer, incoming.id, plan.event, plan.prefix, incoming);
   }
 
-  /**
-   * The deadline of a pending interrupt passed unanswered: withdraw it, emit `expired`, and let
-   * the machine decide what follows (`hitl.expire`). A timer for an interrupt that was answered
-   * in the meantime changes nothing.
-   */
   private async expire(
     def: ActorDefinition,
     stored: StoredSnapshot,
     incoming: Extract<Incoming, { type: 'expire' }>,
   ): Promise<Step> {
-    const env = stored.envelope;
-    const pending = env.interrupt;
-    if (env.status !== 'active' || pending?.interruptId !== incoming.interruptId) {
+    const plan = planExpiry(stored.envelope, incoming.interruptId);
+    if (!plan) {
       return { result: 'ignored', reason: `interrupt '${incoming.interruptId}' is not pending` };
     }
-    const event: ExpireEvent = {
-      type: 'hitl.expire',
-      interruptId: pending.interruptId,
-      interruptType: pending.type,
-    };
-    const prefix: Prefix[] = [
-      { op: 'interrupt.delete', workflowId: env.workflowId, interruptId: pending.interruptId },
-      { event: 'expired', data: { interruptId: pending.interruptId } },
-    ];
-    return this.step(def, stored, incoming.id, event, prefix, undefined, true);
+    return this.step(def, stored, incoming.id, plan.event, plan.prefix, undefined, true);
   }
 
   /** Publishes `response_rejected`; the actor's state is untouched. */
@@ -519,27 +424,11 @@ export class ActorHost {
     });
     const failed: SnapshotEnvelope = { ...env, status: 'failed' };
     delete failed.interrupt;
-    const prefix: Prefix[] = [];
-    if (env.interrupt) {
-      prefix.push({
-        op: 'interrupt.delete',
-        workflowId: env.workflowId,
-        interruptId: env.interrupt.interruptId,
-      });
-    }
-    if (response) {
-      // The response was not applied: its sender waits for a verdict (`resumed` or this).
-      const rejected: Record<string, unknown> = {
-        reason: `the workflow cannot resume and has failed: ${err.message}`,
-        responseSeq: response.responseSeq,
-        reviewer: response.response.reviewer,
-      };
-      if (env.interrupt) rejected.interruptId = env.interrupt.interruptId;
-      prefix.push({ event: 'response_rejected', data: rejected });
-    }
-    prefix.push(
-      { event: 'failed', data: { reason: err.message, step: def.kind, retryable: false } },
-      { event: 'completed', data: { outcome: 'failed' } },
+    const prefix = failurePrefix(
+      env,
+      def.kind,
+      err.message,
+      response && { responseSeq: response.responseSeq, reviewer: response.response.reviewer },
     );
     const step: MachineStep = { snapshot: env.snapshot, status: 'active', emitted: [] };
     await this.commit(def, failed, stored.revision, messageId, step, prefix);
@@ -558,57 +447,30 @@ export class ActorHost {
     const wf = base.workflowId;
     const stepNo = base.steps + 1;
     const now = new Date();
-    const entries: OutboxEntry[] = [];
-    const sent: Extract<OutboxEntry, { op: 'send' }>[] = [];
-    let interrupt: InterruptRecord | undefined = base.interrupt;
-    for (const p of prefix) {
-      entries.push('op' in p ? p : { op: 'event', type: p.event, data: p.data });
+    const built = stepEntries(
+      {
+        workflowId: wf,
+        kind: def.kind,
+        step: stepNo,
+        now,
+        reviewers: base.reviewers,
+        defaultTimeoutMs: this.opts.defaultTimeoutMs,
+      },
+      prefix,
+      machineStep.emitted,
+    );
+    for (const type of built.unknown) {
+      this.opts.logger.warn('unknown effect ignored', { actor: def.kind, workflowId: wf, type });
     }
-    for (const e of machineStep.emitted) {
-      switch (e.type) {
-        case 'hitl.event':
-          entries.push({ op: 'event', type: e.event, data: e.data });
-          break;
-        case 'hitl.send': {
-          const entry: OutboxEntry = {
-            op: 'send',
-            to: e.to,
-            data: base.reviewers?.length
-              ? { ...e.message, [REVIEWERS_FIELD]: base.reviewers }
-              : e.message,
-          };
-          entries.push(entry);
-          if (this.localDelivery && !this.draining && this.definitions.has(e.to)) sent.push(entry);
-          break;
-        }
-        case 'hitl.reply':
-          entries.push({ op: 'reply', data: { workflowId: wf, ...e.reply } });
-          break;
-        case 'hitl.interrupt': {
-          const record: InterruptRecord = {
-            workflowId: wf,
-            interruptId: `${def.kind}-${stepNo}`,
-            actor: def.kind,
-            type: e.interrupt.type,
-            question: e.interrupt.question,
-            createdAt: now.toISOString(),
-          };
-          if (e.interrupt.options) record.options = e.interrupt.options;
-          if (e.interrupt.draft !== undefined) record.draft = e.interrupt.draft;
-          if (e.interrupt.category !== undefined) record.category = e.interrupt.category;
-          if (base.reviewers?.length) record.previousReviewers = base.reviewers;
-          const timeoutMs = e.interrupt.timeoutMs ?? this.opts.defaultTimeoutMs;
-          if (timeoutMs !== undefined) {
-            record.expiresAt = new Date(now.getTime() + timeoutMs).toISOString();
-          }
-          interrupt = record;
-          entries.push({ op: 'interrupt', record });
-          break;
-        }
-        default:
-          this.opts.logger.warn('unknown effect ignored', { actor: def.kind, workflowId: wf });
-      }
-    }
+    const entries = built.entries;
+    const interrupt = built.interrupt ?? base.interrupt;
+    const sent =
+      this.localDelivery && !this.draining
+        ? entries.filter(
+            (e): e is Extract<OutboxEntry, { op: 'send' }> =>
+              e.op === 'send' && this.definitions.has(e.to),
+          )
+        : [];
     // Every message of the step carries its trace context, kept in the outbox for a re-publish.
     const trace = this.stepTrace(def.kind, wf);
     const outbox: Outbox = {
@@ -676,7 +538,3 @@ interface LocalDelivery {
 
 /** What a step did, and the messages it sent that this host applies next. */
 type Step = StepResult & { deliveries?: LocalDelivery[] };
-
-type Prefix =
-  | Extract<OutboxEntry, { op: 'interrupt.delete' }>
-  | { event: string; data: Record<string, unknown> };

@@ -1,0 +1,98 @@
+import type { HitlEmitted } from './effects.js';
+import type { InterruptRecord, MailboxMessage, OutboxEntry } from './schemas.js';
+
+/** The field of a message between actors that carries the workflow's reviewers so far. */
+export const REVIEWERS_FIELD = 'hitlReviewers';
+const MAX_REVIEWERS = 20;
+
+/** Distinct reviewer names, oldest first, at most {@link MAX_REVIEWERS}. */
+export function reviewerList(value: unknown): string[] {
+  if (!Array.isArray(value)) return [];
+  const names = value.filter((v): v is string => typeof v === 'string' && v.length > 0);
+  return [...new Set(names)].slice(-MAX_REVIEWERS);
+}
+
+/** What the host adds before the machine's own effects: KV changes, and events by name. */
+export type Prefix =
+  | Extract<OutboxEntry, { op: 'interrupt.delete' }>
+  | { event: string; data: Record<string, unknown> };
+
+/** The step whose effects are turned into outbox entries. */
+export interface StepContext {
+  workflowId: string;
+  kind: string;
+  /** The step's number: it names the interrupt a step asks (`<kind>-<step>`). */
+  step: number;
+  now: Date;
+  /** The reviewers whose answers led to this actor (passed on to the actors it messages). */
+  reviewers: readonly string[] | undefined;
+  /** Deadline of an interrupt that names none (`HITL_GATE_TIMEOUT_MS`). */
+  defaultTimeoutMs: number | undefined;
+}
+
+/** A step's outbox entries, the interrupt it asks (if it asks one), and what it could not read. */
+export interface StepEntries {
+  entries: OutboxEntry[];
+  interrupt: InterruptRecord | undefined;
+  /** The types of emitted effects this runtime does not know, left out. */
+  unknown: string[];
+}
+
+/**
+ * Turns a step's effects (the host's `prefix`, then what the machine emitted) into outbox
+ * entries: events, messages to actors (carrying the workflow's reviewers), released replies and
+ * the interrupt record of a pause, with its deadline.
+ */
+export function stepEntries(
+  ctx: StepContext,
+  prefix: readonly Prefix[],
+  emitted: readonly HitlEmitted[],
+): StepEntries {
+  const entries: OutboxEntry[] = [];
+  const unknown: string[] = [];
+  let interrupt: InterruptRecord | undefined;
+  for (const p of prefix) {
+    entries.push('op' in p ? p : { op: 'event', type: p.event, data: p.data });
+  }
+  for (const e of emitted) {
+    switch (e.type) {
+      case 'hitl.event':
+        entries.push({ op: 'event', type: e.event, data: e.data });
+        break;
+      case 'hitl.send': {
+        const data: MailboxMessage = ctx.reviewers?.length
+          ? { ...e.message, [REVIEWERS_FIELD]: [...ctx.reviewers] }
+          : e.message;
+        entries.push({ op: 'send', to: e.to, data });
+        break;
+      }
+      case 'hitl.reply':
+        entries.push({ op: 'reply', data: { workflowId: ctx.workflowId, ...e.reply } });
+        break;
+      case 'hitl.interrupt': {
+        const record: InterruptRecord = {
+          workflowId: ctx.workflowId,
+          interruptId: `${ctx.kind}-${ctx.step}`,
+          actor: ctx.kind,
+          type: e.interrupt.type,
+          question: e.interrupt.question,
+          createdAt: ctx.now.toISOString(),
+        };
+        if (e.interrupt.options) record.options = e.interrupt.options;
+        if (e.interrupt.draft !== undefined) record.draft = e.interrupt.draft;
+        if (e.interrupt.category !== undefined) record.category = e.interrupt.category;
+        if (ctx.reviewers?.length) record.previousReviewers = [...ctx.reviewers];
+        const timeoutMs = e.interrupt.timeoutMs ?? ctx.defaultTimeoutMs;
+        if (timeoutMs !== undefined) {
+          record.expiresAt = new Date(ctx.now.getTime() + timeoutMs).toISOString();
+        }
+        interrupt = record;
+        entries.push({ op: 'interrupt', record });
+        break;
+      }
+      default:
+        unknown.push(String((e as { type?: unknown }).type));
+    }
+  }
+  return { entries, interrupt, unknown };
+}

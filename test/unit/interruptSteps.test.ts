@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import { failurePrefix, planExpiry, planResume } from '../../src/interruptSteps.js';
+import type { InterruptRecord, SnapshotEnvelope } from '../../src/schemas.js';
+import { REVIEWERS_FIELD, stepEntries } from '../../src/stepEffects.js';
+
+const record: InterruptRecord = {
+  workflowId: 'wf-1',
+  interruptId: 'gate-2',
+  actor: 'gate',
+  type: 'approval',
+  question: 'Send this reply?',
+  options: ['yes', 'no'],
+  createdAt: '2026-11-29T10:00:00.000Z',
+};
+
+const paused: SnapshotEnvelope = {
+  format: 1,
+  kind: 'gate',
+  workflowId: 'wf-1',
+  version: 1,
+  status: 'active',
+  steps: 1,
+  snapshot: {},
+  applied: ['specialist.1.1'],
+  outboxes: [],
+  interrupt: record,
+  reviewers: ['bo'],
+};
+
+const yes = { response: { answer: 'yes', reviewer: 'ana' }, responseSeq: 12 };
+
+describe('planResume', () => {
+  it('resumes with the answer, withdraws the record and adds the reviewer to the trail', () => {
+    const plan = planResume(
+      paused,
+      {
+        ...yes,
+        storedAt: '2026-11-29T10:00:05.000Z',
+        seen: { interruptId: 'gate-2', revision: 40 },
+      },
+      { updates: {} },
+    );
+    expect(plan).toEqual({
+      ok: true,
+      event: {
+        type: 'hitl.resume',
+        interruptId: 'gate-2',
+        interruptType: 'approval',
+        answer: 'yes',
+        update: {},
+        reviewer: 'ana',
+      },
+      prefix: [
+        { op: 'interrupt.delete', workflowId: 'wf-1', interruptId: 'gate-2', revision: 40 },
+        {
+          event: 'resumed',
+          data: { interruptId: 'gate-2', answer: 'yes', reviewer: 'ana', responseSeq: 12 },
+        },
+      ],
+      reviewers: ['bo', 'ana'],
+    });
+  });
+
+  it('deletes at the revision the worker read only when it read this interrupt', () => {
+    const plan = planResume(
+      paused,
+      { ...yes, seen: { interruptId: 'gate-1', revision: 40 } },
+      { updates: {} },
+    );
+    expect(plan.ok && plan.prefix[0]).toEqual({
+      op: 'interrupt.delete',
+      workflowId: 'wf-1',
+      interruptId: 'gate-2',
+    });
+  });
+
+  it('rejects, naming the interrupt, what the policy or the stored time refuses', () => {
+    expect(
+      planResume(
+        paused,
+        { ...yes, response: { answer: 'maybe', reviewer: 'ana' } },
+        { updates: {} },
+      ),
+    ).toMatchObject({ ok: false, interruptId: 'gate-2', reason: /not an option/ });
+    expect(
+      planResume(paused, { ...yes, storedAt: '2026-11-29T09:00:00.000Z' }, { updates: {} }),
+    ).toMatchObject({ ok: false, interruptId: 'gate-2', reason: /answers an earlier question/ });
+    expect(planResume({ ...paused, status: 'done' }, yes, { updates: {} })).toMatchObject({
+      ok: false,
+      reason: /no pending interrupt/,
+    });
+  });
+});
+
+describe('planExpiry', () => {
+  it('expires the pending interrupt, and nothing that is no longer pending', () => {
+    expect(planExpiry(paused, 'gate-2')).toEqual({
+      event: { type: 'hitl.expire', interruptId: 'gate-2', interruptType: 'approval' },
+      prefix: [
+        { op: 'interrupt.delete', workflowId: 'wf-1', interruptId: 'gate-2' },
+        { event: 'expired', data: { interruptId: 'gate-2' } },
+      ],
+    });
+    expect(planExpiry(paused, 'gate-1')).toBeUndefined();
+  });
+});
+
+describe('failurePrefix', () => {
+  it('withdraws the interrupt, answers the waiting reviewer, then fails and completes', () => {
+    const prefix = failurePrefix(paused, 'gate', 'no such state', {
+      responseSeq: 12,
+      reviewer: 'ana',
+    });
+    expect(prefix.map((p) => ('op' in p ? p.op : p.event))).toEqual([
+      'interrupt.delete',
+      'response_rejected',
+      'failed',
+      'completed',
+    ]);
+    expect(prefix[3]).toEqual({ event: 'completed', data: { outcome: 'failed' } });
+  });
+});
+
+describe('stepEntries', () => {
+  const ctx = {
+    workflowId: 'wf-1',
+    kind: 'gate',
+    step: 3,
+    now: new Date('2026-11-29T10:00:00.000Z'),
+    reviewers: ['ana'],
+    defaultTimeoutMs: 60_000,
+  };
+
+  it('turns effects into entries: reviewers travel with messages, a pause gets its deadline', () => {
+    const built = stepEntries(
+      ctx,
+      [{ event: 'resumed', data: { answer: 'yes' } }],
+      [
+        { type: 'hitl.send', to: 'audit', message: { type: 'note' } },
+        {
+          type: 'hitl.interrupt',
+          interrupt: { type: 'approval', question: 'Send?', options: ['yes', 'no'] },
+        },
+        { type: 'hitl.shout' } as never,
+      ],
+    );
+    expect(built.entries[0]).toEqual({ op: 'event', type: 'resumed', data: { answer: 'yes' } });
+    expect(built.entries[1]).toEqual({
+      op: 'send',
+      to: 'audit',
+      data: { type: 'note', [REVIEWERS_FIELD]: ['ana'] },
+    });
+    expect(built.interrupt).toMatchObject({
+      interruptId: 'gate-3',
+      createdAt: '2026-11-29T10:00:00.000Z',
+      expiresAt: '2026-11-29T10:01:00.000Z',
+      previousReviewers: ['ana'],
+    });
+    expect(built.entries[2]).toEqual({ op: 'interrupt', record: built.interrupt });
+    expect(built.unknown).toEqual(['hitl.shout']);
+  });
+});
