@@ -1,3 +1,5 @@
+import { DUPLICATE_WINDOW_MS } from './topology.js';
+
 /** How to reach and authenticate with NATS. */
 export interface NatsSettings {
   url: string;
@@ -42,6 +44,11 @@ export interface HitlConfig {
   drainTimeoutMs?: number;
   /** `HITL_MAX_PAYLOAD_BYTES`: larger inbound messages are dead-lettered unread (default 64 KiB). */
   maxPayloadBytes?: number;
+  /**
+   * `HITL_EVENTS_MAX_AGE_MS`: events (the audit log on `HITL_EVENTS`) older than this are
+   * removed; kept forever when unset. At least JetStream's duplicate window (10 minutes).
+   */
+  eventsMaxAgeMs?: number;
   /** `HITL_REPLICAS`: replicas of every stream and bucket the workers create (default 1). */
   replicas?: number;
   model: ModelSettings;
@@ -189,6 +196,15 @@ export function loadConfig(
   if (backoff !== undefined) config.retryBackoffMs = backoff;
   const ackWait = positiveInt('HITL_ACK_WAIT_MS', env.HITL_ACK_WAIT_MS);
   if (ackWait !== undefined) config.ackWaitMs = ackWait;
+  const eventsMaxAge = positiveInt('HITL_EVENTS_MAX_AGE_MS', env.HITL_EVENTS_MAX_AGE_MS);
+  if (eventsMaxAge !== undefined) {
+    if (eventsMaxAge < DUPLICATE_WINDOW_MS) {
+      throw new Error(
+        `HITL_EVENTS_MAX_AGE_MS must be at least ${DUPLICATE_WINDOW_MS} (10 minutes, JetStream's duplicate window, which drops events re-published after a crash), got '${env.HITL_EVENTS_MAX_AGE_MS}'`,
+      );
+    }
+    config.eventsMaxAgeMs = eventsMaxAge;
+  }
   const drain = positiveInt('HITL_DRAIN_TIMEOUT_MS', env.HITL_DRAIN_TIMEOUT_MS);
   if (drain !== undefined) config.drainTimeoutMs = drain;
   if (env.HITL_MODEL) config.model.model = env.HITL_MODEL;

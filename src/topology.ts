@@ -26,11 +26,17 @@ export interface Buckets {
 
 type NamedStreamConfig = Partial<StreamConfig> & { name: string };
 
-function streamConfigs(s: Subjects, replicas: number): NamedStreamConfig[] {
+function streamConfigs(
+  s: Subjects,
+  replicas: number,
+  eventsMaxAgeMs: number | undefined,
+): NamedStreamConfig[] {
   const common = {
     storage: StorageType.File,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
     num_replicas: replicas,
+    // Set every time (0: kept forever), so that a worker started without a limit lifts one.
+    max_age: 0,
   };
   return [
     { name: s.streams.tickets, subjects: [s.ticketsNew], retention: RetentionPolicy.Limits },
@@ -39,6 +45,7 @@ function streamConfigs(s: Subjects, replicas: number): NamedStreamConfig[] {
       name: s.streams.events,
       subjects: [s.events(), s.humanRequestAll],
       retention: RetentionPolicy.Limits,
+      ...(eventsMaxAgeMs !== undefined ? { max_age: nanos(eventsMaxAgeMs) } : {}),
     },
     { name: s.streams.outbound, subjects: [s.outboundAll], retention: RetentionPolicy.Limits },
     { name: s.streams.dlq, subjects: [s.dlqAll], retention: RetentionPolicy.Limits },
@@ -81,11 +88,13 @@ export async function ensureTopology(
   subjects: Subjects,
   kinds: readonly string[] = [],
   delivery: { ackWaitMs?: number; maxDeliver?: number } = {},
-  storage: { replicas?: number } = {},
+  storage: { replicas?: number; eventsMaxAgeMs?: number } = {},
 ): Promise<{ jsm: JetStreamManager; buckets: Buckets }> {
   const replicas = storage.replicas ?? 1;
   const jsm = await jetstreamManager(nc);
-  for (const config of streamConfigs(subjects, replicas)) await ensureStream(jsm, config);
+  for (const config of streamConfigs(subjects, replicas, storage.eventsMaxAgeMs)) {
+    await ensureStream(jsm, config);
+  }
   const kvm = new Kvm(nc);
   const bucket = async (name: string): Promise<KV> => {
     const kv = await kvm.create(name, { storage: StorageType.File, history: 1, replicas });

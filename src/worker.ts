@@ -165,6 +165,9 @@ export class Worker {
       };
       const { jsm, buckets } = await ensureTopology(nc, subjects, kinds, delivery, {
         replicas: options.config.replicas ?? 1,
+        ...(options.config.eventsMaxAgeMs !== undefined
+          ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
+          : {}),
       });
       const js = jetstream(nc);
       const interrupts = new InterruptStore(buckets.interrupts, subjects);

@@ -94,4 +94,21 @@ describe('loadConfig', () => {
       );
     },
   );
+
+  it('reads HITL_LOCAL_DELIVERY, on unless turned off', () => {
+    expect(loadConfig({}).localDelivery).toBeUndefined();
+    expect(loadConfig({ HITL_LOCAL_DELIVERY: 'true' }).localDelivery).toBeUndefined();
+    expect(loadConfig({ HITL_LOCAL_DELIVERY: 'false' }).localDelivery).toBe(false);
+    expect(() => loadConfig({ HITL_LOCAL_DELIVERY: 'sometimes' })).toThrow(
+      "HITL_LOCAL_DELIVERY must be true or false, got 'sometimes'",
+    );
+  });
+
+  it('reads HITL_EVENTS_MAX_AGE_MS, no shorter than the duplicate window', () => {
+    expect(loadConfig({}).eventsMaxAgeMs).toBeUndefined();
+    expect(loadConfig({ HITL_EVENTS_MAX_AGE_MS: '2592000000' }).eventsMaxAgeMs).toBe(2_592_000_000);
+    expect(() => loadConfig({ HITL_EVENTS_MAX_AGE_MS: '60000' })).toThrow(
+      /^HITL_EVENTS_MAX_AGE_MS must be at least 600000 \(10 minutes, JetStream's duplicate window/,
+    );
+  });
 });
