@@ -1,0 +1,290 @@
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { MsgHdrs } from '@nats-io/transport-node';
+import type { ActorHost, Incoming } from './actorHost.js';
+import { describeError, TerminalError } from './errors.js';
+import type { InterruptStore } from './interruptStore.js';
+import {
+  describeZodError,
+  MailboxMessageSchema,
+  ResponseSchema,
+  TicketSchema,
+  TimerMessageSchema,
+  type HumanResponse,
+} from './schemas.js';
+import { isWorkflowId, type Subjects } from './subjects.js';
+import { traceFromHeaders, traceHeaders, type TraceCarrier } from './tracing.js';
+
+// Fatal: a payload that is not UTF-8 is refused, not silently given U+FFFD characters.
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+/** How a handled message is settled: acked (nothing), or put back to come again after a delay. */
+export type Settle = void | { nakMs: number };
+
+/** A timer due later than this is looked at again after this long (and put back again). */
+const MAX_TIMER_NAP_MS = 60 * 60_000;
+
+/** When JetStream stored a message, as an ISO time. */
+function storedAt(m: JsMsg): string {
+  return m.time.toISOString();
+}
+
+/** The W3C trace context a message's headers carry, as an {@link Incoming}'s `trace`. */
+function traced(m: JsMsg): { trace?: TraceCarrier } {
+  const trace = traceFromHeaders(m.headers);
+  return trace ? { trace } : {};
+}
+
+/** Publish options that pass a message's trace context on to the actor it is forwarded to. */
+function forwardTrace(m: JsMsg): { headers?: MsgHdrs } {
+  const headers = traceHeaders(traceFromHeaders(m.headers));
+  return headers ? { headers } : {};
+}
+
+/** A bad input: dead-letter it with this reason, and tell the reviewer when there is one. */
+export class BadInput extends TerminalError {
+  override name = 'BadInput';
+}
+
+/**
+ * A payload over `HITL_MAX_PAYLOAD_BYTES`, refused before it is read. Its dead letter keeps
+ * only the first `limit` bytes: the whole of it might not fit in a message.
+ */
+export class PayloadTooLarge extends BadInput {
+  override name = 'PayloadTooLarge';
+  constructor(
+    size: number,
+    readonly limit: number,
+  ) {
+    super(
+      `payload of ${size} bytes exceeds the limit of ${limit} bytes (HITL_MAX_PAYLOAD_BYTES); the dead letter keeps its first ${limit} bytes`,
+    );
+  }
+}
+
+function parseJson(data: Uint8Array, maxBytes: number): unknown {
+  if (data.length > maxBytes) throw new PayloadTooLarge(data.length, maxBytes);
+  let text: string;
+  try {
+    text = decoder.decode(data);
+  } catch {
+    throw new BadInput('payload is not valid UTF-8 (send UTF-8 encoded JSON)');
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new BadInput(`payload is not JSON: ${describeError(err)}`);
+  }
+}
+
+/** What the inbound handlers work with. */
+export interface InboundDeps {
+  host: ActorHost;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  subjects: Subjects;
+  interrupts: InterruptStore;
+  /** `HITL_MAX_PAYLOAD_BYTES`: a larger inbound message is dead-lettered unread. */
+  maxPayloadBytes: number;
+}
+
+/**
+ * What a worker does with each message it pulls: a ticket starts a workflow, a response goes
+ * to the actor whose interrupt it answers, a due timer expires an interrupt, a mailbox message
+ * is applied to its actor. Each validates its input at the boundary: {@link BadInput} is
+ * dead-lettered by the caller; any other error fails the step, which is redelivered.
+ */
+export class Inbound {
+  private readonly host: ActorHost;
+  private readonly js: JetStreamClient;
+  private readonly jsm: JetStreamManager;
+  private readonly subjects: Subjects;
+  private readonly interrupts: InterruptStore;
+  private readonly maxPayloadBytes: number;
+
+  constructor(deps: InboundDeps) {
+    this.host = deps.host;
+    this.js = deps.js;
+    this.jsm = deps.jsm;
+    this.subjects = deps.subjects;
+    this.interrupts = deps.interrupts;
+    this.maxPayloadBytes = deps.maxPayloadBytes;
+  }
+
+  async ticket(m: JsMsg, actor: string): Promise<Settle> {
+    const parsed = TicketSchema.safeParse(parseJson(m.data, this.maxPayloadBytes));
+    if (!parsed.success) throw new BadInput(`invalid ticket: ${describeZodError(parsed.error)}`);
+    const { id, ...ticket } = parsed.data;
+    const msgId = m.headers?.get('Nats-Msg-Id');
+    // A generated id must be the same on every delivery of this message, or a redelivery
+    // would start a second workflow.
+    const workflowId =
+      id ??
+      (msgId && isWorkflowId(msgId)
+        ? msgId
+        : `t${m.info.streamSequence}-${m.info.timestampNanos.toString(36)}`);
+    // Seen for the first time: its workflow surely has no actor yet (a ticket repeated with
+    // its id after JetStream's duplicate window is the exception, and its create then fails).
+    await this.host.apply(actor, workflowId, {
+      id: 'ticket',
+      type: 'message',
+      message: { type: 'ticket', ...ticket },
+      fresh: !m.info.redelivered,
+      ...traced(m),
+    });
+  }
+
+  async response(m: JsMsg): Promise<Settle> {
+    const wf = this.subjects.workflowOfResponse(m.subject);
+    if (!wf)
+      throw new BadInput(
+        `illegal workflow id in subject '${m.subject}' (use 1 to 64 letters, digits, '-' and '_')`,
+      );
+    const seq = m.info.streamSequence;
+    let response: HumanResponse;
+    try {
+      const parsed = ResponseSchema.safeParse(parseJson(m.data, this.maxPayloadBytes));
+      if (!parsed.success)
+        throw new BadInput(`invalid response: ${describeZodError(parsed.error)}`);
+      response = parsed.data;
+    } catch (err) {
+      await this.host.publishRejection(wf, seq, describeError(err), {});
+      throw err;
+    }
+    const incoming: Incoming = {
+      id: `r${seq}`,
+      type: 'response',
+      response,
+      responseSeq: seq,
+      storedAt: storedAt(m),
+      ...traced(m),
+    };
+    // A redelivery (its worker died mid-step, say) may find the response applied already and
+    // its interrupt gone, or replaced by the next one: it goes back to the actor that applied
+    // it, which re-publishes that step's effects; it is neither applied again nor rejected.
+    const applied = m.info.redelivered ? await this.host.appliedBy(wf, incoming.id) : undefined;
+    const pending = applied === undefined ? await this.interrupts.getEntry(wf) : undefined;
+    const actor = applied ?? pending?.record.actor;
+    if (actor === undefined) {
+      await this.host.publishRejection(
+        wf,
+        seq,
+        `workflow '${wf}' is not waiting for a human (no pending interrupt: already answered, expired, or never asked)`,
+        response,
+      );
+      return;
+    }
+    if (this.host.hosts(actor)) {
+      await this.host.apply(
+        actor,
+        wf,
+        pending
+          ? {
+              ...incoming,
+              seen: { interruptId: pending.record.interruptId, revision: pending.revision },
+            }
+          : incoming,
+      );
+      return;
+    }
+    // The actor lives in another worker: hand the response to its mailbox.
+    await this.js.publish(
+      this.subjects.mailbox(actor, wf),
+      encoder.encode(
+        JSON.stringify({
+          type: 'hitl.response',
+          response,
+          responseSeq: seq,
+          storedAt: incoming.storedAt,
+        }),
+      ),
+      { msgID: `${wf}.r${seq}`, ...forwardTrace(m) },
+    );
+  }
+
+  /**
+   * A deadline: put back until it is due; then, once every response JetStream stored for the
+   * workflow has been handled (one stored before the deadline still wins), expire the interrupt.
+   */
+  async timer(m: JsMsg): Promise<Settle> {
+    const parsed = TimerMessageSchema.safeParse(parseJson(m.data, this.maxPayloadBytes));
+    if (!parsed.success) throw new BadInput(`invalid timer: ${describeZodError(parsed.error)}`);
+    const timer = parsed.data;
+    const wait = Date.parse(timer.expiresAt) - Date.now();
+    if (wait > 0) return { nakMs: Math.min(wait, MAX_TIMER_NAP_MS) };
+    if (await this.responsesUnhandled(timer.workflowId)) return { nakMs: 250 };
+    const wf = timer.workflowId;
+    const id = `x${timer.interruptId}`;
+    if (this.host.hosts(timer.actor)) {
+      await this.host.apply(timer.actor, wf, {
+        id,
+        type: 'expire',
+        interruptId: timer.interruptId,
+        ...traced(m),
+      });
+      return;
+    }
+    await this.js.publish(
+      this.subjects.mailbox(timer.actor, wf),
+      encoder.encode(JSON.stringify({ type: 'hitl.expire', interruptId: timer.interruptId })),
+      { msgID: `${wf}.${id}`, ...forwardTrace(m) },
+    );
+  }
+
+  /** True while the latest response stored for `wf` is not yet acknowledged by the consumer. */
+  private async responsesUnhandled(wf: string): Promise<boolean> {
+    const stream = this.subjects.streams.responses;
+    let last: { seq: number } | null;
+    try {
+      last = await this.jsm.streams.getMessage(stream, { last_by_subj: this.subjects.respond(wf) });
+    } catch (err) {
+      if (/no message found/i.test(describeError(err))) return false;
+      throw err;
+    }
+    if (!last) return false;
+    const info = await this.jsm.consumers.info(stream, this.subjects.consumer('responses'));
+    return last.seq > info.ack_floor.stream_seq;
+  }
+
+  async mailbox(m: JsMsg, kind: string): Promise<Settle> {
+    const wf = this.subjects.workflowOfMailbox(kind, m.subject);
+    if (!wf) throw new BadInput(`illegal workflow id in subject '${m.subject}'`);
+    // Twice the limit: a message between actors carries a ticket's request and a draft.
+    const parsed = MailboxMessageSchema.safeParse(parseJson(m.data, 2 * this.maxPayloadBytes));
+    if (!parsed.success)
+      throw new BadInput(`invalid actor message: ${describeZodError(parsed.error)}`);
+    const message = parsed.data;
+    const header = m.headers?.get('Nats-Msg-Id');
+    const id = header
+      ? header.startsWith(`${wf}.`)
+        ? header.slice(wf.length + 1)
+        : header
+      : `s${m.info.streamSequence}`;
+    if (message.type === 'hitl.response') {
+      const response = ResponseSchema.safeParse(message.response);
+      const seq = Number(message.responseSeq);
+      if (!response.success || !Number.isInteger(seq)) {
+        throw new BadInput('invalid forwarded response');
+      }
+      await this.host.apply(kind, wf, {
+        id: `r${seq}`,
+        type: 'response',
+        response: response.data,
+        responseSeq: seq,
+        ...(typeof message.storedAt === 'string' ? { storedAt: message.storedAt } : {}),
+        ...traced(m),
+      });
+    } else if (message.type === 'hitl.retry') {
+      await this.host.apply(kind, wf, { id, type: 'retry', ...traced(m) });
+    } else if (message.type === 'hitl.expire' && typeof message.interruptId === 'string') {
+      await this.host.apply(kind, wf, {
+        id,
+        type: 'expire',
+        interruptId: message.interruptId,
+        ...traced(m),
+      });
+    } else {
+      await this.host.apply(kind, wf, { id, type: 'message', message, ...traced(m) });
+    }
+  }
+}
