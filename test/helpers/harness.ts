@@ -1,4 +1,5 @@
 import { jetstream, jetstreamManager, DeliverPolicy } from '@nats-io/jetstream';
+import { afterAll, beforeAll } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createActors } from '../../actors/index.js';
 import {
@@ -30,6 +31,45 @@ export function uniquePrefix(name = 't'): string {
 /** One nats-server per test file, started by the harness (free port, temp store). */
 export async function startServer(): Promise<NatsServerHandle> {
   return startNatsServer();
+}
+
+/** A test file's nats-server and a plain connection to it (see {@link serverPerFile}). */
+export interface FileServer {
+  readonly server: NatsServerHandle;
+  readonly nc: NatsConnection;
+}
+
+/**
+ * Starts one nats-server for the calling test file before its tests, with a plain connection
+ * to it, and stops both after them. Call it at the top level of the file.
+ *
+ * @example
+ * const shared = serverPerFile();
+ * it('…', async () => { await publishRaw(shared.nc, …); });
+ */
+export function serverPerFile(): FileServer {
+  let server: NatsServerHandle | undefined;
+  let nc: NatsConnection | undefined;
+  beforeAll(async () => {
+    server = await startServer();
+    nc = await rawConnection(server);
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.dispose();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the file server starts in beforeAll');
+    return value;
+  };
+  return {
+    get server() {
+      return started(server);
+    },
+    get nc() {
+      return started(nc);
+    },
+  };
 }
 
 export function testConfig(

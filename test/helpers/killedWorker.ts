@@ -1,15 +1,13 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, it } from 'vitest';
-import type { EventEnvelope, NatsServerHandle, Worker } from '../../src/index.js';
+import { describe, it } from 'vitest';
+import type { EventEnvelope, Worker } from '../../src/index.js';
 import { InterruptRecordSchema, Subjects } from '../../src/index.js';
 import { exitOf, spawnCli, waitForOutput } from './cli.js';
 import { eventually } from './eventually.js';
 import {
   connectClient,
   publishRaw,
-  rawConnection,
   readStream,
-  startServer,
+  serverPerFile,
   startWorker,
   testConfig,
   uniquePrefix,
@@ -76,17 +74,7 @@ function answerTo(type: string): string {
  * workflow's events, reply and `completed` are counted.
  */
 export function describeKillsAtEveryPoint(kind: 'triage' | 'gate'): void {
-  let server: NatsServerHandle;
-  let nc: NatsConnection;
-
-  beforeAll(async () => {
-    server = await startServer();
-    nc = await rawConnection(server);
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.dispose();
-  });
+  const shared = serverPerFile();
 
   describe.concurrent(`a worker killed at every point of a ${kind} step`, () => {
     const cases = POINTS.map((point) => ({ kind, point }));
@@ -96,12 +84,12 @@ export function describeKillsAtEveryPoint(kind: 'triage' | 'gate'): void {
       async ({ kind, point }, { expect }) => {
         const prefix = uniquePrefix(`kill${kind}`);
         const env = {
-          NATS_URL: server.url,
+          NATS_URL: shared.server.url,
           HITL_PREFIX: prefix,
           HITL_MODEL_PROVIDER: 'mock',
           HITL_ACK_WAIT_MS: ACK_WAIT_MS,
         };
-        const config = testConfig(server, prefix, { HITL_ACK_WAIT_MS: ACK_WAIT_MS });
+        const config = testConfig(shared.server, prefix, { HITL_ACK_WAIT_MS: ACK_WAIT_MS });
         const subjects = new Subjects(prefix);
         const fault = `${point}:${kind}`;
         const answered = new Set<string>();
@@ -110,7 +98,11 @@ export function describeKillsAtEveryPoint(kind: 'triage' | 'gate'): void {
 
         /** Answers every pending interrupt (of actor `only`, if given) not answered before. */
         const answerPending = async (only?: string): Promise<number> => {
-          const pending = await readStream(nc, subjects.streams.events, subjects.humanRequestAll);
+          const pending = await readStream(
+            shared.nc,
+            subjects.streams.events,
+            subjects.humanRequestAll,
+          );
           let sent = 0;
           for (const row of pending) {
             const record = InterruptRecordSchema.parse(row.data);
@@ -118,7 +110,7 @@ export function describeKillsAtEveryPoint(kind: 'triage' | 'gate'): void {
             const key = `${record.workflowId}/${record.interruptId}`;
             if (answered.has(key)) continue;
             answered.add(key);
-            await publishRaw(nc, subjects.respond(record.workflowId), {
+            await publishRaw(shared.nc, subjects.respond(record.workflowId), {
               answer: answerTo(record.type),
               reviewer: 'ana',
               interruptId: record.interruptId,
@@ -148,7 +140,11 @@ export function describeKillsAtEveryPoint(kind: 'triage' | 'gate'): void {
           await eventually(
             async () => {
               expect(await c.pending()).toHaveLength(5);
-              const asked = await readStream(nc, subjects.streams.events, subjects.humanRequestAll);
+              const asked = await readStream(
+                shared.nc,
+                subjects.streams.events,
+                subjects.humanRequestAll,
+              );
               expect(asked).toHaveLength(5);
             },
             {
@@ -169,7 +165,7 @@ export function describeKillsAtEveryPoint(kind: 'triage' | 'gate'): void {
           await eventually(
             async () => {
               await answerPending();
-              const all = await readStream(nc, subjects.streams.events, subjects.events());
+              const all = await readStream(shared.nc, subjects.streams.events, subjects.events());
               const events = all.map((r) => r.data as EventEnvelope);
               // Named with their events so far, should one never complete.
               const unfinished = WORKFLOWS.filter(
@@ -185,22 +181,26 @@ export function describeKillsAtEveryPoint(kind: 'triage' | 'gate'): void {
             },
             { timeout: 30_000, interval: 200, message: 'workflows did not all complete' },
           );
-          await workersIdle(nc, subjects, 10_000);
+          await workersIdle(shared.nc, subjects, 10_000);
 
-          const events = (await readStream(nc, subjects.streams.events, subjects.events())).map(
-            (r) => r.data as EventEnvelope,
-          );
+          const events = (
+            await readStream(shared.nc, subjects.streams.events, subjects.events())
+          ).map((r) => r.data as EventEnvelope);
           for (const w of WORKFLOWS) {
             const mine = events.filter((e) => e.workflowId === w.id).map((e) => e.type);
             expect(mine, `events of ${w.id}`).toEqual(w.events);
           }
-          const replies = await readStream(nc, subjects.streams.outbound, subjects.outboundAll);
+          const replies = await readStream(
+            shared.nc,
+            subjects.streams.outbound,
+            subjects.outboundAll,
+          );
           expect(
             replies.map((r) => (r.data as { workflowId: string }).workflowId).sort(),
             'one reply per workflow',
           ).toEqual(WORKFLOWS.map((w) => w.id).sort());
           expect(await c.pending()).toEqual([]);
-          expect(await readStream(nc, subjects.streams.dlq, subjects.dlqAll)).toEqual([]);
+          expect(await readStream(shared.nc, subjects.streams.dlq, subjects.dlqAll)).toEqual([]);
         } finally {
           await client?.close();
           await Promise.all(workers.map((w) => w.stop()));

@@ -1,24 +1,16 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { emit, setup as machineSetup } from 'xstate';
 import { hitlEvent, requestHuman } from '../../src/effects.js';
 import type { HitlEmitted, ResumeEvent } from '../../src/effects.js';
-import type {
-  ActorDefinition,
-  EventEnvelope,
-  HitlClient,
-  NatsServerHandle,
-  Worker,
-} from '../../src/index.js';
+import type { ActorDefinition, EventEnvelope, HitlClient, Worker } from '../../src/index.js';
 import { DeadLetterSchema, defineActor, Subjects } from '../../src/index.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   connectClient,
   countTypes,
   publishRaw,
-  rawConnection,
   readStream,
-  startServer,
+  serverPerFile,
   startWorker,
   storedEvents,
   testConfig,
@@ -34,23 +26,13 @@ import {
 // whose steps throw on every delivery, or on the first few, with the delivery limit cut to 3
 // (HITL_MAX_DELIVER) and the backoff to 10 ms (HITL_RETRY_BACKOFF_MS).
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startServer();
-  nc = await rawConnection(server);
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+const shared = serverPerFile();
 
 async function setup(
   options: { env?: Record<string, string>; definitions?: ActorDefinition[] } = {},
 ) {
   const prefix = uniquePrefix('bad');
-  const config = testConfig(server, prefix, options.env);
+  const config = testConfig(shared.server, prefix, options.env);
   const worker: Worker = await startWorker(config, {
     ...(options.definitions ? { definitions: options.definitions } : {}),
   });
@@ -61,7 +43,7 @@ async function setup(
     subjects,
     /** The dead letters of one source, each checked against the contract's shape. */
     async deadLetters(source: string) {
-      const rows = await readStream(nc, subjects.streams.dlq, subjects.dlq(source));
+      const rows = await readStream(shared.nc, subjects.streams.dlq, subjects.dlq(source));
       return rows.map((r) => {
         expect(r.subject).toBe(subjects.dlq(source));
         expect(Object.keys(r.data as object).sort()).toEqual([
@@ -75,7 +57,7 @@ async function setup(
     },
     /** Every event of the prefix. */
     async events(): Promise<EventEnvelope[]> {
-      const rows = await readStream(nc, subjects.streams.events, subjects.events());
+      const rows = await readStream(shared.nc, subjects.streams.events, subjects.events());
       return rows.map((r) => r.data as EventEnvelope);
     },
     async [Symbol.asyncDispose]() {
@@ -304,7 +286,7 @@ const badResponses: BadResponse[] = [
 describe('malformed tickets', () => {
   it('dead-letters each with a reason naming the problem, starts nothing and goes on', async () => {
     await using t = await setup();
-    for (const bad of badTickets) await publishRaw(nc, t.subjects.ticketsNew, bad.payload);
+    for (const bad of badTickets) await publishRaw(shared.nc, t.subjects.ticketsNew, bad.payload);
     const good = await t.client.start({ id: 'good-1', request: 'The app shows an error' });
     expect(good).toMatchObject({ status: 'completed', outcome: 'sent', category: 'technical' });
 
@@ -323,7 +305,7 @@ describe('malformed tickets', () => {
         reason: expect.stringMatching(bad.reason),
       });
     }
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
     // None of them started a workflow: only the good ticket published events.
     const events = await t.events();
     expect(new Set(events.map((e) => e.workflowId))).toEqual(new Set(['good-1']));
@@ -354,12 +336,16 @@ describe('responses that cannot be accepted', () => {
 
     const seqs: number[] = [];
     for (const bad of badResponses) {
-      const { seq } = await publishRaw(nc, t.subjects.respond(workflows[bad.to]), bad.payload);
+      const { seq } = await publishRaw(
+        shared.nc,
+        t.subjects.respond(workflows[bad.to]),
+        bad.payload,
+      );
       seqs.push(seq);
     }
     // One with a subject that names no legal workflow: there is nobody to tell but the DLQ.
     const illegal = `${t.subjects.prefix}.human.respond.a.b`;
-    await publishRaw(nc, illegal, { answer: 'yes', reviewer: 'ana' });
+    await publishRaw(shared.nc, illegal, { answer: 'yes', reviewer: 'ana' });
 
     const rejections = await eventually(async () => {
       const found = (await t.events()).filter((e) => e.type === 'response_rejected');
@@ -394,7 +380,7 @@ describe('responses that cannot be accepted', () => {
     });
     expect(letters.find((l) => l.subject === illegal)?.reason).toMatch(/illegal workflow id/);
 
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
     for (const wf of Object.values(workflows)) {
       expect(await stateOf(t.client, wf), `state of ${wf}`).toEqual(before.get(wf));
     }
@@ -465,7 +451,7 @@ describe('poison: messages that keep failing for reasons other than their conten
     const ledger = flakyStep(() => true, 'ledger is read-only');
     await using t = await setup({ env: limits, definitions: [startsWith('ledger', ledger)] });
     const subject = t.subjects.mailbox('ledger', 'poison-1');
-    await publishRaw(nc, subject, { type: 'hitl.start', amount: 42 });
+    await publishRaw(shared.nc, subject, { type: 'hitl.start', amount: 42 });
 
     const [letter] = await eventually(async () => {
       const found = await t.deadLetters('mailbox');
@@ -478,7 +464,7 @@ describe('poison: messages that keep failing for reasons other than their conten
       reason: "gave up after 3 deliveries: machine 'ledger' failed: ledger is read-only",
       raw: JSON.stringify({ type: 'hitl.start', amount: 42 }),
     });
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
     expect(ledger.runs).toBe(3);
     expect(await t.client.snapshots('poison-1')).toEqual([]);
     expect(await t.events()).toEqual([]);
@@ -500,7 +486,7 @@ describe('poison: messages that keep failing for reasons other than their conten
       expect.objectContaining({ source: 'responses', subject: t.subjects.respond('poison-2') }),
     ]);
     expect(letters[0]?.reason).toBe(reason);
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
     expect(payout.runs).toBe(3);
     expect(await stateOf(t.client, 'poison-2')).toEqual(before);
   });
@@ -508,11 +494,13 @@ describe('poison: messages that keep failing for reasons other than their conten
   it('applies a step that fails a few times exactly once when it succeeds', async () => {
     const flaky = flakyStep((run) => run < 3, 'ledger busy');
     await using t = await setup({ env: limits, definitions: [startsWith('flaky', flaky)] });
-    await publishRaw(nc, t.subjects.mailbox('flaky', 'flaky-1'), { type: 'hitl.start' });
+    await publishRaw(shared.nc, t.subjects.mailbox('flaky', 'flaky-1'), { type: 'hitl.start' });
     await eventually(async () =>
-      expect(countTypes(await storedEvents(nc, t.subjects, 'flaky-1'))).toEqual({ completed: 1 }),
+      expect(countTypes(await storedEvents(shared.nc, t.subjects, 'flaky-1'))).toEqual({
+        completed: 1,
+      }),
     );
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
     expect(flaky.runs).toBe(3);
     expect(await t.deadLetters('mailbox')).toEqual([]);
   });

@@ -1,14 +1,11 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { assign, emit, setup as machineSetup } from 'xstate';
 import { hitlEvent, requestHuman } from '../../src/effects.js';
 import type { HitlEmitted, ResumeEvent } from '../../src/effects.js';
-import type { NatsServerHandle } from '../../src/index.js';
 import { defineActor, Subjects } from '../../src/index.js';
 import {
   connectClient,
-  rawConnection,
-  startServer,
+  serverPerFile,
   startWorker,
   storedEvents,
   testConfig,
@@ -65,21 +62,11 @@ const expenseMachine = machineSetup({
   },
 });
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startServer();
-  nc = await rawConnection(server);
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+const shared = serverPerFile();
 
 async function setup() {
   const prefix = uniquePrefix('custom');
-  const config = testConfig(server, prefix);
+  const config = testConfig(shared.server, prefix);
   const worker = await startWorker(config, {
     definitions: [defineActor({ kind: 'expense', machine: expenseMachine })],
   });
@@ -124,7 +111,7 @@ describe('an actor kind of your own', () => {
       state: { workflowId: 'exp-1', amount: 42, decision: 'approve', decidedBy: 'ana' },
     });
     expect(await t.client.pending()).toEqual([]);
-    expect(types(await storedEvents(nc, t.subjects, 'exp-1'))).toEqual([
+    expect(types(await storedEvents(shared.nc, t.subjects, 'exp-1'))).toEqual([
       'interrupted',
       'resumed',
       'completed',

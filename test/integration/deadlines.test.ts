@@ -1,14 +1,11 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NatsServerHandle } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
 import {
   countTypes,
   publishRaw,
-  rawConnection,
   readStream,
-  startServer,
+  serverPerFile,
   storedEvents,
   types,
   workflowScope,
@@ -18,20 +15,10 @@ import {
 // (HITL_GATE_TIMEOUT_MS), every worker stopped across a deadline, and responses stored just
 // before or just after a deadline while no worker runs.
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startServer();
-  nc = await rawConnection(server);
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+const shared = serverPerFile();
 
 function setup(timeoutMs: number) {
-  return workflowScope(server, 'ddl', { HITL_GATE_TIMEOUT_MS: String(timeoutMs) });
+  return workflowScope(shared.server, 'ddl', { HITL_GATE_TIMEOUT_MS: String(timeoutMs) });
 }
 
 /** Resolves once the wall clock is past `iso`. */
@@ -51,19 +38,19 @@ describe('durable deadlines', () => {
     expect(Date.parse(expiresAt ?? '') - Date.parse(run.interrupt.createdAt)).toBe(300);
 
     await eventually(async () =>
-      expect(types(await storedEvents(nc, t.subjects, 'late-1')).slice(-2)).toEqual([
+      expect(types(await storedEvents(shared.nc, t.subjects, 'late-1')).slice(-2)).toEqual([
         'expired',
         'completed',
       ]),
     );
-    const events = await storedEvents(nc, t.subjects, 'late-1');
+    const events = await storedEvents(shared.nc, t.subjects, 'late-1');
     expect(events.at(-2)?.data).toEqual({ interruptId: run.interrupt.interruptId });
     expect(events.at(-1)?.data).toMatchObject({ outcome: 'expired', category: 'refund' });
     expect(Date.parse(events.at(-2)?.at ?? '')).toBeGreaterThanOrEqual(Date.parse(expiresAt ?? ''));
     expect(await t.client.pending()).toEqual([]);
-    expect(await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll)).toHaveLength(
-      0,
-    );
+    expect(
+      await readStream(shared.nc, t.subjects.streams.outbound, t.subjects.outboundAll),
+    ).toHaveLength(0);
   });
 
   it('fires when every worker was down at the deadline and one starts later', async () => {
@@ -73,11 +60,11 @@ describe('durable deadlines', () => {
     if (run.status !== 'paused') throw new Error('expected a pause');
     await first.stop();
     await past(run.interrupt.expiresAt);
-    expect(countTypes(await storedEvents(nc, t.subjects, 'late-2')).expired).toBeUndefined();
+    expect(countTypes(await storedEvents(shared.nc, t.subjects, 'late-2')).expired).toBeUndefined();
 
     await t.worker();
     await eventually(async () =>
-      expect(countTypes(await storedEvents(nc, t.subjects, 'late-2'))).toMatchObject({
+      expect(countTypes(await storedEvents(shared.nc, t.subjects, 'late-2'))).toMatchObject({
         expired: 1,
         completed: 1,
       }),
@@ -93,11 +80,11 @@ describe('durable deadlines', () => {
     expect(done).toMatchObject({ status: 'completed', outcome: 'sent' });
     await past(run.interrupt.expiresAt);
     // The timer is consumed (the stream is a work queue) without effect.
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(shared.nc);
     await eventually(async () =>
       expect((await jsm.streams.info(t.subjects.streams.timers)).state.messages).toBe(0),
     );
-    const counts = countTypes(await storedEvents(nc, t.subjects, 'late-3'));
+    const counts = countTypes(await storedEvents(shared.nc, t.subjects, 'late-3'));
     expect(counts.expired).toBeUndefined();
     expect(counts.completed).toBe(1);
   });
@@ -108,18 +95,18 @@ describe('durable deadlines', () => {
     const run = await t.client.start({ id: 'late-4', request: 'refund please' });
     if (run.status !== 'paused') throw new Error('expected a pause');
     await first.stop();
-    await publishRaw(nc, t.subjects.respond('late-4'), { answer: 'yes', reviewer: 'early' });
+    await publishRaw(shared.nc, t.subjects.respond('late-4'), { answer: 'yes', reviewer: 'early' });
     expect(Date.now()).toBeLessThan(Date.parse(run.interrupt.expiresAt ?? ''));
     await past(run.interrupt.expiresAt);
 
     await t.worker();
     await eventually(async () =>
-      expect(countTypes(await storedEvents(nc, t.subjects, 'late-4'))).toMatchObject({
+      expect(countTypes(await storedEvents(shared.nc, t.subjects, 'late-4'))).toMatchObject({
         resumed: 1,
         completed: 1,
       }),
     );
-    const events = await storedEvents(nc, t.subjects, 'late-4');
+    const events = await storedEvents(shared.nc, t.subjects, 'late-4');
     expect(events.find((e) => e.type === 'completed')?.data.outcome).toBe('sent');
     expect(countTypes(events).expired).toBeUndefined();
   });
@@ -131,23 +118,23 @@ describe('durable deadlines', () => {
     if (run.status !== 'paused') throw new Error('expected a pause');
     await first.stop();
     await past(run.interrupt.expiresAt);
-    await publishRaw(nc, t.subjects.respond('late-5'), { answer: 'yes', reviewer: 'tardy' });
+    await publishRaw(shared.nc, t.subjects.respond('late-5'), { answer: 'yes', reviewer: 'tardy' });
 
     await t.worker();
     await eventually(async () =>
-      expect(countTypes(await storedEvents(nc, t.subjects, 'late-5'))).toMatchObject({
+      expect(countTypes(await storedEvents(shared.nc, t.subjects, 'late-5'))).toMatchObject({
         response_rejected: 1,
         expired: 1,
         completed: 1,
       }),
     );
-    const events = await storedEvents(nc, t.subjects, 'late-5');
+    const events = await storedEvents(shared.nc, t.subjects, 'late-5');
     const rejected = events.find((e) => e.type === 'response_rejected');
     expect(String(rejected?.data.reason)).toMatch(/deadline .* passed/);
     expect(events.find((e) => e.type === 'completed')?.data.outcome).toBe('expired');
-    expect(await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll)).toHaveLength(
-      0,
-    );
+    expect(
+      await readStream(shared.nc, t.subjects.streams.outbound, t.subjects.outboundAll),
+    ).toHaveLength(0);
   });
 
   it("takes a ticket's timeoutMs over HITL_GATE_TIMEOUT_MS, all the way to the gate", async () => {
@@ -160,7 +147,7 @@ describe('durable deadlines', () => {
       250,
     );
     await eventually(async () =>
-      expect(types(await storedEvents(nc, t.subjects, 'late-6')).slice(-2)).toEqual([
+      expect(types(await storedEvents(shared.nc, t.subjects, 'late-6')).slice(-2)).toEqual([
         'expired',
         'completed',
       ]),
@@ -173,14 +160,14 @@ describe('durable deadlines', () => {
     const run = await t.client.start({ id: 'late-7', request: 'hmm, hello?', timeoutMs: 200 });
     expect(run).toMatchObject({ status: 'paused', interrupt: { type: 'escalation' } });
     await eventually(async () =>
-      expect(types(await storedEvents(nc, t.subjects, 'late-7'))).toEqual([
+      expect(types(await storedEvents(shared.nc, t.subjects, 'late-7'))).toEqual([
         'received',
         'interrupted',
         'expired',
         'completed',
       ]),
     );
-    const events = await storedEvents(nc, t.subjects, 'late-7');
+    const events = await storedEvents(shared.nc, t.subjects, 'late-7');
     expect(events.at(-1)?.data).toEqual({ outcome: 'expired' });
     expect(await t.client.pending()).toEqual([]);
   });

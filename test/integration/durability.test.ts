@@ -1,36 +1,24 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { mockModel, supportActors } from '../../actors/index.js';
-import type { ActorDefinition, NatsServerHandle } from '../../src/index.js';
+import type { ActorDefinition } from '../../src/index.js';
 import { defineActor } from '../../src/index.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   countTypes,
   publishRaw,
-  rawConnection,
   readStream,
-  startServer,
+  serverPerFile,
   storedEvents,
   types,
-  workflowScope,
   workersIdle,
+  workflowScope,
 } from '../helpers/harness.js';
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startServer();
-  nc = await rawConnection(server);
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+const shared = serverPerFile();
 
 function setup() {
-  return workflowScope(server, 'dur');
+  return workflowScope(shared.server, 'dur');
 }
 
 /** The support actors, with the gate definition swapped for `gate(original)`. */
@@ -68,11 +56,15 @@ describe('pattern C: a long pause across worker processes', () => {
     const done = await t.client.resume('long-1', { resume: 'yes', reviewer: 'ana' });
     expect(done).toMatchObject({ status: 'completed', outcome: 'sent', category: 'refund' });
 
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
     expect(await t.client.pending()).toEqual([]);
-    const counts = countTypes(await storedEvents(nc, t.subjects, 'long-1'));
+    const counts = countTypes(await storedEvents(shared.nc, t.subjects, 'long-1'));
     expect(counts).toMatchObject({ interrupted: 1, resumed: 1, sent: 1, completed: 1 });
-    const replies = await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll);
+    const replies = await readStream(
+      shared.nc,
+      t.subjects.streams.outbound,
+      t.subjects.outboundAll,
+    );
     expect(replies.map((r) => r.data)).toEqual([
       expect.objectContaining({ workflowId: 'long-1', approvedBy: 'ana' }),
     ]);
@@ -85,20 +77,20 @@ describe('pattern C: a long pause across worker processes', () => {
     expect(run.status).toBe('paused');
     await first.stop();
 
-    const { seq } = await publishRaw(nc, t.subjects.respond('offline-1'), {
+    const { seq } = await publishRaw(shared.nc, t.subjects.respond('offline-1'), {
       answer: 'yes',
       reviewer: 'ana',
     });
     // Stored, not lost, and not applied yet.
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(shared.nc);
     const stored = await jsm.streams.getMessage(t.subjects.streams.responses, { seq });
     expect(stored?.subject).toBe(t.subjects.respond('offline-1'));
     expect(await t.client.pending()).toHaveLength(1);
-    expect(types(await storedEvents(nc, t.subjects, 'offline-1'))).not.toContain('resumed');
+    expect(types(await storedEvents(shared.nc, t.subjects, 'offline-1'))).not.toContain('resumed');
 
     await t.worker();
     const events = await eventually(async () => {
-      const all = await storedEvents(nc, t.subjects, 'offline-1');
+      const all = await storedEvents(shared.nc, t.subjects, 'offline-1');
       expect(types(all)).toContain('completed');
       return all;
     });
@@ -128,8 +120,8 @@ describe('snapshot versions', () => {
     const verdict = await t.client.respond('ver-1', { answer: 'yes', reviewer: 'ana' });
     expect(verdict).toMatchObject({ accepted: false, reason: expect.stringMatching(/version/) });
 
-    await workersIdle(nc, t.subjects);
-    const events = await storedEvents(nc, t.subjects, 'ver-1');
+    await workersIdle(shared.nc, t.subjects);
+    const events = await storedEvents(shared.nc, t.subjects, 'ver-1');
     const failed = events.filter((e) => e.type === 'failed');
     expect(failed).toHaveLength(1);
     expect(failed[0]?.data).toMatchObject({ step: 'gate', retryable: false });
@@ -140,7 +132,9 @@ describe('snapshot versions', () => {
     expect(await t.client.pending()).toEqual([]);
     const gate = (await t.client.snapshots('ver-1')).find((s) => s.envelope.kind === 'gate');
     expect(gate?.envelope.status).toBe('failed');
-    expect(await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll)).toEqual([]);
+    expect(
+      await readStream(shared.nc, t.subjects.streams.outbound, t.subjects.outboundAll),
+    ).toEqual([]);
   });
 
   it('resumes a snapshot of an older machine version through its declared migration', async () => {
@@ -165,7 +159,7 @@ describe('snapshot versions', () => {
     expect(done).toMatchObject({ status: 'completed', outcome: 'sent' });
     const gate = (await t.client.snapshots('ver-2')).find((s) => s.envelope.kind === 'gate');
     expect(gate?.envelope).toMatchObject({ status: 'done', version: 2 });
-    expect(types(await storedEvents(nc, t.subjects, 'ver-2'))).not.toContain('failed');
+    expect(types(await storedEvents(shared.nc, t.subjects, 'ver-2'))).not.toContain('failed');
   });
 });
 
@@ -178,10 +172,10 @@ describe('actor kinds split across workers', () => {
     expect(run).toMatchObject({ status: 'paused', interrupt: { actor: 'gate' } });
     const done = await t.client.resume('split-1', { resume: 'yes', reviewer: 'ana' });
     expect(done).toMatchObject({ status: 'completed', outcome: 'sent', category: 'refund' });
-    await workersIdle(nc, t.subjects);
-    expect(await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll)).toHaveLength(
-      1,
-    );
+    await workersIdle(shared.nc, t.subjects);
+    expect(
+      await readStream(shared.nc, t.subjects.streams.outbound, t.subjects.outboundAll),
+    ).toHaveLength(1);
   });
 
   it('forwards a response to the mailbox of the worker that hosts the paused actor', async () => {
@@ -193,11 +187,11 @@ describe('actor kinds split across workers', () => {
     // With the gate's worker gone, only worker A takes the response: it must hand it on.
     await gateWorker.stop();
 
-    const { seq } = await publishRaw(nc, t.subjects.respond('split-2'), {
+    const { seq } = await publishRaw(shared.nc, t.subjects.respond('split-2'), {
       answer: 'yes',
       reviewer: 'ana',
     });
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(shared.nc);
     const forwarded = await eventually(async () => {
       const stored = await jsm.streams.getMessage(t.subjects.streams.mailbox, {
         last_by_subj: t.subjects.mailbox('gate', 'split-2'),
@@ -213,13 +207,13 @@ describe('actor kinds split across workers', () => {
 
     await t.worker({ kinds: ['gate'], intake: null });
     await eventually(async () =>
-      expect(types(await storedEvents(nc, t.subjects, 'split-2'))).toContain('completed'),
+      expect(types(await storedEvents(shared.nc, t.subjects, 'split-2'))).toContain('completed'),
     );
-    await workersIdle(nc, t.subjects);
-    const counts = countTypes(await storedEvents(nc, t.subjects, 'split-2'));
+    await workersIdle(shared.nc, t.subjects);
+    const counts = countTypes(await storedEvents(shared.nc, t.subjects, 'split-2'));
     expect(counts).toMatchObject({ resumed: 1, completed: 1 });
-    expect(await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll)).toHaveLength(
-      1,
-    );
+    expect(
+      await readStream(shared.nc, t.subjects.streams.outbound, t.subjects.outboundAll),
+    ).toHaveLength(1);
   });
 });

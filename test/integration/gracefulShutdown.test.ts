@@ -1,6 +1,5 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventEnvelope, NatsServerHandle, Worker } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import type { EventEnvelope, Worker } from '../../src/index.js';
 import { Subjects } from '../../src/index.js';
 import { exitOf, spawnCli, waitForOutput } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
@@ -14,9 +13,8 @@ import {
 } from '../helpers/fakeOpenAi.js';
 import {
   publishRaw,
-  rawConnection,
   readStream,
-  startServer,
+  serverPerFile,
   startWorker,
   testConfig,
   uniquePrefix,
@@ -28,17 +26,7 @@ import {
 // queued behind them; and, with a drain bound shorter than the model's delay
 // (HITL_DRAIN_TIMEOUT_MS), SIGTERM to a worker whose step cannot finish in time.
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startServer();
-  nc = await rawConnection(server);
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+const shared = serverPerFile();
 
 const DRAFT = 'Hello, we are looking into your refund and will get back to you today.';
 
@@ -46,7 +34,7 @@ async function setup() {
   const fake = await startFakeOpenAi();
   const prefix = uniquePrefix('term');
   const env = {
-    NATS_URL: server.url,
+    NATS_URL: shared.server.url,
     HITL_PREFIX: prefix,
     HITL_MODEL_PROVIDER: 'openai',
     OPENAI_BASE_URL: fake.baseUrl,
@@ -54,7 +42,7 @@ async function setup() {
     HITL_MODEL_TIMEOUT_MS: '20000',
     HITL_MODEL_MAX_RETRIES: '0',
   };
-  const config = testConfig(server, prefix, env);
+  const config = testConfig(shared.server, prefix, env);
   const subjects = new Subjects(prefix);
   const workers: Worker[] = [];
   return {
@@ -68,7 +56,7 @@ async function setup() {
       return worker;
     },
     async events(): Promise<EventEnvelope[]> {
-      const rows = await readStream(nc, subjects.streams.events, subjects.events());
+      const rows = await readStream(shared.nc, subjects.streams.events, subjects.events());
       return rows.map((r) => r.data as EventEnvelope);
     },
     async [Symbol.asyncDispose]() {
@@ -95,7 +83,7 @@ describe('SIGTERM to a worker process', () => {
     try {
       await waitForOutput(first, /hitl worker ready/);
       for (const id of ids) {
-        await publishRaw(nc, t.subjects.ticketsNew, { id, request: 'I want my money back' });
+        await publishRaw(shared.nc, t.subjects.ticketsNew, { id, request: 'I want my money back' });
       }
       await eventually(() => t.fake.requests.length === 2, { timeout: 10_000 });
       const asked = t.fake.requests.map((r) => r.receivedAt);
@@ -123,13 +111,13 @@ describe('SIGTERM to a worker process', () => {
       { timeout: 15_000 },
     );
     for (const id of ids) {
-      await publishRaw(nc, t.subjects.respond(id), { answer: 'yes', reviewer: 'ana' });
+      await publishRaw(shared.nc, t.subjects.respond(id), { answer: 'yes', reviewer: 'ana' });
     }
     await eventually(
       async () => expect((await t.events()).filter((e) => e.type === 'completed')).toHaveLength(5),
       { timeout: 15_000 },
     );
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
     const events = await t.events();
     for (const id of ids) {
       expect(
@@ -150,7 +138,11 @@ describe('SIGTERM to a worker process', () => {
     const roles = t.fake.requests.map(roleOf);
     expect(roles.filter((r) => r === 'triage')).toHaveLength(5);
     expect(roles.filter((r) => r === 'draft')).toHaveLength(5);
-    const replies = await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll);
+    const replies = await readStream(
+      shared.nc,
+      t.subjects.streams.outbound,
+      t.subjects.outboundAll,
+    );
     expect(replies).toHaveLength(5);
   });
 
@@ -162,7 +154,10 @@ describe('SIGTERM to a worker process', () => {
     const first = spawnCli(['worker'], { ...t.env, HITL_DRAIN_TIMEOUT_MS: '500' });
     try {
       await waitForOutput(first, /hitl worker ready/);
-      await publishRaw(nc, t.subjects.ticketsNew, { id: 'hung-1', request: 'Refund me, please' });
+      await publishRaw(shared.nc, t.subjects.ticketsNew, {
+        id: 'hung-1',
+        request: 'Refund me, please',
+      });
       await eventually(() => t.fake.requests.length === 1, { timeout: 10_000 });
       const signalled = Date.now();
       first.kill('SIGTERM');

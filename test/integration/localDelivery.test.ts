@@ -1,19 +1,17 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createMachine } from 'xstate';
 import { mockModel, supportActors } from '../../actors/index.js';
-import type { ActorDefinition, NatsServerHandle, Subjects } from '../../src/index.js';
+import type { ActorDefinition, Subjects } from '../../src/index.js';
 import { defineActor } from '../../src/index.js';
 import { outboxEffects } from '../../src/outbox.js';
 import {
   countTypes,
   publishRaw,
-  rawConnection,
-  startServer,
+  serverPerFile,
   storedEvents,
-  workflowScope,
   workersIdle,
+  workflowScope,
 } from '../helpers/harness.js';
 
 // Messages between actors that one worker hosts are applied in-process, before the message
@@ -22,21 +20,11 @@ import {
 // HITL_LOCAL_DELIVERY=false, and when the local step fails (it is retried from there). The
 // crash cases (SIGKILL inside the in-process chain) are in workerKilledTriage/Gate.
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startServer();
-  nc = await rawConnection(server);
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+const shared = serverPerFile();
 
 /** Messages ever stored in the mailbox stream (it is a work queue: acked ones are gone). */
 async function mailboxWrites(subjects: Subjects): Promise<number> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(shared.nc);
   return (await jsm.streams.info(subjects.streams.mailbox)).state.last_seq;
 }
 
@@ -46,34 +34,34 @@ function support(): ActorDefinition[] {
 
 describe('messages between actors of one worker', () => {
   it('are applied in-process: a whole approval workflow writes nothing to the mailbox', async () => {
-    await using t = workflowScope(server, 'loc');
+    await using t = workflowScope(shared.server, 'loc');
     await t.worker();
     const run = await t.client.start({ id: 'loc-1', request: 'I want a refund, it never arrived' });
     expect(run).toMatchObject({ status: 'paused', interrupt: { actor: 'gate' } });
     await t.client.respond('loc-1', { answer: 'yes', reviewer: 'ana' });
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
     expect(await mailboxWrites(t.subjects)).toBe(0);
-    const counts = countTypes(await storedEvents(nc, t.subjects, 'loc-1'));
+    const counts = countTypes(await storedEvents(shared.nc, t.subjects, 'loc-1'));
     expect(counts).toMatchObject({ triaged: 1, drafted: 1, interrupted: 1, sent: 1, completed: 1 });
   });
 
   it('go through the mailbox with HITL_LOCAL_DELIVERY=false', async () => {
-    await using t = workflowScope(server, 'nol', { HITL_LOCAL_DELIVERY: 'false' });
+    await using t = workflowScope(shared.server, 'nol', { HITL_LOCAL_DELIVERY: 'false' });
     await t.worker();
     const run = await t.client.start({ id: 'nol-1', request: 'I want a refund, it never arrived' });
     expect(run).toMatchObject({ status: 'paused', interrupt: { actor: 'gate' } });
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
     // triage → specialist, specialist → gate
     expect(await mailboxWrites(t.subjects)).toBe(2);
   });
 
   it('go through the mailbox to an actor another worker hosts', async () => {
-    await using t = workflowScope(server, 'spl');
+    await using t = workflowScope(shared.server, 'spl');
     await t.worker({ kinds: ['triage'] });
     await t.worker({ kinds: ['specialist', 'gate'], intake: null });
     const run = await t.client.start({ id: 'spl-1', request: 'I want a refund, it never arrived' });
     expect(run).toMatchObject({ status: 'paused', interrupt: { actor: 'gate' } });
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
     // triage → specialist crosses workers; specialist → gate stays in the second one.
     expect(await mailboxWrites(t.subjects)).toBe(1);
   });
@@ -90,16 +78,16 @@ describe('messages between actors of one worker', () => {
         states: { done: { type: 'final' } },
       }),
     });
-    await using t = workflowScope(server, 'flk');
+    await using t = workflowScope(shared.server, 'flk');
     await t.worker({
       definitions: support().map((d) => (d.kind === 'specialist' ? flaky : d)),
     });
     // This specialist neither pauses nor completes the workflow: nothing to wait for but idleness.
-    await publishRaw(nc, t.subjects.ticketsNew, {
+    await publishRaw(shared.nc, t.subjects.ticketsNew, {
       id: 'flk-1',
       request: 'I want a refund, it never arrived',
     });
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
     expect(failures).toBe(-1); // failed once, then ran again from the mailbox
     expect(await mailboxWrites(t.subjects)).toBe(1);
     const snapshots = await t.client.snapshots('flk-1');
@@ -110,7 +98,7 @@ describe('messages between actors of one worker', () => {
   });
 
   it('re-published after a crash, repeat the effects of their receiver but never revive an answered interrupt', async () => {
-    await using t = workflowScope(server, 'rev');
+    await using t = workflowScope(shared.server, 'rev');
     await t.worker();
     await t.client.start({ id: 'rev-1', request: 'I want a refund, it never arrived' });
     // What the specialist's outbox re-publishes when its message comes back after a crash: the
@@ -125,18 +113,18 @@ describe('messages between actors of one worker', () => {
     if (!toGate) throw new Error('no message to the gate');
 
     await t.client.respond('rev-1', { answer: 'yes', reviewer: 'ana' });
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
     expect(await t.client.pending()).toEqual([]);
 
     // The late copy: the gate recognises it, re-publishes that step's messages (JetStream drops
     // them as duplicates) and leaves the answered interrupt answered.
-    const late = await publishRaw(nc, toGate.subject, toGate.data as object, {
+    const late = await publishRaw(shared.nc, toGate.subject, toGate.data as object, {
       msgId: toGate.msgId,
     });
     expect(late.duplicate).toBe(false);
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
     expect(await t.client.pending()).toEqual([]);
-    const counts = countTypes(await storedEvents(nc, t.subjects, 'rev-1'));
+    const counts = countTypes(await storedEvents(shared.nc, t.subjects, 'rev-1'));
     expect(counts).toMatchObject({ interrupted: 1, resumed: 1, sent: 1, completed: 1 });
   });
 });

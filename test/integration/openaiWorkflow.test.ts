@@ -1,6 +1,4 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NatsServerHandle } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
 import { Subjects } from '../../src/index.js';
 import { runCli } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
@@ -16,9 +14,8 @@ import {
 import {
   connectClient,
   countTypes,
-  rawConnection,
   readStream,
-  startServer,
+  serverPerFile,
   startWorker,
   storedEvents,
   testConfig,
@@ -27,22 +24,12 @@ import {
   workersIdle,
 } from '../helpers/harness.js';
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startServer();
-  nc = await rawConnection(server);
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+const shared = serverPerFile();
 
 const REFUND_DRAFT = 'Hello Ana, we are checking your order and will refund the original payment.';
 
 /**
- * A worker whose model is the fake OpenAI-compatible server (real HTTP, the real client), with
+ * A worker whose model is the fake OpenAI-compatible shared.server (real HTTP, the real client), with
  * short timeouts and backoff, and a client of the same prefix.
  */
 async function setup(env: Record<string, string> = {}) {
@@ -59,7 +46,7 @@ async function setup(env: Record<string, string> = {}) {
     HITL_MODEL_RETRY_MAX_MS: '20',
     ...env,
   };
-  const config = testConfig(server, prefix, modelEnv);
+  const config = testConfig(shared.server, prefix, modelEnv);
   const worker = await startWorker(config);
   const client = await connectClient(config);
   return {
@@ -68,7 +55,7 @@ async function setup(env: Record<string, string> = {}) {
     worker,
     client,
     subjects: new Subjects(prefix),
-    cliEnv: { NATS_URL: server.url, HITL_PREFIX: prefix, HITL_MODEL_PROVIDER: 'mock' },
+    cliEnv: { NATS_URL: shared.server.url, HITL_PREFIX: prefix, HITL_MODEL_PROVIDER: 'mock' },
     async [Symbol.asyncDispose]() {
       await client.close();
       await worker.stop();
@@ -105,7 +92,7 @@ describe('support workflow on an OpenAI-compatible endpoint', () => {
     const done = await t.client.resume('oai-a', { resume: 'yes', reviewer: 'ana' });
     expect(done).toMatchObject({ status: 'completed', outcome: 'sent', category: 'refund' });
 
-    const events = await storedEvents(nc, t.subjects, 'oai-a');
+    const events = await storedEvents(shared.nc, t.subjects, 'oai-a');
     expect(types(events)).toEqual([
       'received',
       'triaged',
@@ -134,7 +121,11 @@ describe('support workflow on an OpenAI-compatible endpoint', () => {
       ['triage', 'triage-m'],
       ['draft', 'draft-m'],
     ]);
-    const replies = await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll);
+    const replies = await readStream(
+      shared.nc,
+      t.subjects.streams.outbound,
+      t.subjects.outboundAll,
+    );
     expect(replies.map((r) => r.data)).toEqual([
       { workflowId: 'oai-a', category: 'refund', reply: REFUND_DRAFT, approvedBy: 'ana' },
     ]);
@@ -152,7 +143,7 @@ describe('support workflow on an OpenAI-compatible endpoint', () => {
 
     const run = await t.client.start({ id: 'oai-flaky', request: 'I want my money back' });
     expect(run).toMatchObject({ status: 'paused', interrupt: { type: 'approval' } });
-    const events = await storedEvents(nc, t.subjects, 'oai-flaky');
+    const events = await storedEvents(shared.nc, t.subjects, 'oai-flaky');
     expect(types(events)).toEqual(['received', 'triaged', 'drafted', 'interrupted']);
     expect(events[1]?.data).toMatchObject({ category: 'refund', attempts: 3 });
     expect(events[2]?.data).toMatchObject({ draft: REFUND_DRAFT, attempts: 2 });
@@ -176,7 +167,7 @@ describe('support workflow on an OpenAI-compatible endpoint', () => {
       status: 'paused',
       interrupt: { type: 'escalation', options: ['refund', 'billing', 'technical', 'drop'] },
     });
-    const events = await storedEvents(nc, t.subjects, 'oai-esc');
+    const events = await storedEvents(shared.nc, t.subjects, 'oai-esc');
     expect(types(events)).toEqual(['received', 'interrupted']);
     expect(t.fake.requests.map(roleOf)).toEqual(['triage']);
   });
@@ -194,7 +185,7 @@ describe('support workflow on an OpenAI-compatible endpoint', () => {
       reason: "triage model 'gpt-4.1-mini' failed after 2 tries: HTTP 503: model overloaded",
     });
     expect(t.fake.requests).toHaveLength(2);
-    const failedEvents = await storedEvents(nc, t.subjects, 'oai-down');
+    const failedEvents = await storedEvents(shared.nc, t.subjects, 'oai-down');
     expect(types(failedEvents)).toEqual(['received', 'failed']);
     expect(failedEvents[1]).toMatchObject({
       actor: 'triage',
@@ -224,11 +215,11 @@ describe('support workflow on an OpenAI-compatible endpoint', () => {
 
     const done = await t.client.resume('oai-down', { resume: 'yes', reviewer: 'ana' });
     expect(done).toMatchObject({ status: 'completed', outcome: 'sent', category: 'refund' });
-    const events = await storedEvents(nc, t.subjects, 'oai-down');
+    const events = await storedEvents(shared.nc, t.subjects, 'oai-down');
     expect(countTypes(events)).toMatchObject({ failed: 2, triaged: 1, completed: 1, sent: 1 });
-    expect(await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll)).toHaveLength(
-      1,
-    );
+    expect(
+      await readStream(shared.nc, t.subjects.streams.outbound, t.subjects.outboundAll),
+    ).toHaveLength(1);
   });
 
   it('parks at the specialist when drafting fails, and the client retries that step only', async () => {
@@ -294,10 +285,10 @@ describe('support workflow on an OpenAI-compatible endpoint', () => {
     const worker = await startWorker(t.config);
     try {
       await eventually(async () => {
-        const events = await storedEvents(nc, t.subjects, 'oai-twice');
+        const events = await storedEvents(shared.nc, t.subjects, 'oai-twice');
         expect(countTypes(events).failed).toBe(2);
       });
-      await workersIdle(nc, t.subjects);
+      await workersIdle(shared.nc, t.subjects);
       expect(t.fake.requests).toHaveLength(2);
     } finally {
       await worker.stop();
@@ -327,9 +318,9 @@ describe('prompt injection', () => {
       status: 'paused',
       interrupt: { type: 'approval', category: 'refund' },
     });
-    expect(await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll)).toHaveLength(
-      0,
-    );
+    expect(
+      await readStream(shared.nc, t.subjects.streams.outbound, t.subjects.outboundAll),
+    ).toHaveLength(0);
 
     for (const request of t.fake.requests) {
       const messages = request.body.messages ?? [];

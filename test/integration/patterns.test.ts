@@ -1,13 +1,10 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NatsServerHandle } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
 import { Subjects } from '../../src/index.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   connectClient,
-  rawConnection,
   readStream,
-  startServer,
+  serverPerFile,
   startWorker,
   storedEvents,
   testConfig,
@@ -15,21 +12,11 @@ import {
   uniquePrefix,
 } from '../helpers/harness.js';
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startServer();
-  nc = await rawConnection(server);
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+const shared = serverPerFile();
 
 async function setup(env: Record<string, string> = {}) {
   const prefix = uniquePrefix('pat');
-  const config = testConfig(server, prefix, env);
+  const config = testConfig(shared.server, prefix, env);
   const worker = await startWorker(config);
   const client = await connectClient(config);
   const subjects = new Subjects(prefix);
@@ -63,7 +50,7 @@ describe('pattern A: approval gate', () => {
     expect(done).toMatchObject({ status: 'completed', outcome: 'sent', category: 'refund' });
     expect(await t.client.pending()).toHaveLength(0);
 
-    const events = await storedEvents(nc, t.subjects, 'refund-1');
+    const events = await storedEvents(shared.nc, t.subjects, 'refund-1');
     expect(types(events)).toEqual([
       'received',
       'triaged',
@@ -74,7 +61,11 @@ describe('pattern A: approval gate', () => {
       'sent',
       'completed',
     ]);
-    const replies = await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll);
+    const replies = await readStream(
+      shared.nc,
+      t.subjects.streams.outbound,
+      t.subjects.outboundAll,
+    );
     expect(replies).toHaveLength(1);
     expect(replies[0]?.data).toMatchObject({
       workflowId: 'refund-1',
@@ -92,11 +83,11 @@ describe('pattern A: approval gate', () => {
     expect(run).toMatchObject({ status: 'paused', interrupt: { category: 'billing' } });
     const done = await t.client.resume('bill-1', { resume: 'no', reviewer: 'bo' });
     expect(done).toMatchObject({ status: 'completed', outcome: 'cancelled' });
-    const events = await storedEvents(nc, t.subjects, 'bill-1');
+    const events = await storedEvents(shared.nc, t.subjects, 'bill-1');
     expect(types(events).slice(-3)).toEqual(['resumed', 'rejected', 'completed']);
-    expect(await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll)).toHaveLength(
-      0,
-    );
+    expect(
+      await readStream(shared.nc, t.subjects.streams.outbound, t.subjects.outboundAll),
+    ).toHaveLength(0);
   });
 });
 
@@ -113,12 +104,12 @@ describe('pattern B: human as a tool', () => {
     });
     const done = await t.client.resume('vague-1', { resume: 'technical', reviewer: 'cy' });
     expect(done).toMatchObject({ status: 'completed', outcome: 'sent', category: 'technical' });
-    const events = await storedEvents(nc, t.subjects, 'vague-1');
+    const events = await storedEvents(shared.nc, t.subjects, 'vague-1');
     const triaged = events.find((e) => e.type === 'triaged');
     expect(triaged?.data).toMatchObject({ category: 'technical', by: 'human' });
     await eventually(async () =>
       expect(
-        await readStream(nc, t.subjects.streams.outbound, t.subjects.outboundAll),
+        await readStream(shared.nc, t.subjects.streams.outbound, t.subjects.outboundAll),
       ).toHaveLength(1),
     );
   });
@@ -128,7 +119,7 @@ describe('pattern B: human as a tool', () => {
     await t.client.start({ id: 'vague-2', request: 'hello?' });
     const done = await t.client.resume('vague-2', { resume: 'drop', reviewer: 'cy' });
     expect(done).toMatchObject({ status: 'completed', outcome: 'dropped' });
-    const events = await storedEvents(nc, t.subjects, 'vague-2');
+    const events = await storedEvents(shared.nc, t.subjects, 'vague-2');
     expect(types(events)).toEqual(['received', 'interrupted', 'resumed', 'completed']);
   });
 });

@@ -1,7 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventEnvelope, NatsServerHandle, Worker } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import type { EventEnvelope, Worker } from '../../src/index.js';
 import { InterruptRecordSchema, Subjects } from '../../src/index.js';
 import { deferred, eventually } from '../helpers/eventually.js';
 import {
@@ -9,9 +8,8 @@ import {
   countTypes,
   mapLimit,
   publishRaw,
-  rawConnection,
   readStream,
-  startServer,
+  serverPerFile,
   startWorker,
   testConfig,
   uniquePrefix,
@@ -24,21 +22,11 @@ import {
 // default, HITL_TEST_RACE_WORKFLOWS to change it), each step of each workflow counted; and a
 // response stored before the question it would answer was asked, read late (as after a crash).
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startServer();
-  nc = await rawConnection(server);
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+const shared = serverPerFile();
 
 async function setup(options: { workers?: number; env?: Record<string, string> } = {}) {
   const prefix = uniquePrefix('race');
-  const config = testConfig(server, prefix, options.env);
+  const config = testConfig(shared.server, prefix, options.env);
   const workers: Worker[] = [];
   for (let i = 0; i < (options.workers ?? 1); i++) {
     workers.push(await startWorker(config, { concurrency: 32 }));
@@ -50,11 +38,11 @@ async function setup(options: { workers?: number; env?: Record<string, string> }
     subjects,
     workers,
     async events(): Promise<EventEnvelope[]> {
-      const rows = await readStream(nc, subjects.streams.events, subjects.events());
+      const rows = await readStream(shared.nc, subjects.streams.events, subjects.events());
       return rows.map((r) => r.data as EventEnvelope);
     },
     async replies(): Promise<{ workflowId: string; approvedBy?: string }[]> {
-      const rows = await readStream(nc, subjects.streams.outbound, subjects.outboundAll);
+      const rows = await readStream(shared.nc, subjects.streams.outbound, subjects.outboundAll);
       return rows.map((r) => r.data as { workflowId: string; approvedBy?: string });
     },
     async [Symbol.asyncDispose]() {
@@ -80,7 +68,10 @@ describe('concurrent answers', () => {
 
     const acks = await Promise.all(
       Array.from({ length: 50 }, (_, i) =>
-        publishRaw(nc, t.subjects.respond('race-1'), { answer: 'yes', reviewer: `rev-${i}` }),
+        publishRaw(shared.nc, t.subjects.respond('race-1'), {
+          answer: 'yes',
+          reviewer: `rev-${i}`,
+        }),
       ),
     );
     await eventually(async () => {
@@ -88,7 +79,7 @@ describe('concurrent answers', () => {
       expect(counts.response_rejected ?? 0).toBe(49);
       expect(counts.completed).toBe(1);
     });
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
 
     const events = await t.events();
     expect(countTypes(events)).toEqual({
@@ -117,14 +108,14 @@ describe('answers racing the deadline', () => {
   it('ends each workflow either sent or expired, as the time JetStream stored the answer says', async () => {
     const n = 30;
     await using t = await setup({ env: { HITL_GATE_TIMEOUT_MS: '1500' } });
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(shared.nc);
     const published: Promise<{ seq: number }>[] = [];
     const allAsked = deferred<void>();
     const expiresAt = new Map<string, string>();
     // Each answer is published `offset` ms from its interrupt's deadline, from 250 ms before it
     // to 40 ms after in 10 ms steps: some are stored well before the deadline (even on a busy
     // machine), some just before, some just after.
-    const sub = nc.subscribe(t.subjects.humanRequestAll, {
+    const sub = shared.nc.subscribe(t.subjects.humanRequestAll, {
       callback: (_err, msg) => {
         const record = InterruptRecordSchema.parse(msg.json());
         if (record.expiresAt === undefined) throw new Error('the interrupt carries no expiresAt');
@@ -135,7 +126,7 @@ describe('answers racing the deadline', () => {
           new Promise((resolve, reject) => {
             setTimeout(
               () => {
-                publishRaw(nc, t.subjects.respond(record.workflowId), {
+                publishRaw(shared.nc, t.subjects.respond(record.workflowId), {
                   answer: 'yes',
                   reviewer: 'ana',
                 }).then(resolve, reject);
@@ -165,8 +156,12 @@ describe('answers racing the deadline', () => {
       },
       { timeout: 15_000, interval: 100 },
     );
-    await workersIdle(nc, t.subjects);
-    const responses = await readStream(nc, t.subjects.streams.responses, t.subjects.respondAll);
+    await workersIdle(shared.nc, t.subjects);
+    const responses = await readStream(
+      shared.nc,
+      t.subjects.streams.responses,
+      t.subjects.respondAll,
+    );
     expect(responses).toHaveLength(n);
 
     let sent = 0;
@@ -222,7 +217,7 @@ describe('answers older than their question', () => {
     // time JetStream stored it: here, a minute before this approval was asked (a reply to an
     // earlier question, read late).
     const storedAt = new Date(Date.parse(run.interrupt.createdAt) - 60_000).toISOString();
-    await publishRaw(nc, t.subjects.mailbox('gate', 'old-1'), {
+    await publishRaw(shared.nc, t.subjects.mailbox('gate', 'old-1'), {
       type: 'hitl.response',
       response: { answer: 'yes', reviewer: 'ana' },
       responseSeq: 999,
@@ -263,7 +258,7 @@ describe('two workers sharing every mailbox', () => {
     // re-published event again, so these are sets; the stream is what gets counted below).
     const paused = new Set<string>();
     const completed = new Set<string>();
-    const sub = nc.subscribe(t.subjects.events(), {
+    const sub = shared.nc.subscribe(t.subjects.events(), {
       callback: (_err, msg) => {
         const e = msg.json<EventEnvelope>();
         if (e.type === 'interrupted') paused.add(e.workflowId);
@@ -278,14 +273,14 @@ describe('two workers sharing every mailbox', () => {
       );
       await eventually(() => paused.size === n, { timeout: 40_000, interval: 50 });
       await mapLimit(ids, 50, (id) =>
-        publishRaw(nc, t.subjects.respond(id), { answer: 'yes', reviewer: 'ana' }),
+        publishRaw(shared.nc, t.subjects.respond(id), { answer: 'yes', reviewer: 'ana' }),
       );
       await eventually(() => completed.size === n, { timeout: 40_000, interval: 50 });
     } finally {
       sub.unsubscribe();
     }
     const elapsed = Date.now() - started;
-    await workersIdle(nc, t.subjects, 20_000);
+    await workersIdle(shared.nc, t.subjects, 20_000);
 
     const events = await t.events();
     expect(events).toHaveLength(8 * n);

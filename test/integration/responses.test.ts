@@ -1,33 +1,21 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NatsServerHandle, Worker } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import type { Worker } from '../../src/index.js';
 import { Subjects } from '../../src/index.js';
 import {
   connectClient,
-  rawConnection,
   readStream,
-  startServer,
+  serverPerFile,
   startWorker,
   storedEvents,
   testConfig,
   uniquePrefix,
 } from '../helpers/harness.js';
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startServer();
-  nc = await rawConnection(server);
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+const shared = serverPerFile();
 
 async function setup() {
   const prefix = uniquePrefix('resp');
-  const config = testConfig(server, prefix);
+  const config = testConfig(shared.server, prefix);
   const workers: Worker[] = [await startWorker(config)];
   const client = await connectClient(config);
   const subjects = new Subjects(prefix);
@@ -36,10 +24,10 @@ async function setup() {
     subjects,
     workers,
     async events(wf: string) {
-      return storedEvents(nc, subjects, wf);
+      return storedEvents(shared.nc, subjects, wf);
     },
     async replies() {
-      return (await readStream(nc, subjects.streams.outbound, subjects.outboundAll)).map(
+      return (await readStream(shared.nc, subjects.streams.outbound, subjects.outboundAll)).map(
         (r) => r.data,
       );
     },

@@ -1,40 +1,22 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  DeadLetterSchema,
-  Subjects,
-  type HitlClient,
-  type NatsServerHandle,
-  type Worker,
-} from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { DeadLetterSchema, Subjects, type HitlClient, type Worker } from '../../src/index.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   connectClient,
   publishRaw,
-  rawConnection,
   readStream,
-  startServer,
+  serverPerFile,
   startWorker,
   storedEvents,
   testConfig,
   uniquePrefix,
 } from '../helpers/harness.js';
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startServer();
-  nc = await rawConnection(server);
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+const shared = serverPerFile();
 
 async function setup(env: Record<string, string>) {
   const prefix = uniquePrefix('pol');
-  const config = testConfig(server, prefix, env);
+  const config = testConfig(shared.server, prefix, env);
   const worker: Worker = await startWorker(config);
   const client: HitlClient = await connectClient(config);
   return {
@@ -48,7 +30,7 @@ async function setup(env: Record<string, string>) {
 }
 
 async function deadLetters(subjects: Subjects, source: string) {
-  const rows = await readStream(nc, subjects.streams.dlq, subjects.dlq(source));
+  const rows = await readStream(shared.nc, subjects.streams.dlq, subjects.dlq(source));
   return rows.map((r) => DeadLetterSchema.parse(r.data));
 }
 
@@ -80,7 +62,7 @@ describe('HITL_SEPARATE_APPROVER', () => {
     expect(other).toMatchObject({ status: 'completed', outcome: 'sent' });
 
     // The audit trail: every accepted answer names its reviewer in the events.
-    const events = await storedEvents(nc, t.subjects, 'four-eyes');
+    const events = await storedEvents(shared.nc, t.subjects, 'four-eyes');
     const audit = events
       .filter((e) => ['resumed', 'response_rejected', 'approved'].includes(e.type))
       .map((e) => [e.type, e.data.reviewer]);
@@ -105,7 +87,7 @@ describe('HITL_MAX_PAYLOAD_BYTES', () => {
   it('dead-letters a ticket, a response and an actor message over the limit, unread, and goes on', async () => {
     await using t = await setup({ HITL_MAX_PAYLOAD_BYTES: '2048' });
     const big = 'x'.repeat(3_000);
-    await publishRaw(nc, t.subjects.ticketsNew, { id: 'too-big', request: big });
+    await publishRaw(shared.nc, t.subjects.ticketsNew, { id: 'too-big', request: big });
 
     const paused = await t.client.start({ id: 'fits', request: 'refund please' });
     expect(paused.status).toBe('paused');
@@ -118,7 +100,7 @@ describe('HITL_MAX_PAYLOAD_BYTES', () => {
       ),
     });
     // Messages between actors may be twice as large: a request and a draft.
-    await publishRaw(nc, t.subjects.mailbox('gate', 'fits'), {
+    await publishRaw(shared.nc, t.subjects.mailbox('gate', 'fits'), {
       type: 'draft',
       draft: 'y'.repeat(4_200),
     });
@@ -137,7 +119,7 @@ describe('HITL_MAX_PAYLOAD_BYTES', () => {
     );
     expect(letters.tickets[0]?.raw).toHaveLength(2048);
     expect(letters.mailbox[0]?.reason).toMatch(/exceeds the limit of 4096 bytes/);
-    expect(await storedEvents(nc, t.subjects, 'too-big')).toEqual([]);
+    expect(await storedEvents(shared.nc, t.subjects, 'too-big')).toEqual([]);
 
     const done = await t.client.resume('fits', { resume: 'yes', reviewer: 'ana' });
     expect(done).toMatchObject({ status: 'completed', outcome: 'sent' });

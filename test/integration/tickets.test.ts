@@ -1,15 +1,13 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NatsServerHandle, Worker } from '../../src/index.js';
+import { describe, expect, it } from 'vitest';
+import type { Worker } from '../../src/index.js';
 import { Subjects } from '../../src/index.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   connectClient,
   countTypes,
   publishRaw,
-  rawConnection,
   readStream,
-  startServer,
+  serverPerFile,
   startWorker,
   storedEvents,
   testConfig,
@@ -18,21 +16,11 @@ import {
   workersIdle,
 } from '../helpers/harness.js';
 
-let server: NatsServerHandle;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  server = await startServer();
-  nc = await rawConnection(server);
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
-});
+const shared = serverPerFile();
 
 async function setup(workerCount = 1) {
   const prefix = uniquePrefix('tix');
-  const config = testConfig(server, prefix);
+  const config = testConfig(shared.server, prefix);
   const workers: Worker[] = [];
   for (let i = 0; i < workerCount; i++) workers.push(await startWorker(config));
   const client = await connectClient(config);
@@ -42,7 +30,7 @@ async function setup(workerCount = 1) {
     subjects,
     /** The ids of every workflow that published an event. */
     async workflows(): Promise<string[]> {
-      const rows = await readStream(nc, subjects.streams.events, subjects.events());
+      const rows = await readStream(shared.nc, subjects.streams.events, subjects.events());
       return [...new Set(rows.map((r) => (r.data as { workflowId: string }).workflowId))];
     },
     async [Symbol.asyncDispose]() {
@@ -65,15 +53,15 @@ describe('duplicate tickets', () => {
       const second = await t.client.submit({ id: 'dup-1', request });
       expect([first.duplicate, second.duplicate]).toEqual([false, true]);
       await eventually(async () =>
-        expect(types(await storedEvents(nc, t.subjects, 'dup-1'))).toContain('interrupted'),
+        expect(types(await storedEvents(shared.nc, t.subjects, 'dup-1'))).toContain('interrupted'),
       );
 
       // A publisher that sets no Nats-Msg-Id: the stream stores it, the runtime must see the id.
-      const third = await publishRaw(nc, t.subjects.ticketsNew, { id: 'dup-1', request });
+      const third = await publishRaw(shared.nc, t.subjects.ticketsNew, { id: 'dup-1', request });
       expect(third.duplicate).toBe(false);
-      await workersIdle(nc, t.subjects);
+      await workersIdle(shared.nc, t.subjects);
 
-      const counts = countTypes(await storedEvents(nc, t.subjects, 'dup-1'));
+      const counts = countTypes(await storedEvents(shared.nc, t.subjects, 'dup-1'));
       expect(counts).toMatchObject({ received: 1, interrupted: 1 });
       expect(counts).not.toHaveProperty('completed');
       expect(await t.client.pending()).toEqual([
@@ -87,15 +75,15 @@ describe('duplicate tickets', () => {
     await using t = await setup();
     const ticket = { request: 'I was charged twice on my invoice' };
     const acks = [
-      await publishRaw(nc, t.subjects.ticketsNew, ticket, { msgId: 'order-77' }),
-      await publishRaw(nc, t.subjects.ticketsNew, ticket, { msgId: 'order-77' }),
+      await publishRaw(shared.nc, t.subjects.ticketsNew, ticket, { msgId: 'order-77' }),
+      await publishRaw(shared.nc, t.subjects.ticketsNew, ticket, { msgId: 'order-77' }),
     ];
     expect(acks.map((a) => a.duplicate)).toEqual([false, true]);
     await eventually(async () =>
-      expect(types(await storedEvents(nc, t.subjects, 'order-77'))).toContain('interrupted'),
+      expect(types(await storedEvents(shared.nc, t.subjects, 'order-77'))).toContain('interrupted'),
     );
-    await workersIdle(nc, t.subjects);
-    expect(countTypes(await storedEvents(nc, t.subjects, 'order-77'))).toMatchObject({
+    await workersIdle(shared.nc, t.subjects);
+    expect(countTypes(await storedEvents(shared.nc, t.subjects, 'order-77'))).toMatchObject({
       received: 1,
       interrupted: 1,
     });
@@ -106,27 +94,29 @@ describe('duplicate tickets', () => {
     await using t = await setup();
     const ticket = { request: 'I was charged twice on my invoice' };
     const msgId = '<mail-4711@example.com>';
-    await publishRaw(nc, t.subjects.ticketsNew, ticket, { msgId });
-    await publishRaw(nc, t.subjects.ticketsNew, ticket, { msgId });
+    await publishRaw(shared.nc, t.subjects.ticketsNew, ticket, { msgId });
+    await publishRaw(shared.nc, t.subjects.ticketsNew, ticket, { msgId });
     await eventually(async () => expect(await t.client.pending()).toHaveLength(1));
-    await workersIdle(nc, t.subjects);
+    await workersIdle(shared.nc, t.subjects);
     const workflows = await t.workflows();
     expect(workflows).toHaveLength(1);
-    expect(countTypes(await storedEvents(nc, t.subjects, workflows[0] ?? ''))).toMatchObject({
-      received: 1,
-      interrupted: 1,
-    });
+    expect(countTypes(await storedEvents(shared.nc, t.subjects, workflows[0] ?? ''))).toMatchObject(
+      {
+        received: 1,
+        interrupted: 1,
+      },
+    );
   });
 
   it('starts one workflow for copies of a ticket taken at once by two workers', async () => {
     await using t = await setup(2);
     const ticket = { id: 'dup-2', request: 'Please refund my order' };
     await Promise.all(
-      Array.from({ length: 6 }, () => publishRaw(nc, t.subjects.ticketsNew, ticket)),
+      Array.from({ length: 6 }, () => publishRaw(shared.nc, t.subjects.ticketsNew, ticket)),
     );
     await eventually(async () => expect(await t.client.pending()).toHaveLength(1));
-    await workersIdle(nc, t.subjects);
-    expect(countTypes(await storedEvents(nc, t.subjects, 'dup-2'))).toMatchObject({
+    await workersIdle(shared.nc, t.subjects);
+    expect(countTypes(await storedEvents(shared.nc, t.subjects, 'dup-2'))).toMatchObject({
       received: 1,
       triaged: 1,
       drafted: 1,
