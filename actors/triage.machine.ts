@@ -20,6 +20,8 @@ export interface TriageContext extends TriageInput {
   rationale?: string;
   by?: 'model' | 'human';
   failure?: string;
+  /** When the model's answer escalated: its guess and what the call cost, for the human. */
+  escalation?: Record<string, unknown>;
 }
 
 /** Bumped whenever a change would not fit snapshots written by the previous version. */
@@ -89,6 +91,13 @@ export const triageMachine = setup({
             actions: assign(({ event }) => ({
               confidence: event.output.confidence,
               ...(event.output.rationale ? { rationale: event.output.rationale } : {}),
+              // The token usage of a call that escalates is reported with the question.
+              escalation: {
+                confidence: event.output.confidence,
+                ...(event.output.category ? { guess: event.output.category } : {}),
+                ...(event.output.rationale ? { rationale: event.output.rationale } : {}),
+                ...callReport(event.output),
+              },
             })),
           },
         ],
@@ -114,6 +123,7 @@ export const triageMachine = setup({
           question: `Which category fits this request? "${truncate(context.request, 300)}"`,
           options: [...CATEGORIES, 'drop'],
           ...(context.timeoutMs !== undefined ? { timeoutMs: context.timeoutMs } : {}),
+          ...(context.escalation ? { details: context.escalation } : {}),
         }),
       ),
       on: {

@@ -12,6 +12,8 @@ export interface InterruptRequest {
   category?: string;
   /** How long the human has to answer; `HITL_GATE_TIMEOUT_MS` when not given. */
   timeoutMs?: number;
+  /** What may help the human answer (triage: the model's guess, and what the call cost). */
+  details?: Record<string, unknown>;
 }
 
 /**

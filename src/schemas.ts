@@ -43,6 +43,12 @@ export const InterruptRecordSchema = z.object({
    * the support workflow), for `HITL_SEPARATE_APPROVER`.
    */
   previousReviewers: z.array(z.string()).optional(),
+  /**
+   * What may help the human answer, as the machine that asks gives it. Triage's escalation:
+   * the model's `confidence`, its `guess` and `rationale` when it gave them, and the call's
+   * `model`, `usage` and `latencyMs`.
+   */
+  details: z.record(z.string(), z.unknown()).optional(),
 });
 export type InterruptRecord = z.infer<typeof InterruptRecordSchema>;
 

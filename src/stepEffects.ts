@@ -81,6 +81,7 @@ export function stepEntries(
         if (e.interrupt.options) record.options = e.interrupt.options;
         if (e.interrupt.draft !== undefined) record.draft = e.interrupt.draft;
         if (e.interrupt.category !== undefined) record.category = e.interrupt.category;
+        if (e.interrupt.details !== undefined) record.details = e.interrupt.details;
         if (ctx.reviewers?.length) record.previousReviewers = [...ctx.reviewers];
         const timeoutMs = e.interrupt.timeoutMs ?? ctx.defaultTimeoutMs;
         if (timeoutMs !== undefined) {

@@ -170,6 +170,10 @@ describe('support workflow on an OpenAI-compatible endpoint', () => {
     const events = await storedEvents(shared.nc, t.subjects, 'oai-esc');
     expect(types(events)).toEqual(['received', 'interrupted']);
     expect(t.fake.requests.map(roleOf)).toEqual(['triage']);
+    // The call that escalated is accounted for with the question.
+    expect(events[1]?.data).toMatchObject({
+      details: { model: expect.any(String), usage: { totalTokens: expect.any(Number) } },
+    });
   });
 
   it('parks a workflow whose model is down past the retry budget, then hitl retry completes it', async () => {

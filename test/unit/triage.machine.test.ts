@@ -119,6 +119,38 @@ describe('triage machine (pure transitions)', () => {
           type: 'escalation',
           question: 'Which category fits this request? "I want my money back"',
           options: ESCALATION_OPTIONS,
+          // The model's guess goes with the question, for the human.
+          details: {
+            confidence: output.confidence,
+            ...(output.category ? { guess: output.category } : {}),
+          },
+        },
+      },
+    ]);
+  });
+
+  it('reports the token usage of a classification that escalates with its question', () => {
+    const usage = { promptTokens: 120, completionTokens: 14, totalTokens: 134 };
+    const { after } = classified({
+      category: 'billing',
+      confidence: 0.4,
+      rationale: 'mentions a charge, or a refund',
+      model: 'gpt-test',
+      usage,
+      latencyMs: 850,
+    });
+    expect(after.emitted).toMatchObject([
+      {
+        type: 'hitl.interrupt',
+        interrupt: {
+          details: {
+            confidence: 0.4,
+            guess: 'billing',
+            rationale: 'mentions a charge, or a refund',
+            model: 'gpt-test',
+            usage,
+            latencyMs: 850,
+          },
         },
       },
     ]);
