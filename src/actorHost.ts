@@ -7,15 +7,15 @@ import type { Logger } from './logger.js';
 import { runMachine, type MachineStep } from './machineRunner.js';
 import { outboxEffects, publishOutbox, type Publish } from './outbox.js';
 import { failurePrefix, planExpiry, planResume, type ResponseIn } from './interruptSteps.js';
-import { REVIEWERS_FIELD, reviewerList, stepEntries, type Prefix } from './stepEffects.js';
+import {
+  recentlyApplied,
+  REVIEWERS_FIELD,
+  reviewerList,
+  stepEntries,
+  type Prefix,
+} from './stepEffects.js';
 import { inStepSpan, type TraceCarrier } from './tracing.js';
-import type {
-  EventEnvelope,
-  MailboxMessage,
-  Outbox,
-  OutboxEntry,
-  SnapshotEnvelope,
-} from './schemas.js';
+import type { EventEnvelope, MailboxMessage, Outbox, SnapshotEnvelope } from './schemas.js';
 import type { SnapshotStore, StoredSnapshot } from './snapshotStore.js';
 import type { Subjects } from './subjects.js';
 import { ACK_WAIT_MS } from './topology.js';
@@ -63,16 +63,23 @@ export interface ActorHostOptions {
   /** Deadline of an interrupt that names none (`HITL_GATE_TIMEOUT_MS`). */
   defaultTimeoutMs?: number;
   /**
+   * `HITL_ACK_WAIT_MS`: how long a silent worker's message takes to come back. A step keeps the
+   * ids it applied, and its outbox, for four of these, to recognise a redelivery and
+   * re-publish what it sent.
+   */
+  ackWaitMs?: number;
+  /**
    * Apply messages to actors this host runs in-process instead of through their mailbox
    * stream (default true; `HITL_LOCAL_DELIVERY=false` turns it off).
    */
   localDelivery?: boolean;
 }
 
-const MAX_APPLIED = 8;
+/** Actors one message may pass through in-process before the rest go through the mailbox. */
+const MAX_LOCAL_CHAIN = 8;
 const MAX_CONFLICT_RETRIES = 20;
-const MAX_OUTBOXES = 4;
-const OUTBOX_RETENTION_MS = 4 * ACK_WAIT_MS;
+/** Outboxes kept at most, however recent. */
+const MAX_OUTBOXES = 32;
 /**
  * Hosts actor kinds: applies one message to one actor as a single committed step.
  * Read snapshot → (redelivery? re-publish and stop) → restore and run the machine until it
@@ -93,11 +100,14 @@ export class ActorHost {
   }
 
   private readonly localDelivery: boolean;
+  /** How long a step's applied id and outbox are kept (at least). */
+  private readonly retentionMs: number;
   private draining = false;
 
   constructor(private readonly opts: ActorHostOptions) {
     this.definitions = new Map(opts.definitions.map((d) => [d.kind, d]));
     this.localDelivery = opts.localDelivery ?? true;
+    this.retentionMs = 4 * (opts.ackWaitMs ?? ACK_WAIT_MS);
   }
 
   /** From now on, messages to actors hosted here go through their mailbox (a worker stops). */
@@ -122,9 +132,24 @@ export class ActorHost {
    * mailbox stream: see {@link deliverLocally}.
    */
   async apply(kind: string, workflowId: string, incoming: Incoming): Promise<StepResult> {
+    return this.applyInChain(kind, workflowId, incoming, [kind]);
+  }
+
+  /**
+   * `chain`: the kinds that applied a step for the message being handled, this one last. A
+   * message to one of them goes through the mailbox: so each actor commits at most one step
+   * before that message is acked, which is what the redelivery bookkeeping of a step (the
+   * applied ids and outboxes it keeps) is sized for.
+   */
+  private async applyInChain(
+    kind: string,
+    workflowId: string,
+    incoming: Incoming,
+    chain: readonly string[],
+  ): Promise<StepResult> {
     const { deliveries, ...result } = await this.applyLocked(kind, workflowId, incoming);
     if (deliveries && deliveries.length > 0) {
-      await Promise.all(deliveries.map((d) => this.deliverLocally(workflowId, d)));
+      await Promise.all(deliveries.map((d) => this.deliverLocally(workflowId, d, chain)));
     }
     return result;
   }
@@ -152,19 +177,24 @@ export class ActorHost {
    * receiver recognises it by its id if it had applied it. Should the step fail here, the
    * message goes to the mailbox after all, to be retried there like any other.
    */
-  private async deliverLocally(workflowId: string, d: LocalDelivery): Promise<void> {
-    if (this.draining) {
-      // A stopping worker finishes the steps it took, and starts none: another worker will.
+  private async deliverLocally(
+    workflowId: string,
+    d: LocalDelivery,
+    chain: readonly string[],
+  ): Promise<void> {
+    // A stopping worker finishes the steps it took, and starts none: another worker will.
+    if (this.draining || chain.includes(d.kind) || chain.length >= MAX_LOCAL_CHAIN) {
       await this.publish([d.publish]);
       return;
     }
     try {
-      await this.apply(d.kind, workflowId, {
+      const incoming: Incoming = {
         id: d.id,
         type: 'message',
         message: d.message,
         ...(d.publish.trace ? { trace: d.publish.trace } : {}),
-      });
+      };
+      await this.applyInChain(d.kind, workflowId, incoming, [...chain, d.kind]);
     } catch (err) {
       this.opts.logger.warn('local step failed; message handed to the mailbox', {
         workflowId,
@@ -464,13 +494,13 @@ export class ActorHost {
     }
     const entries = built.entries;
     const interrupt = built.interrupt ?? base.interrupt;
-    const sent =
-      this.localDelivery && !this.draining
-        ? entries.filter(
-            (e): e is Extract<OutboxEntry, { op: 'send' }> =>
-              e.op === 'send' && this.definitions.has(e.to),
-          )
-        : [];
+    // Entry index → receiving kind, for the messages to actors hosted here.
+    const sent = new Map<number, string>();
+    if (this.localDelivery && !this.draining) {
+      entries.forEach((e, i) => {
+        if (e.op === 'send' && this.definitions.has(e.to)) sent.set(i, e.to);
+      });
+    }
     // Every message of the step carries its trace context, kept in the outbox for a re-publish.
     const trace = this.stepTrace(def.kind, wf);
     const outbox: Outbox = {
@@ -485,11 +515,11 @@ export class ActorHost {
       status: base.status === 'failed' ? 'failed' : machineStep.status,
       steps: stepNo,
       snapshot: machineStep.snapshot,
-      applied: [...base.applied, messageId].slice(-MAX_APPLIED),
+      ...recentlyApplied(base, messageId, now.getTime(), this.retentionMs),
       outboxes: [
         // Older outboxes are kept while their message could still be redelivered after a crash
         // (within a few ack waits); by then a live worker has re-published them.
-        ...base.outboxes.filter((o) => now.getTime() - o.at < OUTBOX_RETENTION_MS),
+        ...base.outboxes.filter((o) => now.getTime() - o.at < this.retentionMs),
         outbox,
       ].slice(-MAX_OUTBOXES),
     };
@@ -509,10 +539,9 @@ export class ActorHost {
     const effects = outboxEffects(outbox, { workflowId: wf, kind: def.kind }, this.opts.subjects);
     // Messages to actors hosted here are applied by the caller instead (see deliverLocally).
     const deliveries: LocalDelivery[] = [];
-    if (sent.length > 0) {
-      const local = new Map(sent.map((e) => [e.data, e.to]));
+    if (sent.size > 0) {
       effects.publishes = effects.publishes.filter((p) => {
-        const to = local.get(p.data as MailboxMessage);
+        const to = p.entry === undefined ? undefined : sent.get(p.entry);
         if (to === undefined) return true;
         const id = p.msgId.slice(wf.length + 1);
         deliveries.push({ kind: to, id, message: p.data as MailboxMessage, publish: p });

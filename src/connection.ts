@@ -147,9 +147,10 @@ export async function connectOptions(
 export async function connectNats(settings: NatsSettings, name = 'hitl'): Promise<NatsConnection> {
   const options = await connectOptions(settings, name);
   tuneNatsRequests();
-  coalesceNatsWrites();
   try {
-    return await connect(options);
+    const nc = await connect(options);
+    coalesceNatsWrites(nc);
+    return nc;
   } catch (err) {
     throw new Error(
       `cannot connect to NATS at ${settings.url}: ${describeConnectError(settings, err)}`,

@@ -39,7 +39,7 @@ export function planResume(
       ...(pending ? { interruptId: pending.interruptId } : {}),
     };
   }
-  const late = checkResponseTime(pending, incoming.storedAt);
+  const late = checkResponseTime(pending, incoming.response, incoming.storedAt);
   if (late !== undefined) return { ok: false, reason: late, interruptId: pending.interruptId };
   const r = incoming.response;
   const event: ResumeEvent = {

@@ -4,6 +4,8 @@ import { InterruptRecordSchema, type InterruptRecord } from './schemas.js';
 import type { Subjects } from './subjects.js';
 
 const encoder = new TextEncoder();
+/** A listing watch that delivers nothing for this long is given up for a get per key. */
+const WATCH_STALL_MS = 5_000;
 
 /**
  * The pending interrupts in KV `hitl_interrupts`, key `<wf>`: a live value means "waiting for a
@@ -38,7 +40,8 @@ export class InterruptStore {
   async list(keys: () => Promise<string[]>, concurrency = 256): Promise<InterruptRecord[]> {
     if (!this.watchRefused) {
       try {
-        return await this.listByWatch();
+        const listed = await this.listByWatch();
+        if (listed) return listed;
       } catch (err) {
         if (!/permissions violation/i.test(String(err))) throw err;
         this.watchRefused = true;
@@ -50,14 +53,26 @@ export class InterruptStore {
 
   private watchRefused = false;
 
-  private async listByWatch(): Promise<InterruptRecord[]> {
+  /** Undefined when the watch stalled (the bucket emptied as it started, say). */
+  private async listByWatch(): Promise<InterruptRecord[] | undefined> {
     // The watch delivers each key's last value, then waits for updates: it is done when the
     // server says none is pending. An empty bucket delivers nothing at all.
     if ((await this.kv.status()).values === 0) return [];
     const watch = await this.kv.watch();
     const records: InterruptRecord[] = [];
+    let stalled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const expectMore = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = true;
+        watch.stop();
+      }, WATCH_STALL_MS);
+    };
     try {
+      expectMore();
       for await (const entry of watch) {
+        expectMore();
         if (entry.operation === 'PUT') {
           const parsed = InterruptRecordSchema.safeParse(entry.json());
           if (parsed.success) records.push(parsed.data);
@@ -65,9 +80,10 @@ export class InterruptStore {
         if (entry.delta === 0) break;
       }
     } finally {
+      clearTimeout(timer);
       watch.stop();
     }
-    return records;
+    return stalled ? undefined : records;
   }
 
   async put(record: InterruptRecord): Promise<void> {

@@ -1,7 +1,8 @@
 import { RequestError } from '@nats-io/nats-core';
 
 const encoder = new TextEncoder();
-import { ProtocolHandler, RequestOne } from '@nats-io/nats-core/internal';
+import { RequestOne } from '@nats-io/nats-core/internal';
+import type { NatsConnection } from '@nats-io/transport-node';
 
 /**
  * nats.js 3.4 ends every request, answered or not, with `cancel()`, which rejects its
@@ -32,35 +33,50 @@ export function tuneNatsRequests(): void {
   proto.hitlTuned = true;
 }
 
+/** The parts of a nats.js connection's protocol handler that {@link coalesceNatsWrites} uses. */
+interface Protocol {
+  outbound: {
+    length(): number;
+    size(): number;
+    fill(buf: Uint8Array, ...payloads: Uint8Array[]): void;
+  };
+  pendingLimit: number;
+  flushPending(): void;
+  sendCommand(cmd: string | Uint8Array, ...payloads: Uint8Array[]): void;
+  close(err?: Error): Promise<void>;
+  hitlCoalesced?: boolean;
+}
+
 /**
  * nats.js writes to the socket at the end of the microtask that queued the first command, so
  * the requests of many concurrent steps, each queued from its own continuation, go out as one
- * write each. Flushing once per event-loop turn (`setImmediate`) instead sends everything the
- * turn queued in one write. Large buffers still flush at once, as before.
+ * write each. On `nc`, this flushes once per event-loop turn (`setImmediate`) instead, sending
+ * everything the turn queued in one write; large buffers still flush at once, and `close()`
+ * flushes what is queued first (as the microtask did before it). Only connections the runtime
+ * makes get it (`connectNats`); a connection that does not look as expected is left alone.
  */
-export function coalesceNatsWrites(): void {
-  const proto = ProtocolHandler.prototype as unknown as {
-    sendCommand: (cmd: string | Uint8Array, ...payloads: Uint8Array[]) => void;
-    hitlCoalesced?: boolean;
+export function coalesceNatsWrites(nc: NatsConnection): void {
+  const protocol = (nc as unknown as { protocol?: Partial<Protocol> }).protocol;
+  if (
+    !protocol ||
+    protocol.hitlCoalesced ||
+    typeof protocol.flushPending !== 'function' ||
+    typeof protocol.close !== 'function' ||
+    typeof protocol.outbound?.fill !== 'function'
+  ) {
+    return;
+  }
+  const p = protocol as Protocol;
+  p.sendCommand = (cmd, ...payloads) => {
+    const len = p.outbound.length();
+    p.outbound.fill(typeof cmd === 'string' ? encoder.encode(cmd) : cmd, ...payloads);
+    if (len === 0) setImmediate(() => p.flushPending());
+    else if (p.outbound.size() >= p.pendingLimit) p.flushPending();
   };
-  if (proto.hitlCoalesced) return;
-  proto.sendCommand = function sendCommand(
-    this: {
-      outbound: {
-        length(): number;
-        size(): number;
-        fill(buf: Uint8Array, ...payloads: Uint8Array[]): void;
-      };
-      pendingLimit: number;
-      flushPending(): void;
-    },
-    cmd: string | Uint8Array,
-    ...payloads: Uint8Array[]
-  ): void {
-    const len = this.outbound.length();
-    this.outbound.fill(typeof cmd === 'string' ? encoder.encode(cmd) : cmd, ...payloads);
-    if (len === 0) setImmediate(() => this.flushPending());
-    else if (this.outbound.size() >= this.pendingLimit) this.flushPending();
+  const close = p.close.bind(p);
+  p.close = (err?: Error) => {
+    p.flushPending();
+    return close(err);
   };
-  proto.hitlCoalesced = true;
+  p.hitlCoalesced = true;
 }

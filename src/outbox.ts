@@ -12,6 +12,8 @@ export interface Publish {
   msgId: string;
   data: unknown;
   trace?: TraceCarrier;
+  /** The index of the outbox entry it comes from. */
+  entry?: number;
 }
 
 /** A change to the pending-interrupt bucket an outbox makes, before it publishes. */
@@ -47,12 +49,14 @@ export function outboxEffects(
   const effects: OutboxEffects = { interrupts: [], publishes: [] };
   const at = new Date(outbox.at).toISOString();
   let index = 0;
+  let entryIndex = 0;
   const publish = (subject: string, data: unknown, msgId?: string): void => {
     effects.publishes.push({
       subject,
       msgId: msgId ?? `${wf}.${owner.kind}.${outbox.step}.${index++}`,
       data,
       ...(outbox.trace ? { trace: outbox.trace } : {}),
+      entry: entryIndex,
     });
   };
   const event = (type: string, data: unknown): EventEnvelope => ({
@@ -62,7 +66,8 @@ export function outboxEffects(
     at,
     data: data as Record<string, unknown>,
   });
-  for (const entry of outbox.entries) {
+  for (const [i, entry] of outbox.entries.entries()) {
+    entryIndex = i;
     switch (entry.op) {
       case 'event':
         publish(subjects.event(wf, entry.type), event(entry.type, entry.data));
@@ -115,6 +120,7 @@ export function outboxEffects(
           msgId: entry.msgId,
           data: entry.data,
           ...(trace ? { trace } : {}),
+          entry: i,
         });
         break;
       }

@@ -108,10 +108,12 @@ export const CLOCK_SKEW_MS = 2_000;
  * Checks when a response was stored against the interrupt it would answer: not after the
  * deadline (what decides a race with it is the time JetStream stored the response, however
  * late a worker reads it), and not before the question was asked (a response to an earlier
- * question, read late, must not answer the next one). Undefined when the time is acceptable.
+ * question, read late, must not answer the next one), unless it names this interrupt, which
+ * says which question it answers whatever the clocks say. Undefined when the time is fine.
  */
 export function checkResponseTime(
   pending: InterruptRecord,
+  response: Pick<HumanResponse, 'interruptId'>,
   storedAt: string | undefined,
 ): string | undefined {
   if (storedAt === undefined) return undefined;
@@ -119,7 +121,10 @@ export function checkResponseTime(
   if (pending.expiresAt !== undefined && stored > Date.parse(pending.expiresAt)) {
     return `the deadline of interrupt '${pending.interruptId}' passed at ${pending.expiresAt}; this response was stored at ${storedAt}`;
   }
-  if (stored < Date.parse(pending.createdAt) - CLOCK_SKEW_MS) {
+  if (
+    response.interruptId !== pending.interruptId &&
+    stored < Date.parse(pending.createdAt) - CLOCK_SKEW_MS
+  ) {
     return `this response was stored at ${storedAt}, before interrupt '${pending.interruptId}' was asked at ${pending.createdAt}: it answers an earlier question; answer again`;
   }
   return undefined;

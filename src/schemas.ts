@@ -156,6 +156,8 @@ export const SnapshotEnvelopeSchema = z.object({
   snapshot: z.unknown(),
   /** Ids of the most recent messages applied, to recognise a redelivery. */
   applied: z.array(z.string()),
+  /** When each of `applied` was applied (ms since the epoch), oldest first. */
+  appliedAt: z.array(z.number()).optional(),
   /** The pending interrupt of this actor, when it waits for a human. */
   interrupt: InterruptRecordSchema.optional(),
   /**

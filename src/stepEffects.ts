@@ -1,5 +1,5 @@
 import type { HitlEmitted } from './effects.js';
-import type { InterruptRecord, MailboxMessage, OutboxEntry } from './schemas.js';
+import type { InterruptRecord, MailboxMessage, OutboxEntry, SnapshotEnvelope } from './schemas.js';
 
 /** The field of a message between actors that carries the workflow's reviewers so far. */
 export const REVIEWERS_FIELD = 'hitlReviewers';
@@ -96,4 +96,32 @@ export function stepEntries(
     }
   }
   return { entries, interrupt, unknown };
+}
+
+/** Applied message ids kept at least, however old: a redelivery is recognised by them. */
+export const MIN_APPLIED = 8;
+/** Applied message ids kept at most, however recent. */
+export const MAX_APPLIED = 256;
+
+/**
+ * The applied message ids (and when each was applied) to keep after applying `messageId`: those
+ * applied within `retentionMs`, while their message or a re-publish of it can still come back,
+ * and the last {@link MIN_APPLIED} however old; at most {@link MAX_APPLIED}. Ids stored before
+ * their times were (an earlier version) count as old.
+ */
+export function recentlyApplied(
+  base: Pick<SnapshotEnvelope, 'applied' | 'appliedAt'>,
+  messageId: string,
+  now: number,
+  retentionMs: number,
+): { applied: string[]; appliedAt: number[] } {
+  const known = base.appliedAt ?? [];
+  const unknown = base.applied.length - known.length;
+  const ids = [...base.applied, messageId];
+  const at = [...base.applied.map((_, i) => (i < unknown ? 0 : (known[i - unknown] ?? 0))), now];
+  const keep = ids.map((_, i) => i >= ids.length - MIN_APPLIED || now - (at[i] ?? 0) < retentionMs);
+  return {
+    applied: ids.filter((_, i) => keep[i]).slice(-MAX_APPLIED),
+    appliedAt: at.filter((_, i) => keep[i]).slice(-MAX_APPLIED),
+  };
 }

@@ -108,6 +108,7 @@ export class Worker {
         ...(options.config.approvers ? { approvers: options.config.approvers } : {}),
         ...(options.config.separateApprover ? { separateApprover: true } : {}),
         ...(options.config.localDelivery === false ? { localDelivery: false } : {}),
+        ackWaitMs: delivery.ackWaitMs,
         ...(options.config.gateTimeoutMs !== undefined
           ? { defaultTimeoutMs: options.config.gateTimeoutMs }
           : {}),

@@ -70,10 +70,14 @@ function answerTo(type: string): string {
 
 /**
  * For each fault point: a worker process dies there in a step that creates an actor of `kind`,
- * and another in a step that applies a human's answer to one; normal workers finish, and every
- * workflow's events, reply and `completed` are counted.
+ * and another in a step that a human's answer leads to (the answer applied to a triage or gate
+ * actor; for the specialist, the step that the answer to a triage escalation sets off, in
+ * process); normal workers finish, and every workflow's events, reply and `completed` are
+ * counted.
  */
-export function describeKillsAtEveryPoint(kind: 'triage' | 'gate'): void {
+export function describeKillsAtEveryPoint(kind: 'triage' | 'specialist' | 'gate'): void {
+  // The actor whose interrupts are answered to reach a step of `kind` after a human's answer.
+  const answeredActor = kind === 'specialist' ? 'triage' : kind;
   const shared = serverPerFile();
 
   describe.concurrent(`a worker killed at every point of a ${kind} step`, () => {
@@ -157,7 +161,7 @@ export function describeKillsAtEveryPoint(kind: 'triage' | 'gate'): void {
 
           // 2. The step that applies a human's answer to an actor of `kind` dies at the point.
           await killedWorker(env, fault, async () => {
-            expect(await answerPending(kind)).toBeGreaterThan(0);
+            expect(await answerPending(answeredActor)).toBeGreaterThan(0);
           });
 
           // A normal worker finishes: answering whatever comes to wait for a human.

@@ -1,10 +1,12 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { createMachine } from 'xstate';
+import { createMachine, emit, setup as machineSetup } from 'xstate';
+import { hitlEvent, sendToActor, type HitlEmitted } from '../../src/effects.js';
 import { mockModel, supportActors } from '../../actors/index.js';
 import type { ActorDefinition, Subjects } from '../../src/index.js';
 import { defineActor } from '../../src/index.js';
 import { outboxEffects } from '../../src/outbox.js';
+import { eventually } from '../helpers/eventually.js';
 import {
   countTypes,
   publishRaw,
@@ -126,5 +128,95 @@ describe('messages between actors of one worker', () => {
     expect(await t.client.pending()).toEqual([]);
     const counts = countTypes(await storedEvents(shared.nc, t.subjects, 'rev-1'));
     expect(counts).toMatchObject({ interrupted: 1, resumed: 1, sent: 1, completed: 1 });
+  });
+
+  it('go through the mailbox to an actor that already took a step for the same message', async () => {
+    type Ball = { type: 'ball'; n: number };
+    // ping serves, pong returns every ball; ping ends the rally at 3.
+    const ping = defineActor({
+      kind: 'ping',
+      machine: machineSetup({
+        types: { events: {} as Ball, emitted: {} as HitlEmitted },
+      }).createMachine({
+        initial: 'rally',
+        entry: emit(() => sendToActor('pong', { type: 'ball', n: 1 })),
+        states: {
+          rally: {
+            on: {
+              ball: [
+                {
+                  guard: ({ event }) => event.n >= 3,
+                  target: 'over',
+                },
+                {
+                  actions: [
+                    emit(({ event }) => hitlEvent('rally', { n: event.n })),
+                    emit(({ event }) => sendToActor('pong', { type: 'ball', n: event.n + 1 })),
+                  ],
+                },
+              ],
+            },
+          },
+          over: { type: 'final', entry: emit(() => hitlEvent('completed', { outcome: 'sent' })) },
+        },
+      }),
+    });
+    const pong = defineActor({
+      kind: 'pong',
+      machine: machineSetup({
+        types: { input: {} as { n: number }, events: {} as Ball, emitted: {} as HitlEmitted },
+      }).createMachine({
+        entry: emit(({ context }) => sendToActor('ping', { type: 'ball', n: context.n })),
+        context: ({ input }) => ({ n: input.n }),
+        on: { ball: { actions: emit(({ event }) => sendToActor('ping', event)) } },
+      }),
+    });
+    await using t = workflowScope(shared.server, 'png');
+    await t.worker({ definitions: [ping, pong], intake: { actor: 'ping' } });
+    await publishRaw(shared.nc, t.subjects.ticketsNew, { id: 'png-1', request: 'serve' });
+    await eventually(async () =>
+      expect(countTypes(await storedEvents(shared.nc, t.subjects, 'png-1'))).toHaveProperty(
+        'completed',
+      ),
+    );
+    await workersIdle(shared.nc, t.subjects);
+    const events = await storedEvents(shared.nc, t.subjects, 'png-1');
+    expect(events.filter((e) => e.type === 'rally').map((e) => e.data.n)).toEqual([1, 2]);
+    expect(countTypes(events)).toMatchObject({ completed: 1 });
+    // Each return to ping closed a loop in-process, so it went through ping's mailbox.
+    expect(await mailboxWrites(t.subjects)).toBe(3);
+  });
+
+  it('reach each receiver, also when one message object is sent to two actors', async () => {
+    const note = { type: 'note', text: 'the same object twice' };
+    const fan = defineActor({
+      kind: 'fan',
+      machine: createMachine({
+        types: { emitted: {} as HitlEmitted },
+        entry: [emit(() => sendToActor('near', note)), emit(() => sendToActor('far', note))],
+        initial: 'done',
+        states: { done: { type: 'final' } },
+      }),
+    });
+    const near = defineActor({
+      kind: 'near',
+      machine: createMachine({
+        types: { emitted: {} as HitlEmitted },
+        entry: emit(() => hitlEvent('noted')),
+        initial: 'done',
+        states: { done: { type: 'final' } },
+      }),
+    });
+    await using t = workflowScope(shared.server, 'fan');
+    // 'far' is hosted by no worker here: its message must wait in its mailbox.
+    await t.worker({ definitions: [fan, near], intake: { actor: 'fan' } });
+    await publishRaw(shared.nc, t.subjects.ticketsNew, { id: 'fan-1', request: 'tell both' });
+    await workersIdle(shared.nc, t.subjects);
+    expect(countTypes(await storedEvents(shared.nc, t.subjects, 'fan-1'))).toEqual({ noted: 1 });
+    const jsm = await jetstreamManager(shared.nc);
+    const info = await jsm.streams.info(t.subjects.streams.mailbox, {
+      subjects_filter: t.subjects.mailbox('far', 'fan-1'),
+    });
+    expect(info.state.subjects).toEqual({ [t.subjects.mailbox('far', 'fan-1')]: 1 });
   });
 });

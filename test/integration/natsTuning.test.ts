@@ -1,5 +1,5 @@
 import { RequestError } from '@nats-io/nats-core';
-import { ProtocolHandler, RequestOne } from '@nats-io/nats-core/internal';
+import { RequestOne } from '@nats-io/nats-core/internal';
 import { jetstream } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats, type NatsServerHandle } from '../../src/index.js';
@@ -57,9 +57,9 @@ describe('request tuning', () => {
     const nc = await connectNats({ url: server.url });
     const reader = await connectNats({ url: server.url });
     try {
-      expect(
-        (ProtocolHandler.prototype as unknown as { hitlCoalesced?: boolean }).hitlCoalesced,
-      ).toBe(true);
+      const coalesced = (c: unknown) =>
+        (c as { protocol: { hitlCoalesced?: boolean } }).protocol.hitlCoalesced;
+      expect(coalesced(nc)).toBe(true);
       const got: string[] = [];
       const sub = reader.subscribe('order', { max: 300 });
       const done = (async () => {
@@ -76,6 +76,22 @@ describe('request tuning', () => {
       expect(got).toEqual(Array.from({ length: 300 }, (_, i) => `${i}`));
     } finally {
       await nc.close();
+      await reader.close();
+    }
+  });
+
+  it('sends what was published just before close', async () => {
+    const reader = await connectNats({ url: server.url });
+    try {
+      const sub = reader.subscribe('last.words', { max: 1, timeout: 5_000 });
+      await reader.flush();
+      const nc = await connectNats({ url: server.url });
+      nc.publish('last.words', 'bye');
+      await nc.close();
+      const got: string[] = [];
+      for await (const m of sub) got.push(m.string());
+      expect(got).toEqual(['bye']);
+    } finally {
       await reader.close();
     }
   });

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { failurePrefix, planExpiry, planResume } from '../../src/interruptSteps.js';
 import type { InterruptRecord, SnapshotEnvelope } from '../../src/schemas.js';
-import { REVIEWERS_FIELD, stepEntries } from '../../src/stepEffects.js';
+import {
+  MAX_APPLIED,
+  MIN_APPLIED,
+  recentlyApplied,
+  REVIEWERS_FIELD,
+  stepEntries,
+} from '../../src/stepEffects.js';
 
 const record: InterruptRecord = {
   workflowId: 'wf-1',
@@ -158,5 +164,44 @@ describe('stepEntries', () => {
     });
     expect(built.entries[2]).toEqual({ op: 'interrupt', record: built.interrupt });
     expect(built.unknown).toEqual(['hitl.shout']);
+  });
+});
+
+describe('recentlyApplied', () => {
+  const retention = 120_000;
+  const now = 1_000_000_000;
+  const ids = (n: number, prefix = 'm') => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+
+  it('keeps every id applied within the retention, however many (a busy fan-in actor)', () => {
+    const applied = ids(40);
+    const appliedAt = applied.map((_, i) => now - 1_000 * (40 - i));
+    const kept = recentlyApplied({ applied, appliedAt }, 'new', now, retention);
+    expect(kept.applied).toEqual([...applied, 'new']);
+    expect(kept.appliedAt.at(-1)).toBe(now);
+  });
+
+  it('forgets old ids beyond the last few, and counts ids without a time as old', () => {
+    const old = ids(20, 'old');
+    const kept = recentlyApplied(
+      { applied: [...old, 'recent'], appliedAt: [now - 5_000] },
+      'new',
+      now,
+      retention,
+    );
+    // The 20 ids from before times were kept have none: only the last few of them stay.
+    expect(kept.applied).toEqual([...old.slice(-(MIN_APPLIED - 2)), 'recent', 'new']);
+    expect(kept.appliedAt).toHaveLength(kept.applied.length);
+  });
+
+  it('keeps at most MAX_APPLIED ids', () => {
+    const applied = ids(MAX_APPLIED + 50);
+    const kept = recentlyApplied(
+      { applied, appliedAt: applied.map(() => now) },
+      'new',
+      now,
+      retention,
+    );
+    expect(kept.applied).toHaveLength(MAX_APPLIED);
+    expect(kept.applied.at(-1)).toBe('new');
   });
 });

@@ -93,6 +93,7 @@ describe('outboxEffects', () => {
           msgId: 'wf-1.triage.1.0',
           data: { any: 'thing' },
           trace,
+          entry: 1,
         },
       ],
     });

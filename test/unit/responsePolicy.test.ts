@@ -215,21 +215,28 @@ describe('checkResponseTime', () => {
   const withDeadline = { ...approval, expiresAt: at(60_000) };
 
   it('accepts a response stored between the question and its deadline, or with no time', () => {
-    expect(checkResponseTime(withDeadline, at(1_000))).toBeUndefined();
-    expect(checkResponseTime(withDeadline, at(60_000))).toBeUndefined();
-    expect(checkResponseTime(withDeadline, undefined)).toBeUndefined();
+    expect(checkResponseTime(withDeadline, {}, at(1_000))).toBeUndefined();
+    expect(checkResponseTime(withDeadline, {}, at(60_000))).toBeUndefined();
+    expect(checkResponseTime(withDeadline, {}, undefined)).toBeUndefined();
   });
 
   it('rejects one stored after the deadline, however late it is read', () => {
-    expect(checkResponseTime(withDeadline, at(60_001))).toMatch(
+    expect(checkResponseTime(withDeadline, {}, at(60_001))).toMatch(
       /^the deadline of interrupt 'int-7' passed at .*; this response was stored at /,
     );
   });
 
   it('rejects one stored before the question was asked, allowing for clock skew', () => {
-    expect(checkResponseTime(approval, at(-CLOCK_SKEW_MS))).toBeUndefined();
-    expect(checkResponseTime(approval, at(-CLOCK_SKEW_MS - 1))).toMatch(
+    expect(checkResponseTime(approval, {}, at(-CLOCK_SKEW_MS))).toBeUndefined();
+    expect(checkResponseTime(approval, {}, at(-CLOCK_SKEW_MS - 1))).toMatch(
       /before interrupt 'int-7' was asked at 2025-01-01T00:00:00.000Z: it answers an earlier question/,
+    );
+  });
+
+  it('takes a response that names the interrupt as its answer, whatever the clocks say', () => {
+    expect(checkResponseTime(approval, { interruptId: 'int-7' }, at(-60_000))).toBeUndefined();
+    expect(checkResponseTime(approval, { interruptId: 'int-6' }, at(-60_000))).toMatch(
+      /answers an earlier question/,
     );
   });
 });
