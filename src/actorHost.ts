@@ -274,14 +274,7 @@ export class ActorHost {
       if (env.applied.includes(incoming.id)) {
         // A redelivery: its step is committed; its effects may not all have been published.
         const outbox = env.outboxes.find((o) => o.for === incoming.id);
-        if (outbox) {
-          const effects = outboxEffects(outbox, env, this.opts.subjects);
-          // An interrupt resolved since must not be put back as pending.
-          effects.interrupts = effects.interrupts.filter(
-            (op) => op.op !== 'put' || op.record.interruptId === env.interrupt?.interruptId,
-          );
-          await publishOutbox(this.opts.js, this.opts.interrupts, effects);
-        }
+        if (outbox) await this.republish(def.kind, env, outbox);
         return { result: 'duplicate' };
       }
       if (incoming.type === 'response') return this.resume(def, stored, incoming);
@@ -306,6 +299,26 @@ export class ActorHost {
       { ...fields, workflowId },
       reviewerList(reviewers),
     );
+  }
+
+  /**
+   * Publishes a committed step's outbox again (its message came back: the step's effects may
+   * not all have gone out). An interrupt it asked that has been resolved since is not put back
+   * as pending; and should a response resolve it while this runs, the record is withdrawn
+   * again once the put is done.
+   */
+  private async republish(kind: string, env: SnapshotEnvelope, outbox: Outbox): Promise<void> {
+    const effects = outboxEffects(outbox, env, this.opts.subjects);
+    effects.interrupts = effects.interrupts.filter(
+      (op) => op.op !== 'put' || op.record.interruptId === env.interrupt?.interruptId,
+    );
+    await publishOutbox(this.opts.js, this.opts.interrupts, effects);
+    const put = effects.interrupts.find((op) => op.op === 'put');
+    if (put?.op !== 'put') return;
+    const now = await this.opts.snapshots.get(kind, env.workflowId);
+    if (now?.envelope.interrupt?.interruptId !== put.record.interruptId) {
+      await this.opts.interrupts.resolve(env.workflowId, put.record.interruptId);
+    }
   }
 
   private async start(
