@@ -1,18 +1,16 @@
-import { DeliverPolicy, jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { nuid, type NatsConnection } from '@nats-io/transport-node';
-import { EventWatch, RecentIds, safeJson } from './eventWatch.js';
 import { loadConfig, type HitlConfig } from './config.js';
 import { connectNats } from './connection.js';
 import { describeError, WorkflowNotParkedError } from './errors.js';
 import { readWorkflowEvents } from './eventLog.js';
+import { EventWatch, liveEvents, storedEvents, type EventStream } from './eventWatch.js';
 import { InterruptStore } from './interruptStore.js';
 import { findParkedStep, type ParkedStep } from './parked.js';
 import {
-  EventEnvelopeSchema,
   InterruptRecordSchema,
   TicketSchema,
-  type EventEnvelope,
   type HumanResponse,
   type InterruptRecord,
   type Ticket,
@@ -277,55 +275,10 @@ export class HitlClient {
   async events(
     workflowId?: string,
     options: { signal?: AbortSignal; since?: Date } = {},
-  ): Promise<AsyncIterable<EventEnvelope> & { close(): Promise<void> }> {
-    if (!options.since) return this.liveEvents(workflowId, options.signal);
-    const consumer = await this.js.consumers.get(this.subjects.streams.events, {
-      filter_subjects: this.subjects.events(workflowId),
-      ...(options.since
-        ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: options.since.toISOString() }
-        : { deliver_policy: DeliverPolicy.New }),
-    });
-    const messages = await consumer.consume();
-    const close = async (): Promise<void> => {
-      await messages.close();
-    };
-    if (options.signal?.aborted) await close();
-    options.signal?.addEventListener('abort', () => void close(), { once: true });
-    return {
-      close,
-      async *[Symbol.asyncIterator]() {
-        for await (const m of messages) {
-          const parsed = EventEnvelopeSchema.safeParse(safeJson(m.data));
-          if (parsed.success) yield parsed.data;
-        }
-      },
-    };
-  }
-
-  private async liveEvents(
-    workflowId: string | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<AsyncIterable<EventEnvelope> & { close(): Promise<void> }> {
-    const sub = this.nc.subscribe(this.subjects.events(workflowId));
-    await this.nc.flush();
-    const close = async (): Promise<void> => {
-      if (!sub.isClosed()) sub.unsubscribe();
-      await sub.closed;
-    };
-    if (signal?.aborted) await close();
-    signal?.addEventListener('abort', () => void close(), { once: true });
-    return {
-      close,
-      async *[Symbol.asyncIterator]() {
-        const seen = new RecentIds(10_000);
-        for await (const m of sub) {
-          const id = m.headers?.get('Nats-Msg-Id');
-          if (id && seen.addIfNew(id) === false) continue;
-          const parsed = EventEnvelopeSchema.safeParse(safeJson(m.data));
-          if (parsed.success) yield parsed.data;
-        }
-      },
-    };
+  ): Promise<EventStream> {
+    return options.since
+      ? storedEvents(this.js, this.subjects, workflowId, options.since, options.signal)
+      : liveEvents(this.nc, this.subjects, workflowId, options.signal);
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,8 @@
-import type { Subscription } from '@nats-io/transport-node';
+import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { describeError } from './errors.js';
 import { EventEnvelopeSchema, type EventEnvelope } from './schemas.js';
+import type { Subjects } from './subjects.js';
 
 const decoder = new TextDecoder();
 
@@ -85,4 +87,69 @@ export function safeJson(data: Uint8Array): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** A stream of events that ends when closed. */
+export type EventStream = AsyncIterable<EventEnvelope> & { close(): Promise<void> };
+
+/** Events of one workflow (or of all) stored since `since`, then live, from the events stream. */
+export async function storedEvents(
+  js: JetStreamClient,
+  subjects: Subjects,
+  workflowId: string | undefined,
+  since: Date,
+  signal: AbortSignal | undefined,
+): Promise<EventStream> {
+  const consumer = await js.consumers.get(subjects.streams.events, {
+    filter_subjects: subjects.events(workflowId),
+    deliver_policy: DeliverPolicy.StartTime,
+    opt_start_time: since.toISOString(),
+  });
+  const messages = await consumer.consume();
+  const close = async (): Promise<void> => {
+    await messages.close();
+  };
+  if (signal?.aborted) await close();
+  signal?.addEventListener('abort', () => void close(), { once: true });
+  return {
+    close,
+    async *[Symbol.asyncIterator]() {
+      for await (const m of messages) {
+        const parsed = EventEnvelopeSchema.safeParse(safeJson(m.data));
+        if (parsed.success) yield parsed.data;
+      }
+    },
+  };
+}
+
+/**
+ * Events of one workflow (or of all) from now on, from the event subjects (subscribe permission
+ * is all it needs); a re-publish after a crash is dropped by its `Nats-Msg-Id`.
+ */
+export async function liveEvents(
+  nc: NatsConnection,
+  subjects: Subjects,
+  workflowId: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<EventStream> {
+  const sub = nc.subscribe(subjects.events(workflowId));
+  await nc.flush();
+  const close = async (): Promise<void> => {
+    if (!sub.isClosed()) sub.unsubscribe();
+    await sub.closed;
+  };
+  if (signal?.aborted) await close();
+  signal?.addEventListener('abort', () => void close(), { once: true });
+  return {
+    close,
+    async *[Symbol.asyncIterator]() {
+      const seen = new RecentIds(10_000);
+      for await (const m of sub) {
+        const id = m.headers?.get('Nats-Msg-Id');
+        if (id && seen.addIfNew(id) === false) continue;
+        const parsed = EventEnvelopeSchema.safeParse(safeJson(m.data));
+        if (parsed.success) yield parsed.data;
+      }
+    },
+  };
 }
