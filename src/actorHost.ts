@@ -78,6 +78,8 @@ export interface ActorHostOptions {
 /** Actors one message may pass through in-process before the rest go through the mailbox. */
 const MAX_LOCAL_CHAIN = 8;
 const MAX_CONFLICT_RETRIES = 20;
+/** Settled steps remembered (see ActorHost.settle), oldest forgotten first. */
+const MAX_SETTLED = 20_000;
 /** Outboxes kept at most, however recent. */
 const MAX_OUTBOXES = 32;
 /**
@@ -100,6 +102,8 @@ export class ActorHost {
   }
 
   private readonly localDelivery: boolean;
+  /** `<kind>.<wf> <message id>` of recent steps whose effects are all stored (see settle). */
+  private readonly settled = new Set<string>();
   /** How long a step's applied id and outbox are kept (at least). */
   private readonly retentionMs: number;
   private draining = false;
@@ -136,10 +140,10 @@ export class ActorHost {
   }
 
   /**
-   * `chain`: the kinds that applied a step for the message being handled, this one last. A
-   * message to one of them goes through the mailbox: so each actor commits at most one step
-   * before that message is acked, which is what the redelivery bookkeeping of a step (the
-   * applied ids and outboxes it keeps) is sized for.
+   * `chain`: the kinds on the path of in-process steps from the message being handled to this
+   * one, this one last. A message to one of them goes through the mailbox, so that a loop
+   * (ping → pong → ping) does not run in-process for as long as it lasts, holding the first
+   * message unacked; so does a message past {@link MAX_LOCAL_CHAIN} actors.
    */
   private async applyInChain(
     kind: string,
@@ -151,7 +155,23 @@ export class ActorHost {
     if (deliveries && deliveries.length > 0) {
       await Promise.all(deliveries.map((d) => this.deliverLocally(workflowId, d, chain)));
     }
+    if (result.result === 'applied' || result.result === 'duplicate') {
+      this.settle(`${kind}.${workflowId}`, incoming.id);
+    }
     return result;
+  }
+
+  /**
+   * The step that applied `messageId` to actor `key` has all its effects stored: published, or
+   * committed by the actors it messaged in-process. Its outbox is then dropped at the actor's
+   * next step here, however recent, instead of being kept for the retention.
+   */
+  private settle(key: string, messageId: string): void {
+    this.settled.add(`${key} ${messageId}`);
+    if (this.settled.size > MAX_SETTLED) {
+      const oldest = this.settled.values().next();
+      if (!oldest.done) this.settled.delete(oldest.value);
+    }
   }
 
   private async applyLocked(kind: string, workflowId: string, incoming: Incoming): Promise<Step> {
@@ -309,12 +329,15 @@ export class ActorHost {
    */
   private async republish(kind: string, env: SnapshotEnvelope, outbox: Outbox): Promise<void> {
     const effects = outboxEffects(outbox, env, this.opts.subjects);
-    effects.interrupts = effects.interrupts.filter(
-      (op) => op.op !== 'put' || op.record.interruptId === env.interrupt?.interruptId,
-    );
+    // Only an interrupt still pending is put back, and only where no record is: a newer step,
+    // of this actor or another, may have asked the workflow's next question meanwhile.
+    effects.interrupts = effects.interrupts
+      .filter((op) => op.op !== 'put' || op.record.interruptId === env.interrupt?.interruptId)
+      .map((op) => (op.op === 'put' ? { ...op, ifAbsent: true } : op));
     await publishOutbox(this.opts.js, this.opts.interrupts, effects);
     const put = effects.interrupts.find((op) => op.op === 'put');
     if (put?.op !== 'put') return;
+    // Answered while this ran: withdraw the record, if it is still this one.
     const now = await this.opts.snapshots.get(kind, env.workflowId);
     if (now?.envelope.interrupt?.interruptId !== put.record.interruptId) {
       await this.opts.interrupts.resolve(env.workflowId, put.record.interruptId);
@@ -532,7 +555,11 @@ export class ActorHost {
       outboxes: [
         // Older outboxes are kept while their message could still be redelivered after a crash
         // (within a few ack waits); by then a live worker has re-published them.
-        ...base.outboxes.filter((o) => now.getTime() - o.at < this.retentionMs),
+        ...base.outboxes.filter(
+          (o) =>
+            now.getTime() - o.at < this.retentionMs &&
+            !this.settled.has(`${def.kind}.${wf} ${o.for}`),
+        ),
         outbox,
       ].slice(-MAX_OUTBOXES),
     };

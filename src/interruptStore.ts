@@ -94,6 +94,25 @@ export class InterruptStore {
   }
 
   /**
+   * Writes the record only where the workflow has no pending one (none ever, or deleted): a
+   * re-publish of an old step must not replace the interrupt a newer step asks.
+   */
+  async putIfAbsent(record: InterruptRecord): Promise<void> {
+    try {
+      await this.kv.create(
+        this.subjects.interruptKey(record.workflowId),
+        encoder.encode(JSON.stringify(record)),
+      );
+    } catch (err) {
+      // A live record is there: this one, already put, or a newer one.
+      const code = (err as { code?: unknown }).code;
+      if (code !== 10071 && !(err instanceof Error && /wrong last sequence/i.test(err.message))) {
+        throw err;
+      }
+    }
+  }
+
+  /**
    * Deletes the record only while it still names `interruptId`, so a late re-publish of an old
    * step never removes a newer interrupt. `revision`: where the caller read it; the delete is
    * tried at that revision first, and the record is read again only when it has changed since.

@@ -18,7 +18,7 @@ export interface Publish {
 
 /** A change to the pending-interrupt bucket an outbox makes, before it publishes. */
 export type InterruptOp =
-  | { op: 'put'; record: InterruptRecord }
+  | { op: 'put'; record: InterruptRecord; ifAbsent?: boolean }
   | { op: 'delete'; workflowId: string; interruptId: string; revision?: number };
 
 /** What carrying out an outbox means: its interrupt changes, then its messages, in order. */
@@ -141,7 +141,8 @@ export async function publishOutbox(
   effects: OutboxEffects,
 ): Promise<void> {
   for (const op of effects.interrupts) {
-    if (op.op === 'put') await interrupts.put(op.record);
+    if (op.op === 'put' && op.ifAbsent) await interrupts.putIfAbsent(op.record);
+    else if (op.op === 'put') await interrupts.put(op.record);
     else await interrupts.resolve(op.workflowId, op.interruptId, op.revision);
   }
   await Promise.all(

@@ -45,6 +45,9 @@ describe('messages between actors of one worker', () => {
     expect(await mailboxWrites(t.subjects)).toBe(0);
     const counts = countTypes(await storedEvents(shared.nc, t.subjects, 'loc-1'));
     expect(counts).toMatchObject({ triaged: 1, drafted: 1, interrupted: 1, sent: 1, completed: 1 });
+    // The pause's outbox was settled (all stored) on this worker: the resume dropped it.
+    const gate = (await t.client.snapshots('loc-1')).find((s) => s.envelope.kind === 'gate');
+    expect(gate?.envelope.outboxes.map((o) => o.for)).toEqual([expect.stringMatching(/^r\d+$/)]);
   });
 
   it('go through the mailbox with HITL_LOCAL_DELIVERY=false', async () => {
