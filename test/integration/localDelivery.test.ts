@@ -133,6 +133,31 @@ describe('messages between actors of one worker', () => {
     expect(counts).toMatchObject({ interrupted: 1, resumed: 1, sent: 1, completed: 1 });
   });
 
+  it('re-published while their receiver waits for a human, leave its interrupt as it was', async () => {
+    await using t = workflowScope(shared.server, 'pen');
+    await t.worker();
+    const run = await t.client.start({ id: 'pen-1', request: 'I want a refund, it never arrived' });
+    if (run.status !== 'paused') throw new Error(`expected a pause, got ${run.status}`);
+    const [specialist] = (await t.client.snapshots('pen-1')).filter(
+      (s) => s.envelope.kind === 'specialist',
+    );
+    const outbox = specialist?.envelope.outboxes.at(-1);
+    if (!specialist || !outbox) throw new Error('no specialist outbox');
+    const toGate = outboxEffects(outbox, specialist.envelope, t.subjects).publishes.find(
+      (p) => p.subject === t.subjects.mailbox('gate', 'pen-1'),
+    );
+    if (!toGate) throw new Error('no message to the gate');
+    await publishRaw(shared.nc, toGate.subject, toGate.data as object, { msgId: toGate.msgId });
+    await workersIdle(shared.nc, t.subjects);
+    // The gate re-published its pause: the record was there already and stays as it was.
+    expect(await t.client.pending()).toEqual([run.interrupt]);
+    const jsm = await jetstreamManager(shared.nc);
+    expect((await jsm.streams.info(t.subjects.streams.dlq)).state.messages).toBe(0);
+    expect(countTypes(await storedEvents(shared.nc, t.subjects, 'pen-1'))).toMatchObject({
+      interrupted: 1,
+    });
+  });
+
   it('go through the mailbox to an actor that already took a step for the same message', async () => {
     type Ball = { type: 'ball'; n: number };
     // ping serves, pong returns every ball; ping ends the rally at 3.
