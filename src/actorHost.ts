@@ -82,11 +82,13 @@ const MAX_CONFLICT_RETRIES = 20;
 const MAX_SETTLED = 20_000;
 /** Outboxes kept at most, however recent. */
 const MAX_OUTBOXES = 32;
+
 /**
  * Hosts actor kinds: applies one message to one actor as a single committed step.
  * Read snapshot → (redelivery? re-publish and stop) → restore and run the machine until it
  * settles → compare-and-set the snapshot with its outbox → publish the outbox with
- * `Nats-Msg-Id`. The caller acks the message after `apply` resolves.
+ * `Nats-Msg-Id` → apply here what it sent to actors hosted here. The caller acks the message
+ * after `apply` resolves.
  */
 export class ActorHost {
   readonly definitions: ReadonlyMap<string, ActorDefinition>;
