@@ -8,6 +8,7 @@ import { runMachine, type MachineStep } from './machineRunner.js';
 import { outboxEffects, publishOutbox, type Publish } from './outbox.js';
 import { failurePrefix, planExpiry, planResume, type ResponseIn } from './interruptSteps.js';
 import {
+  parkedBy,
   recentlyApplied,
   REVIEWERS_FIELD,
   reviewerList,
@@ -568,6 +569,10 @@ export class ActorHost {
     if (interrupt) next.interrupt = interrupt;
     else delete next.interrupt;
     if (next.status !== 'active') delete next.interrupt;
+    // Parked: the step failed for now (`failed`, retryable) and waits for `hitl retry`.
+    const parked = parkedBy(entries, def.kind, now);
+    if (parked && next.status === 'active') next.parked = parked;
+    else delete next.parked;
     fault('before-kv-write', def.kind);
     await this.opts.snapshots.put(next, revision);
     this.opts.logger.debug('step committed', {

@@ -7,7 +7,7 @@ import { describeError, WorkflowNotParkedError } from './errors.js';
 import { readWorkflowEvents } from './eventLog.js';
 import { EventWatch, liveEvents, storedEvents, type EventStream } from './eventWatch.js';
 import { InterruptStore } from './interruptStore.js';
-import { findParkedStep, type ParkedStep } from './parked.js';
+import { findParkedStep, type ParkedStep, type ParkedWorkflow } from './parked.js';
 import {
   InterruptRecordSchema,
   TicketSchema,
@@ -242,6 +242,19 @@ export class HitlClient {
       READ_CONCURRENCY,
     );
     return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  /**
+   * Every workflow parked at a failed step (the model was down past its retries, say), waiting
+   * for {@link retry}, oldest failure first.
+   */
+  async parked(): Promise<ParkedWorkflow[]> {
+    const { snapshots } = await this.storesOnce();
+    const found = await snapshots.listParked(
+      async () => kvKeys(await readOnlyManager(this.nc), this.subjects.buckets.snapshots),
+      READ_CONCURRENCY,
+    );
+    return found.sort((a, b) => a.at.localeCompare(b.at));
   }
 
   /** The pending interrupt of one workflow, if it waits for a human. */

@@ -6,7 +6,7 @@ export type { HitlEmitted, InterruptRequest, ResumeEvent, RetryEvent } from './e
 export type { ErrorContext, WireError } from './errors.js';
 export type { LogLevel, Logger } from './logger.js';
 export type { NatsServerHandle } from './natsServer.js';
-export type { ParkedStep } from './parked.js';
+export type { ParkedStep, ParkedWorkflow } from './parked.js';
 export type { ResponsePolicy, ResponseVerdict } from './responsePolicy.js';
 export type {
   DeadLetter,

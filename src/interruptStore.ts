@@ -1,11 +1,9 @@
 import type { KV } from '@nats-io/kv';
-import { mapLimit } from './streamReads.js';
+import { isPermissionViolation, lastValues, mapLimit } from './streamReads.js';
 import { InterruptRecordSchema, type InterruptRecord } from './schemas.js';
 import type { Subjects } from './subjects.js';
 
 const encoder = new TextEncoder();
-/** A listing watch that delivers nothing for this long is given up for a get per key. */
-const WATCH_STALL_MS = 5_000;
 
 /**
  * The pending interrupts in KV `hitl_interrupts`, key `<wf>`: a live value means "waiting for a
@@ -32,18 +30,18 @@ export class InterruptStore {
   }
 
   /**
-   * Every pending record, unsorted. Read with one KV watch (an ordered consumer), about 8×
-   * faster than a get per key; a user who may not create consumers (the reviewer role of
-   * deploy/nats-server.conf) gets each of the keys `keys()` lists instead, and this store
-   * remembers not to try the watch again.
+   * Every pending record, unsorted. Read with one KV watch, about 8× faster than a get per key;
+   * a user who may not create consumers (the reviewer role of deploy/nats-server.conf) gets
+   * each of the keys `keys()` lists instead, and this store remembers not to try the watch
+   * again.
    */
   async list(keys: () => Promise<string[]>, concurrency = 256): Promise<InterruptRecord[]> {
     if (!this.watchRefused) {
       try {
-        const listed = await this.listByWatch();
-        if (listed) return listed;
+        const entries = await lastValues(this.kv);
+        if (entries) return entries.flatMap((e) => parseRecord(e.json()));
       } catch (err) {
-        if (!/permissions violation/i.test(String(err))) throw err;
+        if (!isPermissionViolation(err)) throw err;
         this.watchRefused = true;
       }
     }
@@ -52,39 +50,6 @@ export class InterruptStore {
   }
 
   private watchRefused = false;
-
-  /** Undefined when the watch stalled (the bucket emptied as it started, say). */
-  private async listByWatch(): Promise<InterruptRecord[] | undefined> {
-    // The watch delivers each key's last value, then waits for updates: it is done when the
-    // server says none is pending. An empty bucket delivers nothing at all.
-    if ((await this.kv.status()).values === 0) return [];
-    const watch = await this.kv.watch();
-    const records: InterruptRecord[] = [];
-    let stalled = false;
-    let timer: NodeJS.Timeout | undefined;
-    const expectMore = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        stalled = true;
-        watch.stop();
-      }, WATCH_STALL_MS);
-    };
-    try {
-      expectMore();
-      for await (const entry of watch) {
-        expectMore();
-        if (entry.operation === 'PUT') {
-          const parsed = InterruptRecordSchema.safeParse(entry.json());
-          if (parsed.success) records.push(parsed.data);
-        }
-        if (entry.delta === 0) break;
-      }
-    } finally {
-      clearTimeout(timer);
-      watch.stop();
-    }
-    return stalled ? undefined : records;
-  }
 
   async put(record: InterruptRecord): Promise<void> {
     await this.kv.put(
@@ -138,4 +103,10 @@ export class InterruptStore {
       if ((err as { code?: unknown }).code !== 10071) throw err;
     }
   }
+}
+
+/** A stored record as read, or nothing when it does not parse. */
+function parseRecord(value: unknown): InterruptRecord[] {
+  const parsed = InterruptRecordSchema.safeParse(value);
+  return parsed.success ? [parsed.data] : [];
 }

@@ -10,6 +10,9 @@ export interface ParkedStep {
   at: string;
 }
 
+/** A workflow parked at a failed step, as `hitl parked` lists it. */
+export type ParkedWorkflow = ParkedStep & { workflowId: string };
+
 /**
  * Finds where a workflow is parked, from its event timeline and its actors' snapshot statuses:
  * the last retryable `failed` event, when the workflow has not completed, its actor has emitted

@@ -158,6 +158,11 @@ export const SnapshotEnvelopeSchema = z.object({
   applied: z.array(z.string()),
   /** When each of `applied` was applied (ms since the epoch), oldest first. */
   appliedAt: z.array(z.number()).optional(),
+  /**
+   * Set while the actor is parked: its last step failed for now (a retryable `failed` event)
+   * and waits for `hitl retry`. `at` is that event's time.
+   */
+  parked: z.object({ step: z.string(), reason: z.string(), at: z.string() }).optional(),
   /** The pending interrupt of this actor, when it waits for a human. */
   interrupt: InterruptRecordSchema.optional(),
   /**

@@ -1,6 +1,8 @@
 import type { KV } from '@nats-io/kv';
 import { RevisionConflictError } from './errors.js';
+import type { ParkedWorkflow } from './parked.js';
 import { SnapshotEnvelopeSchema, type SnapshotEnvelope } from './schemas.js';
+import { isPermissionViolation, lastValues, mapLimit } from './streamReads.js';
 import type { Subjects } from './subjects.js';
 
 /** A stored envelope and the revision to compare-and-set against. */
@@ -59,6 +61,43 @@ export class KvSnapshotStore implements SnapshotStore {
       throw err;
     }
   }
+
+  /**
+   * Every actor parked at a failed step (waiting for `hitl retry`), unsorted. Read with one KV
+   * watch of the bucket; a user who may not create consumers gets each of the keys `keys()`
+   * lists instead (see InterruptStore.list).
+   */
+  async listParked(keys: () => Promise<string[]>, concurrency = 256): Promise<ParkedWorkflow[]> {
+    let values: unknown[] | undefined;
+    if (!this.watchRefused) {
+      try {
+        values = (await lastValues(this.kv))?.map((e) => e.json());
+      } catch (err) {
+        if (!isPermissionViolation(err)) throw err;
+        this.watchRefused = true;
+      }
+    }
+    if (!values) {
+      const stored = await mapLimit(await keys(), concurrency, async (key) => {
+        const dot = key.indexOf('.');
+        return this.get(key.slice(0, dot), key.slice(dot + 1));
+      });
+      values = stored.flatMap((s) => (s ? [s.envelope] : []));
+    }
+    const parked: ParkedWorkflow[] = [];
+    for (const value of values) {
+      // Most actors are not parked: only those are validated.
+      const rough = value as { parked?: unknown; status?: unknown } | null;
+      if (!rough?.parked || rough.status !== 'active') continue;
+      const env = SnapshotEnvelopeSchema.safeParse(value);
+      if (env.success && env.data.parked) {
+        parked.push({ workflowId: env.data.workflowId, actor: env.data.kind, ...env.data.parked });
+      }
+    }
+    return parked;
+  }
+
+  private watchRefused = false;
 
   async listWorkflow(workflowId: string): Promise<StoredSnapshot[]> {
     const keys = await this.kv.keys(`*.${workflowId}`);

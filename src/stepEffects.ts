@@ -125,3 +125,24 @@ export function recentlyApplied(
     appliedAt: at.filter((_, i) => keep[i]).slice(-MAX_APPLIED),
   };
 }
+
+/**
+ * Where a step leaves its actor parked: its retryable `failed` event, if it emitted one (the
+ * model was down past its retries, say), as the `step`, `reason` and time `hitl retry` names.
+ */
+export function parkedBy(
+  entries: readonly OutboxEntry[],
+  kind: string,
+  now: Date,
+): NonNullable<SnapshotEnvelope['parked']> | undefined {
+  const failed = entries.find(
+    (e): e is Extract<OutboxEntry, { op: 'event' }> =>
+      e.op === 'event' && e.type === 'failed' && e.data.retryable === true,
+  );
+  if (!failed) return undefined;
+  return {
+    step: typeof failed.data.step === 'string' ? failed.data.step : kind,
+    reason: typeof failed.data.reason === 'string' ? failed.data.reason : 'unknown',
+    at: now.toISOString(),
+  };
+}

@@ -1,4 +1,5 @@
 import { jetstreamManager, type JetStreamManager, type MsgRequest } from '@nats-io/jetstream';
+import type { KV, KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 
 // Reads that need no consumer: a role that may create consumers can have the server deliver a
@@ -75,4 +76,47 @@ export async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   return results;
+}
+
+/** A listing watch that delivers nothing for this long is given up (see {@link lastValues}). */
+const WATCH_STALL_MS = 5_000;
+
+/**
+ * Every key's last value in a KV bucket, live ones only, read with one watch (an ordered
+ * consumer): much faster than a get per key, but it needs a consumer, which a read-only role may
+ * not create (the permissions violation is thrown). Undefined when the watch stalls (the bucket
+ * emptied as it started, say): the caller reads key by key instead.
+ */
+export async function lastValues(kv: KV): Promise<KvEntry[] | undefined> {
+  // The watch delivers each key's last value, then waits for updates: it is done when the
+  // server says none is pending. An empty bucket delivers nothing at all.
+  if ((await kv.status()).values === 0) return [];
+  const watch = await kv.watch();
+  const entries: KvEntry[] = [];
+  let stalled = false;
+  let timer: NodeJS.Timeout | undefined;
+  const expectMore = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stalled = true;
+      watch.stop();
+    }, WATCH_STALL_MS);
+  };
+  try {
+    expectMore();
+    for await (const entry of watch) {
+      expectMore();
+      if (entry.operation === 'PUT') entries.push(entry);
+      if (entry.delta === 0) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    watch.stop();
+  }
+  return stalled ? undefined : entries;
+}
+
+/** Whether `err` is the server refusing this user something (its permissions). */
+export function isPermissionViolation(err: unknown): boolean {
+  return /permissions violation/i.test(String(err));
 }

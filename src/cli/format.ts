@@ -1,4 +1,5 @@
 import type { EventEnvelope, InterruptRecord } from '../schemas.js';
+import type { ParkedWorkflow } from '../parked.js';
 
 const colours: Record<string, string> = {
   received: '36',
@@ -109,4 +110,15 @@ export function formatPending(r: InterruptRecord, now = Date.now()): string {
 /** The header line above {@link formatPending}'s lines. */
 export function pendingHeader(): string {
   return `${'WORKFLOW'.padEnd(20)} ${'TYPE'.padEnd(10)} ${'INTERRUPT'.padEnd(14)} ${'AGE'.padStart(4)}  ${'DEADLINE'.padEnd(12)} QUESTION`;
+}
+
+/** One line per parked workflow: workflow, actor, step, how long ago it failed, why. */
+export function formatParked(p: ParkedWorkflow, now = Date.now()): string {
+  const age = duration(now - Date.parse(p.at));
+  return `${p.workflowId.padEnd(20)} ${p.actor.padEnd(12)} ${p.step.padEnd(12)} ${age.padStart(4)}  ${clip(p.reason, 80)}`;
+}
+
+/** The header line above {@link formatParked}'s lines. */
+export function parkedHeader(): string {
+  return `${'WORKFLOW'.padEnd(20)} ${'ACTOR'.padEnd(12)} ${'STEP'.padEnd(12)} ${'AGE'.padStart(4)}  REASON`;
 }

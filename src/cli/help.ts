@@ -13,6 +13,7 @@ commands:
                           answer an interrupt; exit 0 when accepted, 1 with the reason when not
   show <wf> [--json]      a workflow's event timeline, current state and pending interrupt
   tap [<wf>] [--json]     live tail of events (all workflows, or one)
+  parked [--json]         list workflows parked at a failed step, waiting for hitl retry
   retry <wf> [--wait] [--json]
                           re-run the step a parked workflow failed at (the model was down, say)
   demo                    patterns A, B and C end to end
@@ -25,7 +26,8 @@ environment: NATS_URL, NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASS, NATS_TOKEN, 
   HITL_MODEL_TIMEOUT_MS, HITL_MODEL_MAX_RETRIES, HITL_MODEL_RETRY_BASE_MS,
   HITL_MODEL_RETRY_MAX_MS, HITL_APPROVAL_CATEGORIES, HITL_APPROVERS, HITL_SEPARATE_APPROVER,
   HITL_GATE_TIMEOUT_MS, HITL_MAX_PAYLOAD_BYTES, HITL_REPLICAS, HITL_ACK_WAIT_MS,
-  HITL_MAX_DELIVER, HITL_RETRY_BACKOFF_MS, HITL_DRAIN_TIMEOUT_MS, HITL_LOG_LEVEL
+  HITL_MAX_DELIVER, HITL_RETRY_BACKOFF_MS, HITL_DRAIN_TIMEOUT_MS, HITL_LOCAL_DELIVERY,
+  HITL_EVENTS_MAX_AGE_MS, HITL_LOG_LEVEL
   (README: Configuration)
 
 examples:
@@ -126,6 +128,19 @@ options:
 examples:
   hitl tap
   hitl tap order-42 --json
+`,
+  parked: `usage: hitl parked [--json]
+
+Lists the workflows parked at a failed step (the model was down past its retries, say): workflow,
+actor, step, how long ago it failed, and why. Each waits for hitl retry <wf>; nothing else
+moves it.
+
+options:
+  --json               print them as a JSON array ({ workflowId, actor, step, reason, at })
+
+examples:
+  hitl parked
+  hitl parked --json | jq -r '.[].workflowId' | xargs -n1 hitl retry
 `,
   retry: `usage: hitl retry <wf> [--wait] [--timeout MS] [--json]
 

@@ -9,7 +9,7 @@ import { describeError } from '../errors.js';
 import type { HumanResponse } from '../schemas.js';
 import { assertWorkflowId } from '../subjects.js';
 import type { TicketIntake } from '../worker.js';
-import { formatEvent, formatPending, pendingHeader } from './format.js';
+import { formatEvent, formatParked, formatPending, parkedHeader, pendingHeader } from './format.js';
 import { COMMAND_HELP, HELP } from './help.js';
 
 /** A usage or input error: one line on stderr, exit code 2. */
@@ -227,6 +227,20 @@ async function pending(argv: string[], config: HitlConfig): Promise<number> {
   });
 }
 
+async function parked(argv: string[], config: HitlConfig): Promise<number> {
+  const { values } = parse(argv, { json: { type: 'boolean' } });
+  return withClient(config, async (client) => {
+    const found = await client.parked();
+    if (values.json) out(JSON.stringify(found));
+    else if (found.length === 0) out('no workflow is parked');
+    else {
+      out(parkedHeader());
+      for (const p of found) out(formatParked(p));
+    }
+    return 0;
+  });
+}
+
 async function respond(argv: string[], config: HitlConfig): Promise<number> {
   const { values, positionals } = parse(argv, {
     reviewer: { type: 'string' },
@@ -335,6 +349,7 @@ const commands: Record<string, (argv: string[], config: HitlConfig) => Promise<n
   worker,
   submit,
   pending,
+  parked,
   respond,
   show,
   tap,

@@ -2,7 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 
 // Help and usage errors need no server: nothing here connects.
-const COMMANDS = ['worker', 'submit', 'pending', 'respond', 'show', 'tap', 'retry', 'demo'];
+const COMMANDS = [
+  'worker',
+  'submit',
+  'pending',
+  'parked',
+  'respond',
+  'show',
+  'tap',
+  'retry',
+  'demo',
+];
 const env = { NATS_URL: 'nats://127.0.0.1:1', HITL_MODEL_PROVIDER: 'mock' };
 
 describe('hitl CLI help', () => {

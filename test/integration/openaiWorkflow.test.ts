@@ -203,6 +203,22 @@ describe('support workflow on an OpenAI-compatible endpoint', () => {
       context: { failure: expect.stringMatching(/HTTP 503/) },
     });
     expect(await t.client.interrupt('oai-down')).toBeUndefined();
+    // Operators find it among the parked workflows, with the failure a retry would name.
+    const parkedJson = await runCli(['parked', '--json'], t.cliEnv);
+    expect(parkedJson.code).toBe(0);
+    expect(JSON.parse(parkedJson.stdout)).toEqual([
+      {
+        workflowId: 'oai-down',
+        actor: 'triage',
+        step: 'triage',
+        reason: "triage model 'gpt-4.1-mini' failed after 2 tries: HTTP 503: model overloaded",
+        at: failedEvents[1]?.at,
+      },
+    ]);
+    const parkedText = await runCli(['parked'], t.cliEnv);
+    expect(parkedText.stdout).toMatch(
+      /^WORKFLOW +ACTOR +STEP +AGE +REASON\noai-down +triage +triage /,
+    );
 
     // Still down: the retry parks it again, and says so.
     const again = await runCli(['retry', 'oai-down', '--wait'], t.cliEnv);
@@ -216,6 +232,8 @@ describe('support workflow on an OpenAI-compatible endpoint', () => {
     const retried = await runCli(['retry', 'oai-down', '--wait'], t.cliEnv);
     expect(retried.code).toBe(0);
     expect(retried.stdout).toMatch(/^oai-down paused: approval gate-1 \[yes\|no\]/m);
+    // Retried and going on: no longer parked.
+    expect(await t.client.parked()).toEqual([]);
 
     const done = await t.client.resume('oai-down', { resume: 'yes', reviewer: 'ana' });
     expect(done).toMatchObject({ status: 'completed', outcome: 'sent', category: 'refund' });
@@ -242,6 +260,9 @@ describe('support workflow on an OpenAI-compatible endpoint', () => {
       step: 'specialist',
       reason: "draft model 'gpt-4.1-mini' failed after 2 tries: request timed out after 400 ms",
     });
+    expect(await t.client.parked()).toMatchObject([
+      { workflowId: 'oai-draft', actor: 'specialist' },
+    ]);
 
     answers(t.fake, 'technical', 0.9, 'Please clear the cache and sign in again.');
     const result = await t.client.retry('oai-draft', { wait: true });

@@ -103,6 +103,9 @@ describe('deploy/nats-server.conf roles', () => {
     expect(JSON.parse(pending.stdout)).toEqual([
       expect.objectContaining({ workflowId: 'roles-1', interruptId: 'gate-1' }),
     ]);
+    // Parked workflows, read key by key (no consumer): none here.
+    const parked = await runCli(['parked', '--json'], roleEnv('reviewer'));
+    expect(parked).toMatchObject({ code: 0, stdout: '[]\n' });
     const tap = spawnCli(['tap', 'roles-1', '--json'], roleEnv('reviewer'));
     const listening = new Promise<void>((resolve) => {
       tap.stderr?.on('data', (d: Buffer) => {
