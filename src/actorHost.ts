@@ -6,7 +6,7 @@ import type { InterruptStore } from './interruptStore.js';
 import type { Logger } from './logger.js';
 import { runMachine, type MachineStep } from './machineRunner.js';
 import { outboxEffects, publishOutbox, type Publish } from './outbox.js';
-import { failurePrefix, planExpiry, planResume, type ResponseIn } from './interruptSteps.js';
+import { failurePrefix, planExpiry, planResume, rejection } from './interruptSteps.js';
 import {
   parkedBy,
   recentlyApplied,
@@ -16,39 +16,13 @@ import {
   type Prefix,
 } from './stepEffects.js';
 import { inStepSpan, type TraceCarrier } from './tracing.js';
-import type { EventEnvelope, MailboxMessage, Outbox, SnapshotEnvelope } from './schemas.js';
+import type { MailboxMessage, Outbox, SnapshotEnvelope } from './schemas.js';
+import type { Incoming, StepResult } from './steps.js';
 import type { SnapshotStore, StoredSnapshot } from './snapshotStore.js';
 import type { Subjects } from './subjects.js';
 import { ACK_WAIT_MS } from './topology.js';
 
-/**
- * A message for one actor, as the host applies it. `trace`: the W3C trace context its NATS
- * headers carried, the parent of the step's span (a response's becomes a link instead).
- */
-export type Incoming = (
-  | {
-      id: string;
-      type: 'message';
-      message: MailboxMessage;
-      /**
-       * Surely the actor's first message (a ticket seen for the first time): the actor is
-       * created without reading its snapshot first; should it exist after all, the create
-       * fails and the step runs again the usual way.
-       */
-      fresh?: boolean;
-    }
-  | ({ id: string; type: 'response' } & ResponseIn)
-  | { id: string; type: 'retry' }
-  | { id: string; type: 'expire'; interruptId: string }
-) & { trace?: TraceCarrier };
-
-/** What applying a message did. */
-export type StepResult =
-  | { result: 'applied'; status: SnapshotEnvelope['status'] }
-  | { result: 'duplicate' }
-  | { result: 'rejected'; reason: string }
-  | { result: 'ignored'; reason: string }
-  | { result: 'failed'; reason: string };
+export type { Incoming, StepResult } from './steps.js';
 
 export interface ActorHostOptions {
   js: JetStreamClient;
@@ -453,24 +427,9 @@ export class ActorHost {
     reason: string,
     about: { reviewer?: string; interruptId?: string; actor?: string },
   ): Promise<void> {
-    const data: Record<string, unknown> = { reason, responseSeq };
-    if (about.reviewer !== undefined) data.reviewer = about.reviewer;
-    if (about.interruptId !== undefined) data.interruptId = about.interruptId;
     const trace = about.actor !== undefined ? this.stepTrace(about.actor, workflowId) : undefined;
-    const envelope: EventEnvelope = {
-      workflowId,
-      type: 'response_rejected',
-      actor: about.actor ?? 'runtime',
-      at: new Date().toISOString(),
-      data,
-    };
     await this.publish([
-      {
-        subject: this.opts.subjects.event(workflowId, 'response_rejected'),
-        msgId: `${workflowId}.rejected.${responseSeq}`,
-        data: envelope,
-        ...(trace ? { trace } : {}),
-      },
+      rejection(this.opts.subjects, workflowId, responseSeq, reason, about, trace, new Date()),
     ]);
   }
 

@@ -1,6 +1,9 @@
 import type { ExpireEvent, ResumeEvent } from './effects.js';
 import { checkResponse, checkResponseTime, type ResponsePolicy } from './responsePolicy.js';
-import type { HumanResponse, SnapshotEnvelope } from './schemas.js';
+import type { Publish } from './outbox.js';
+import type { EventEnvelope, HumanResponse, SnapshotEnvelope } from './schemas.js';
+import type { Subjects } from './subjects.js';
+import type { TraceCarrier } from './tracing.js';
 import { reviewerList, type Prefix } from './stepEffects.js';
 
 /** A human response as the host applies it (see `Incoming` in actorHost.ts). */
@@ -123,4 +126,35 @@ export function failurePrefix(
     { event: 'completed', data: { outcome: 'failed' } },
   );
   return prefix;
+}
+
+/**
+ * The `response_rejected` event for the response JetStream stored at `responseSeq`, naming the
+ * reason a person can act on; one per response (its message id is the sequence's).
+ */
+export function rejection(
+  subjects: Subjects,
+  workflowId: string,
+  responseSeq: number,
+  reason: string,
+  about: { reviewer?: string; interruptId?: string; actor?: string },
+  trace: TraceCarrier | undefined,
+  at: Date,
+): Publish {
+  const data: Record<string, unknown> = { reason, responseSeq };
+  if (about.reviewer !== undefined) data.reviewer = about.reviewer;
+  if (about.interruptId !== undefined) data.interruptId = about.interruptId;
+  const envelope: EventEnvelope = {
+    workflowId,
+    type: 'response_rejected',
+    actor: about.actor ?? 'runtime',
+    at: at.toISOString(),
+    data,
+  };
+  return {
+    subject: subjects.event(workflowId, 'response_rejected'),
+    msgId: `${workflowId}.rejected.${responseSeq}`,
+    data: envelope,
+    ...(trace ? { trace } : {}),
+  };
 }

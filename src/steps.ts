@@ -1,0 +1,34 @@
+import type { ResponseIn } from './interruptSteps.js';
+import type { MailboxMessage, SnapshotEnvelope } from './schemas.js';
+import type { TraceCarrier } from './tracing.js';
+
+// What an actor host applies (src/actorHost.ts), and what applying it did.
+
+/**
+ * A message for one actor, as the host applies it. `trace`: the W3C trace context its NATS
+ * headers carried, the parent of the step's span (a response's becomes a link instead).
+ */
+export type Incoming = (
+  | {
+      id: string;
+      type: 'message';
+      message: MailboxMessage;
+      /**
+       * Surely the actor's first message (a ticket seen for the first time): the actor is
+       * created without reading its snapshot first; should it exist after all, the create
+       * fails and the step runs again the usual way.
+       */
+      fresh?: boolean;
+    }
+  | ({ id: string; type: 'response' } & ResponseIn)
+  | { id: string; type: 'retry' }
+  | { id: string; type: 'expire'; interruptId: string }
+) & { trace?: TraceCarrier };
+
+/** What applying a message did. */
+export type StepResult =
+  | { result: 'applied'; status: SnapshotEnvelope['status'] }
+  | { result: 'duplicate' }
+  | { result: 'rejected'; reason: string }
+  | { result: 'ignored'; reason: string }
+  | { result: 'failed'; reason: string };
