@@ -9,6 +9,7 @@ import { outboxEffects, publishOutbox, type Publish } from './outbox.js';
 import { failurePrefix, planExpiry, planResume, rejection } from './interruptSteps.js';
 import {
   parkedBy,
+  wentOn,
   recentlyApplied,
   REVIEWERS_FIELD,
   reviewerList,
@@ -528,8 +529,9 @@ export class ActorHost {
     if (interrupt) next.interrupt = interrupt;
     else delete next.interrupt;
     if (next.status !== 'active') delete next.interrupt;
-    // Parked: the step failed for now (`failed`, retryable) and waits for `hitl retry`.
-    const parked = parkedBy(entries, def.kind, now);
+    // Parked: the step failed for now (`failed`, retryable) and waits for `hitl retry`; it stays
+    // parked through steps that change nothing (a message its parked state ignores).
+    const parked = parkedBy(entries, def.kind, now) ?? (wentOn(entries) ? undefined : base.parked);
     if (parked && next.status === 'active') next.parked = parked;
     else delete next.parked;
     fault('before-kv-write', def.kind);

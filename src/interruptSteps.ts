@@ -6,7 +6,7 @@ import type { Subjects } from './subjects.js';
 import type { TraceCarrier } from './tracing.js';
 import { reviewerList, type Prefix } from './stepEffects.js';
 
-/** A human response as the host applies it (see `Incoming` in actorHost.ts). */
+/** A human response as the host applies it (see `Incoming` in steps.ts). */
 export interface ResponseIn {
   response: HumanResponse;
   responseSeq: number;

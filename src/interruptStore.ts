@@ -1,5 +1,5 @@
 import type { KV } from '@nats-io/kv';
-import { isPermissionViolation, lastValues, mapLimit } from './streamReads.js';
+import { isPermissionViolation, jsonOf, lastValues, mapLimit } from './streamReads.js';
 import { InterruptRecordSchema, type InterruptRecord } from './schemas.js';
 import type { Subjects } from './subjects.js';
 
@@ -39,7 +39,7 @@ export class InterruptStore {
     if (!this.watchRefused) {
       try {
         const entries = await lastValues(this.kv);
-        if (entries) return entries.flatMap((e) => parseRecord(e.json()));
+        if (entries) return entries.flatMap((e) => parseRecord(jsonOf(e)));
       } catch (err) {
         if (!isPermissionViolation(err)) throw err;
         this.watchRefused = true;

@@ -2,7 +2,7 @@ import type { KV } from '@nats-io/kv';
 import { RevisionConflictError } from './errors.js';
 import type { ParkedWorkflow } from './parked.js';
 import { SnapshotEnvelopeSchema, type SnapshotEnvelope } from './schemas.js';
-import { isPermissionViolation, lastValues, mapLimit } from './streamReads.js';
+import { isPermissionViolation, jsonOf, lastValues, mapLimit } from './streamReads.js';
 import type { Subjects } from './subjects.js';
 
 /** A stored envelope and the revision to compare-and-set against. */
@@ -71,18 +71,17 @@ export class KvSnapshotStore implements SnapshotStore {
     let values: unknown[] | undefined;
     if (!this.watchRefused) {
       try {
-        values = (await lastValues(this.kv))?.map((e) => e.json());
+        values = (await lastValues(this.kv))?.map(jsonOf);
       } catch (err) {
         if (!isPermissionViolation(err)) throw err;
         this.watchRefused = true;
       }
     }
     if (!values) {
-      const stored = await mapLimit(await keys(), concurrency, async (key) => {
-        const dot = key.indexOf('.');
-        return this.get(key.slice(0, dot), key.slice(dot + 1));
+      values = await mapLimit(await keys(), concurrency, async (key) => {
+        const entry = await this.kv.get(key);
+        return entry?.operation === 'PUT' ? jsonOf(entry) : undefined;
       });
-      values = stored.flatMap((s) => (s ? [s.envelope] : []));
     }
     const parked: ParkedWorkflow[] = [];
     for (const value of values) {

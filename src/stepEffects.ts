@@ -146,3 +146,10 @@ export function parkedBy(
     at: now.toISOString(),
   };
 }
+
+/** Whether a step did anything others see: an event (a rejection aside), a message, a pause. */
+export function wentOn(entries: readonly OutboxEntry[]): boolean {
+  return entries.some((e) =>
+    e.op === 'event' ? e.type !== 'response_rejected' : e.op !== 'interrupt.delete',
+  );
+}

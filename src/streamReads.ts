@@ -120,3 +120,12 @@ export async function lastValues(kv: KV): Promise<KvEntry[] | undefined> {
 export function isPermissionViolation(err: unknown): boolean {
   return /permissions violation/i.test(String(err));
 }
+
+/** A KV value as JSON, or undefined when it is not JSON. */
+export function jsonOf(entry: { json(): unknown }): unknown {
+  try {
+    return entry.json();
+  } catch {
+    return undefined;
+  }
+}

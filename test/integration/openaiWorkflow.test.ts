@@ -14,6 +14,7 @@ import {
 import {
   connectClient,
   countTypes,
+  publishRaw,
   readStream,
   serverPerFile,
   startWorker,
@@ -215,6 +216,10 @@ describe('support workflow on an OpenAI-compatible endpoint', () => {
         at: failedEvents[1]?.at,
       },
     ]);
+    // A message its parked state ignores changes nothing: still parked, still listed.
+    await publishRaw(shared.nc, t.subjects.mailbox('triage', 'oai-down'), { type: 'poke' });
+    await workersIdle(shared.nc, t.subjects);
+    expect(await t.client.parked()).toMatchObject([{ workflowId: 'oai-down', actor: 'triage' }]);
     const parkedText = await runCli(['parked'], t.cliEnv);
     expect(parkedText.stdout).toMatch(
       /^WORKFLOW +ACTOR +STEP +AGE +REASON\noai-down +triage +triage /,

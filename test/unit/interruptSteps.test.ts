@@ -4,9 +4,11 @@ import type { InterruptRecord, SnapshotEnvelope } from '../../src/schemas.js';
 import {
   MAX_APPLIED,
   MIN_APPLIED,
+  parkedBy,
   recentlyApplied,
   REVIEWERS_FIELD,
   stepEntries,
+  wentOn,
 } from '../../src/stepEffects.js';
 
 const record: InterruptRecord = {
@@ -203,5 +205,35 @@ describe('recentlyApplied', () => {
     );
     expect(kept.applied).toHaveLength(MAX_APPLIED);
     expect(kept.applied.at(-1)).toBe('new');
+  });
+});
+
+describe('parkedBy and wentOn', () => {
+  const now = new Date('2026-11-29T10:00:00.000Z');
+  const failed = {
+    op: 'event' as const,
+    type: 'failed',
+    data: { step: 'draft', reason: 'HTTP 503', retryable: true },
+  };
+
+  it('parks a step that emitted a retryable failure, at the step time', () => {
+    expect(parkedBy([failed], 'specialist', now)).toEqual({
+      step: 'draft',
+      reason: 'HTTP 503',
+      at: '2026-11-29T10:00:00.000Z',
+    });
+    expect(
+      parkedBy([{ ...failed, data: { ...failed.data, retryable: false } }], 'x', now),
+    ).toBeUndefined();
+  });
+
+  it('tells a step that went on from one that changed nothing others see', () => {
+    expect(wentOn([])).toBe(false);
+    expect(wentOn([{ op: 'event', type: 'response_rejected', data: {} }])).toBe(false);
+    expect(wentOn([{ op: 'interrupt.delete', workflowId: 'wf-1', interruptId: 'gate-1' }])).toBe(
+      false,
+    );
+    expect(wentOn([{ op: 'event', type: 'drafted', data: {} }])).toBe(true);
+    expect(wentOn([{ op: 'send', to: 'gate', data: { type: 'draft' } }])).toBe(true);
   });
 });
