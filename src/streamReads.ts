@@ -55,7 +55,7 @@ export async function* storedMessages(
 }
 
 /**
- * `fn` over `items` with at most `limit` calls in flight, results in order: a listing of
+ * `fn` over `items` (and their index) with at most `limit` calls in flight, results in order: a listing of
  * 100,000 keys must not fire 100,000 requests at once (they would time out together).
  *
  * @example
@@ -64,14 +64,14 @@ export async function* storedMessages(
 export async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
-  fn: (item: T) => Promise<R>,
+  fn: (item: T, index: number) => Promise<R>,
 ): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < items.length) {
       const i = next++;
-      results[i] = await fn(items[i] as T);
+      results[i] = await fn(items[i] as T, i);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));

@@ -231,23 +231,8 @@ export async function workersIdle(
   );
 }
 
-/** Runs `fn` over `items` with at most `limit` calls in flight; resolves with the results in order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index] as T, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return results;
-}
+/** Runs `fn` over `items` with at most `limit` calls in flight (the runtime's own helper). */
+export { mapLimit } from '../../src/streamReads.js';
 
 /**
  * One test's world on a shared server: a unique prefix, its config, the workers it starts and a
