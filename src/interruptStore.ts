@@ -1,5 +1,5 @@
 import type { KV } from '@nats-io/kv';
-import { isPermissionViolation, jsonOf, lastValues, mapLimit } from './streamReads.js';
+import { BucketReader } from './streamReads.js';
 import { InterruptRecordSchema, type InterruptRecord } from './schemas.js';
 import type { Subjects } from './subjects.js';
 
@@ -10,10 +10,14 @@ const encoder = new TextEncoder();
  * human"; the key is deleted once the interrupt is resolved.
  */
 export class InterruptStore {
+  private readonly reader: BucketReader;
+
   constructor(
     private readonly kv: KV,
     private readonly subjects: Subjects,
-  ) {}
+  ) {
+    this.reader = new BucketReader(kv);
+  }
 
   async get(workflowId: string): Promise<InterruptRecord | undefined> {
     return (await this.getEntry(workflowId))?.record;
@@ -30,26 +34,12 @@ export class InterruptStore {
   }
 
   /**
-   * Every pending record, unsorted. Read with one KV watch, about 8× faster than a get per key;
-   * a user who may not create consumers (the reviewer role of deploy/nats-server.conf) gets
-   * each of the keys `keys()` lists instead, and this store remembers not to try the watch
-   * again.
+   * Every pending record, unsorted: one KV watch, or a get of each key `keys()` lists for a
+   * user who may not create consumers (see {@link BucketReader}).
    */
   async list(keys: () => Promise<string[]>, concurrency = 256): Promise<InterruptRecord[]> {
-    if (!this.watchRefused) {
-      try {
-        const entries = await lastValues(this.kv);
-        if (entries) return entries.flatMap((e) => parseRecord(jsonOf(e)));
-      } catch (err) {
-        if (!isPermissionViolation(err)) throw err;
-        this.watchRefused = true;
-      }
-    }
-    const found = await mapLimit(await keys(), concurrency, (k) => this.get(k));
-    return found.filter((r): r is InterruptRecord => r !== undefined);
+    return (await this.reader.values(keys, concurrency)).flatMap(parseRecord);
   }
-
-  private watchRefused = false;
 
   async put(record: InterruptRecord): Promise<void> {
     await this.kv.put(

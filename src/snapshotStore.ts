@@ -2,7 +2,7 @@ import type { KV } from '@nats-io/kv';
 import { RevisionConflictError } from './errors.js';
 import type { ParkedWorkflow } from './parked.js';
 import { SnapshotEnvelopeSchema, type SnapshotEnvelope } from './schemas.js';
-import { isPermissionViolation, jsonOf, lastValues, mapLimit } from './streamReads.js';
+import { BucketReader } from './streamReads.js';
 import type { Subjects } from './subjects.js';
 
 /** A stored envelope and the revision to compare-and-set against. */
@@ -32,10 +32,14 @@ function isWrongLastSequence(err: unknown): boolean {
 
 /** {@link SnapshotStore} on JetStream KV (`hitl_snapshots`, key `<kind>.<wf>`). */
 export class KvSnapshotStore implements SnapshotStore {
+  private readonly reader: BucketReader;
+
   constructor(
     private readonly kv: KV,
     private readonly subjects: Subjects,
-  ) {}
+  ) {
+    this.reader = new BucketReader(kv);
+  }
 
   async get(kind: string, workflowId: string): Promise<StoredSnapshot | undefined> {
     const entry = await this.kv.get(this.subjects.snapshotKey(kind, workflowId));
@@ -63,26 +67,11 @@ export class KvSnapshotStore implements SnapshotStore {
   }
 
   /**
-   * Every actor parked at a failed step (waiting for `hitl retry`), unsorted. Read with one KV
-   * watch of the bucket; a user who may not create consumers gets each of the keys `keys()`
-   * lists instead (see InterruptStore.list).
+   * Every actor parked at a failed step (waiting for `hitl retry`), unsorted: one KV watch of
+   * the bucket, or a get of each key `keys()` lists (see {@link BucketReader}).
    */
   async listParked(keys: () => Promise<string[]>, concurrency = 256): Promise<ParkedWorkflow[]> {
-    let values: unknown[] | undefined;
-    if (!this.watchRefused) {
-      try {
-        values = (await lastValues(this.kv))?.map(jsonOf);
-      } catch (err) {
-        if (!isPermissionViolation(err)) throw err;
-        this.watchRefused = true;
-      }
-    }
-    if (!values) {
-      values = await mapLimit(await keys(), concurrency, async (key) => {
-        const entry = await this.kv.get(key);
-        return entry?.operation === 'PUT' ? jsonOf(entry) : undefined;
-      });
-    }
+    const values = await this.reader.values(keys, concurrency);
     const parked: ParkedWorkflow[] = [];
     for (const value of values) {
       // Most actors are not parked: only those are validated.
@@ -95,8 +84,6 @@ export class KvSnapshotStore implements SnapshotStore {
     }
     return parked;
   }
-
-  private watchRefused = false;
 
   async listWorkflow(workflowId: string): Promise<StoredSnapshot[]> {
     const keys = await this.kv.keys(`*.${workflowId}`);

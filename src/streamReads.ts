@@ -87,7 +87,7 @@ const WATCH_STALL_MS = 5_000;
  * not create (the permissions violation is thrown). Undefined when the watch stalls (the bucket
  * emptied as it started, say): the caller reads key by key instead.
  */
-export async function lastValues(kv: KV): Promise<KvEntry[] | undefined> {
+async function lastValues(kv: KV): Promise<KvEntry[] | undefined> {
   // The watch delivers each key's last value, then waits for updates: it is done when the
   // server says none is pending. An empty bucket delivers nothing at all.
   if ((await kv.status()).values === 0) return [];
@@ -117,15 +117,43 @@ export async function lastValues(kv: KV): Promise<KvEntry[] | undefined> {
 }
 
 /** Whether `err` is the server refusing this user something (its permissions). */
-export function isPermissionViolation(err: unknown): boolean {
+function isPermissionViolation(err: unknown): boolean {
   return /permissions violation/i.test(String(err));
 }
 
 /** A KV value as JSON, or undefined when it is not JSON. */
-export function jsonOf(entry: { json(): unknown }): unknown {
+function jsonOf(entry: { json(): unknown }): unknown {
   try {
     return entry.json();
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Reads every live value of one KV bucket, as JSON (undefined for a value that is not): with one
+ * watch, about 8× faster than a get per key; or, for a user who may not create consumers (the
+ * reviewer role of deploy/nats-server.conf, remembered after the first refusal) and when the
+ * watch stalls, with a get of each key `keys()` lists.
+ */
+export class BucketReader {
+  private watchRefused = false;
+
+  constructor(private readonly kv: KV) {}
+
+  async values(keys: () => Promise<string[]>, concurrency = 256): Promise<unknown[]> {
+    if (!this.watchRefused) {
+      try {
+        const entries = await lastValues(this.kv);
+        if (entries) return entries.map(jsonOf);
+      } catch (err) {
+        if (!isPermissionViolation(err)) throw err;
+        this.watchRefused = true;
+      }
+    }
+    return mapLimit(await keys(), concurrency, async (key) => {
+      const entry = await this.kv.get(key);
+      return entry?.operation === 'PUT' ? jsonOf(entry) : undefined;
+    });
   }
 }
