@@ -1,3 +1,4 @@
+import { hitlEvent, type HitlEmitted } from '../src/effects.js';
 import type { Category } from './categories.js';
 
 /** Tokens one model call used, as the endpoint reported them. */
@@ -79,4 +80,17 @@ export function unusableDraft(text: string): string | undefined {
     return `the model returned a draft of ${text.length} characters (at most ${MAX_DRAFT_CHARS})`;
   }
   return undefined;
+}
+
+/** What went wrong with a model call, in words. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The `failed` event of a step whose model call failed after its retries: the actor parks,
+ * and `hitl retry` runs the step again.
+ */
+export function modelFailed(step: string, error: unknown): HitlEmitted {
+  return hitlEvent('failed', { reason: errorMessage(error), step, retryable: true });
 }

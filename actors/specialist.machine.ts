@@ -2,7 +2,14 @@ import { assign, emit, fromPromise, setup } from 'xstate';
 import { hitlEvent, sendToActor } from '../src/effects.js';
 import type { HitlEmitted, RetryEvent } from '../src/effects.js';
 import type { Category } from './categories.js';
-import { callReport, draftText, type DraftRequest, type DraftResult } from './model.js';
+import {
+  callReport,
+  draftText,
+  errorMessage,
+  modelFailed,
+  type DraftRequest,
+  type DraftResult,
+} from './model.js';
 
 export interface SpecialistInput {
   workflowId: string;
@@ -69,13 +76,7 @@ export const specialistMachine = setup({
           target: 'parked',
           actions: [
             assign(({ event }) => ({ failure: errorMessage(event.error) })),
-            emit(({ event }) =>
-              hitlEvent('failed', {
-                reason: errorMessage(event.error),
-                step: 'specialist',
-                retryable: true,
-              }),
-            ),
+            emit(({ event }) => modelFailed('specialist', event.error)),
           ],
         },
       },
@@ -97,7 +98,3 @@ export const specialistMachine = setup({
     },
   },
 });
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -2,7 +2,7 @@ import { assign, emit, fromPromise, setup } from 'xstate';
 import { hitlEvent, requestHuman, sendToActor } from '../src/effects.js';
 import type { ExpireEvent, HitlEmitted, ResumeEvent, RetryEvent } from '../src/effects.js';
 import { CATEGORIES, CONFIDENCE_THRESHOLD, isCategory, type Category } from './categories.js';
-import { callReport, type Classification } from './model.js';
+import { callReport, errorMessage, modelFailed, type Classification } from './model.js';
 
 export interface TriageInput {
   workflowId: string;
@@ -105,13 +105,7 @@ export const triageMachine = setup({
           target: 'parked',
           actions: [
             assign(({ event }) => ({ failure: errorMessage(event.error) })),
-            emit(({ event }) =>
-              hitlEvent('failed', {
-                reason: errorMessage(event.error),
-                step: 'triage',
-                retryable: true,
-              }),
-            ),
+            emit(({ event }) => modelFailed('triage', event.error)),
           ],
         },
       },
@@ -177,10 +171,6 @@ export const triageMachine = setup({
     },
   },
 });
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
