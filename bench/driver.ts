@@ -1,7 +1,7 @@
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Subjects } from '../src/subjects.js';
+import { Subjects } from '../src/nats/subjects.js';
 import { deferred, progress, within } from './util.js';
 
 const encoder = new TextEncoder();

@@ -1,5 +1,5 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
-import { Subjects } from '../src/subjects.js';
+import { Subjects } from '../src/nats/subjects.js';
 
 /** One stream's (or KV bucket's) counters. */
 export interface StreamCounters {

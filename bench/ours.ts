@@ -1,10 +1,10 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HitlClient } from '../src/client.js';
-import { loadConfig } from '../src/config.js';
-import { InterruptStore } from '../src/interruptStore.js';
-import { kvKeys, mapLimit, readOnlyManager } from '../src/streamReads.js';
+import { HitlClient } from '../src/client/client.js';
+import { loadConfig } from '../src/base/config.js';
+import { InterruptStore } from '../src/stores/interruptStore.js';
+import { kvKeys, mapLimit, readOnlyManager } from '../src/nats/streamReads.js';
 import type { BenchConfig } from './config.js';
 import { Driver } from './driver.js';
 import { bytesOf, storeCounters, writesBetween } from './jetstreamStats.js';

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { findNatsServerBinary, startNatsServer } from '../src/natsServer.js';
+import { findNatsServerBinary, startNatsServer } from '../src/cli/natsServer.js';
 import { runCeiling } from './ceiling.js';
 import { loadBenchConfig } from './config.js';
 import {

@@ -1,6 +1,6 @@
 // Writes docs/asyncapi.json from the runtime's zod schemas (npm run asyncapi).
 import { writeFileSync } from 'node:fs';
-import { buildAsyncApi } from '../src/asyncapi.js';
+import { buildAsyncApi } from '../src/nats/asyncapi.js';
 
 writeFileSync(
   new URL('../docs/asyncapi.json', import.meta.url),

@@ -1,13 +1,13 @@
-export type { ActorDefinition, SnapshotMigration } from './actorDefinition.js';
-export type { ActorHostOptions, Incoming, StepResult } from './actorHost.js';
-export type { RunResult, ResumeOptions, RetryResult, HitlClientOptions } from './client.js';
-export type { HitlConfig, JsonMode, ModelSettings, NatsSettings } from './config.js';
-export type { HitlEmitted, InterruptRequest, ResumeEvent, RetryEvent } from './effects.js';
-export type { ErrorContext, WireError } from './errors.js';
-export type { LogLevel, Logger } from './logger.js';
-export type { NatsServerHandle } from './natsServer.js';
-export type { ParkedStep, ParkedWorkflow } from './parked.js';
-export type { ResponsePolicy, ResponseVerdict } from './responsePolicy.js';
+export type { ActorDefinition, SnapshotMigration } from './runtime/actorDefinition.js';
+export type { ActorHostOptions, Incoming, StepResult } from './runtime/actorHost.js';
+export type { RunResult, ResumeOptions, RetryResult, HitlClientOptions } from './client/client.js';
+export type { HitlConfig, JsonMode, ModelSettings, NatsSettings } from './base/config.js';
+export type { HitlEmitted, InterruptRequest, ResumeEvent, RetryEvent } from './runtime/effects.js';
+export type { ErrorContext, WireError } from './base/errors.js';
+export type { LogLevel, Logger } from './base/logger.js';
+export type { NatsServerHandle } from './cli/natsServer.js';
+export type { ParkedStep, ParkedWorkflow } from './client/parked.js';
+export type { ResponsePolicy, ResponseVerdict } from './runtime/responsePolicy.js';
 export type {
   DeadLetter,
   EventEnvelope,
@@ -19,18 +19,18 @@ export type {
   OutboxEntry,
   SnapshotEnvelope,
   Ticket,
-} from './schemas.js';
-export type { SnapshotStore, StoredSnapshot } from './snapshotStore.js';
-export type { StepSpanOptions, TraceCarrier } from './tracing.js';
-export type { TicketIntake, WorkerOptions } from './worker.js';
+} from './base/schemas.js';
+export type { SnapshotStore, StoredSnapshot } from './stores/snapshotStore.js';
+export type { StepSpanOptions, TraceCarrier } from './nats/tracing.js';
+export type { TicketIntake, WorkerOptions } from './worker/worker.js';
 
-export { defineActor } from './actorDefinition.js';
-export { ActorHost } from './actorHost.js';
-export { HitlClient } from './client.js';
-export { DEFAULT_MAX_PAYLOAD_BYTES, JSON_MODES, loadConfig } from './config.js';
-export { connectNats, connectOptions, describeConnectError } from './connection.js';
-export { deadLetter, rawText } from './deadLetter.js';
-export { hitlEvent, releaseReply, requestHuman, sendToActor } from './effects.js';
+export { defineActor } from './runtime/actorDefinition.js';
+export { ActorHost } from './runtime/actorHost.js';
+export { HitlClient } from './client/client.js';
+export { DEFAULT_MAX_PAYLOAD_BYTES, JSON_MODES, loadConfig } from './base/config.js';
+export { connectNats, connectOptions, describeConnectError } from './nats/connection.js';
+export { deadLetter, rawText } from './runtime/deadLetter.js';
+export { hitlEvent, releaseReply, requestHuman, sendToActor } from './runtime/effects.js';
 export {
   describeError,
   IllegalWorkflowIdError,
@@ -41,18 +41,18 @@ export {
   TerminalError,
   toWireError,
   WorkflowNotParkedError,
-} from './errors.js';
-export { InterruptStore } from './interruptStore.js';
-export { createLogger } from './logger.js';
-export { runMachine } from './machineRunner.js';
+} from './base/errors.js';
+export { InterruptStore } from './stores/interruptStore.js';
+export { createLogger } from './base/logger.js';
+export { runMachine } from './runtime/machineRunner.js';
 export {
   ensureNatsServerBinary,
   findNatsServerBinary,
   isPortListening,
   startNatsServer,
-} from './natsServer.js';
-export { findParkedStep } from './parked.js';
-export { checkResponse, checkResponseTime, CLOCK_SKEW_MS } from './responsePolicy.js';
+} from './cli/natsServer.js';
+export { findParkedStep } from './client/parked.js';
+export { checkResponse, checkResponseTime, CLOCK_SKEW_MS } from './runtime/responsePolicy.js';
 export {
   DeadLetterSchema,
   describeZodError,
@@ -63,9 +63,9 @@ export {
   ResponseSchema,
   SnapshotEnvelopeSchema,
   TicketSchema,
-} from './schemas.js';
-export { KvSnapshotStore } from './snapshotStore.js';
-export { assertWorkflowId, isWorkflowId, Subjects, WORKFLOW_ID_PATTERN } from './subjects.js';
-export { ACK_WAIT_MS, DUPLICATE_WINDOW_MS, ensureTopology, MAX_DELIVER } from './topology.js';
-export { activeTrace, inStepSpan, traceFromHeaders, traceHeaders } from './tracing.js';
-export { Worker } from './worker.js';
+} from './base/schemas.js';
+export { KvSnapshotStore } from './stores/snapshotStore.js';
+export { assertWorkflowId, isWorkflowId, Subjects, WORKFLOW_ID_PATTERN } from './nats/subjects.js';
+export { ACK_WAIT_MS, DUPLICATE_WINDOW_MS, ensureTopology, MAX_DELIVER } from './nats/topology.js';
+export { activeTrace, inStepSpan, traceFromHeaders, traceHeaders } from './nats/tracing.js';
+export { Worker } from './worker/worker.js';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isPortListening, startNatsServer, type NatsServerHandle } from '../src/natsServer.js';
+import { isPortListening, startNatsServer, type NatsServerHandle } from '../src/cli/natsServer.js';
 
 describe('startNatsServer', () => {
   let server: NatsServerHandle;

@@ -1,16 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { HitlClient } from '../client.js';
-import { loadConfig } from '../config.js';
-import { describeError } from '../errors.js';
+import { HitlClient } from '../client/client.js';
+import { loadConfig } from '../base/config.js';
+import { describeError } from '../base/errors.js';
 import {
   ensureNatsServerBinary,
   isPortListening,
   startNatsServer,
   type NatsServerHandle,
-} from '../natsServer.js';
-import type { EventEnvelope } from '../schemas.js';
+} from './natsServer.js';
+import type { EventEnvelope } from '../base/schemas.js';
 import { formatEvent } from './format.js';
 
 const BIN = fileURLToPath(new URL('../../bin/hitl.js', import.meta.url));

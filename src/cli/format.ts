@@ -1,5 +1,5 @@
-import type { EventEnvelope, InterruptRecord } from '../schemas.js';
-import type { ParkedWorkflow } from '../parked.js';
+import type { EventEnvelope, InterruptRecord } from '../base/schemas.js';
+import type { ParkedWorkflow } from '../client/parked.js';
 
 const colours: Record<string, string> = {
   received: '36',

@@ -1,14 +1,14 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
-import type { ActorDefinition } from '../actorDefinition.js';
+import type { ActorDefinition } from '../runtime/actorDefinition.js';
 // The runtime is imported when a command runs, not for --help: the CLI answers help at once.
-import type { HitlClient, RunResult } from '../client.js';
-import { loadConfig, type HitlConfig } from '../config.js';
-import { describeError } from '../errors.js';
-import type { HumanResponse } from '../schemas.js';
-import { assertWorkflowId } from '../subjects.js';
-import type { TicketIntake } from '../worker.js';
+import type { HitlClient, RunResult } from '../client/client.js';
+import { loadConfig, type HitlConfig } from '../base/config.js';
+import { describeError } from '../base/errors.js';
+import type { HumanResponse } from '../base/schemas.js';
+import { assertWorkflowId } from '../nats/subjects.js';
+import type { TicketIntake } from '../worker/worker.js';
 import { formatEvent, formatParked, formatPending, parkedHeader, pendingHeader } from './format.js';
 import { COMMAND_HELP, HELP } from './help.js';
 
@@ -49,7 +49,7 @@ async function withClient<T>(
   config: HitlConfig,
   fn: (client: HitlClient) => Promise<T>,
 ): Promise<T> {
-  const { HitlClient } = await import('../client.js');
+  const { HitlClient } = await import('../client/client.js');
   const client = await HitlClient.connect({ config });
   try {
     return await fn(client);
@@ -116,8 +116,8 @@ async function worker(argv: string[], config: HitlConfig): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
   const [{ Worker }, { createLogger }] = await Promise.all([
-    import('../worker.js'),
-    import('../logger.js'),
+    import('../worker/worker.js'),
+    import('../base/logger.js'),
   ]);
   const w = await Worker.start({
     config,
@@ -295,7 +295,9 @@ async function show(argv: string[], config: HitlConfig): Promise<number> {
   assertWorkflowId(wf);
   return withClient(config, async (client) => {
     const [events, snapshots, interrupt] = await Promise.all([
-      import('../eventLog.js').then((m) => m.readWorkflowEvents(client.nc, client.subjects, wf)),
+      import('../client/eventLog.js').then((m) =>
+        m.readWorkflowEvents(client.nc, client.subjects, wf),
+      ),
       client.snapshots(wf),
       client.interrupt(wf),
     ]);

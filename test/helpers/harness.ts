@@ -232,7 +232,7 @@ export async function workersIdle(
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight (the runtime's own helper). */
-export { mapLimit } from '../../src/streamReads.js';
+export { mapLimit } from '../../src/nats/streamReads.js';
 
 /**
  * One test's world on a shared server: a unique prefix, its config, the workers it starts and a

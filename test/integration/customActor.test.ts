@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assign, emit, setup as machineSetup } from 'xstate';
-import { hitlEvent, requestHuman } from '../../src/effects.js';
-import type { HitlEmitted, ResumeEvent } from '../../src/effects.js';
+import { hitlEvent, requestHuman } from '../../src/runtime/effects.js';
+import type { HitlEmitted, ResumeEvent } from '../../src/runtime/effects.js';
 import { defineActor, Subjects } from '../../src/index.js';
 import {
   connectClient,

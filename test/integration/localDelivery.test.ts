@@ -1,11 +1,11 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { createMachine, emit, setup as machineSetup } from 'xstate';
-import { hitlEvent, sendToActor, type HitlEmitted } from '../../src/effects.js';
+import { hitlEvent, sendToActor, type HitlEmitted } from '../../src/runtime/effects.js';
 import { mockModel, supportActors } from '../../actors/index.js';
 import type { ActorDefinition, Subjects } from '../../src/index.js';
 import { defineActor } from '../../src/index.js';
-import { outboxEffects } from '../../src/outbox.js';
+import { outboxEffects } from '../../src/runtime/outbox.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   countTypes,

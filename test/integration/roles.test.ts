@@ -12,7 +12,7 @@ import {
   type NatsServerHandle,
   type Worker,
 } from '../../src/index.js';
-import { readWorkflowEvents } from '../../src/eventLog.js';
+import { readWorkflowEvents } from '../../src/client/eventLog.js';
 import { runCli, spawnCli, waitForOutput } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
 import { startWorker } from '../helpers/harness.js';

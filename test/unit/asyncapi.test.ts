@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildAsyncApi } from '../../src/asyncapi.js';
+import { buildAsyncApi } from '../../src/nats/asyncapi.js';
 
 describe('AsyncAPI document', () => {
   it('is committed exactly as the zod schemas generate it (run npm run asyncapi)', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { deadline, duration, formatPending } from '../../src/cli/format.js';
-import type { InterruptRecord } from '../../src/schemas.js';
+import type { InterruptRecord } from '../../src/base/schemas.js';
 
 const now = Date.parse('2026-01-01T12:00:00.000Z');
 const record: InterruptRecord = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/base/config.js';
 
 describe('loadConfig', () => {
   it('defaults to a local NATS, the hitl prefix, refund and billing approvals, the mock model', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { parseFault } from '../../src/faults.js';
+import { loadConfig } from '../../src/base/config.js';
+import { parseFault } from '../../src/runtime/faults.js';
 
 describe('HITL_FAULT', () => {
   it('reads a point, with or without an actor kind', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { gateMachine } from '../../actors/gate.machine.js';
 import { supportActors } from '../../actors/support.js';
-import { runMachine } from '../../src/machineRunner.js';
+import { runMachine } from '../../src/runtime/machineRunner.js';
 import { FakeModel } from './fakeModel.js';
 import { definitionOf, resume, start, step, viaJson } from './machineHelpers.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { failurePrefix, planExpiry, planResume } from '../../src/interruptSteps.js';
-import type { InterruptRecord, SnapshotEnvelope } from '../../src/schemas.js';
+import { failurePrefix, planExpiry, planResume } from '../../src/runtime/interruptSteps.js';
+import type { InterruptRecord, SnapshotEnvelope } from '../../src/base/schemas.js';
 import {
   MAX_APPLIED,
   MIN_APPLIED,
@@ -9,7 +9,7 @@ import {
   REVIEWERS_FIELD,
   stepEntries,
   wentOn,
-} from '../../src/stepEffects.js';
+} from '../../src/runtime/stepEffects.js';
 
 const record: InterruptRecord = {
   workflowId: 'wf-1',

@@ -6,8 +6,8 @@ import {
   type AnyMachineSnapshot,
   type AnyStateMachine,
 } from 'xstate';
-import type { ActorDefinition } from '../../src/actorDefinition.js';
-import type { HitlEmitted, ResumeEvent } from '../../src/effects.js';
+import type { ActorDefinition } from '../../src/runtime/actorDefinition.js';
+import type { HitlEmitted, ResumeEvent } from '../../src/runtime/effects.js';
 
 /** One pure step of a machine: the snapshot it left (already JSON round-tripped) and its effects. */
 export interface PureStep {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mockModel } from '../../actors/mockModel.js';
 import { modelFromConfig } from '../../actors/support.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig } from '../../src/base/config.js';
 
 describe('loadConfig: model settings', () => {
   it('reads per-role models, JSON mode, timeout and retry budget', () => {

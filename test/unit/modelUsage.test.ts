@@ -3,7 +3,7 @@ import { mockModel } from '../../actors/mockModel.js';
 import type { Classification, Draft, DraftRequest, SupportModel } from '../../actors/model.js';
 import { supportActors } from '../../actors/support.js';
 import { summarize } from '../../src/cli/format.js';
-import { runMachine } from '../../src/machineRunner.js';
+import { runMachine } from '../../src/runtime/machineRunner.js';
 import { FakeModel } from './fakeModel.js';
 import { definitionOf, invokeDone, onlySpawned, start, step, viaJson } from './machineHelpers.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { outboxEffects } from '../../src/outbox.js';
-import { OutboxSchema, type InterruptRecord, type Outbox } from '../../src/schemas.js';
-import { Subjects } from '../../src/subjects.js';
+import { outboxEffects } from '../../src/runtime/outbox.js';
+import { OutboxSchema, type InterruptRecord, type Outbox } from '../../src/base/schemas.js';
+import { Subjects } from '../../src/nats/subjects.js';
 
 const subjects = new Subjects('hitl');
 const owner = { workflowId: 'wf-1', kind: 'gate' };

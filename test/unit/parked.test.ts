@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { findParkedStep } from '../../src/parked.js';
-import type { EventEnvelope, InterruptRecord } from '../../src/schemas.js';
+import { findParkedStep } from '../../src/client/parked.js';
+import type { EventEnvelope, InterruptRecord } from '../../src/base/schemas.js';
 
 let clock = Date.parse('2025-06-01T12:00:00Z');
 function ev(type: string, actor: string, data: Record<string, unknown> = {}): EventEnvelope {

@@ -5,8 +5,8 @@ import {
   checkResponseTime,
   CLOCK_SKEW_MS,
   type ResponsePolicy,
-} from '../../src/responsePolicy.js';
-import type { HumanResponse, InterruptRecord } from '../../src/schemas.js';
+} from '../../src/runtime/responsePolicy.js';
+import type { HumanResponse, InterruptRecord } from '../../src/base/schemas.js';
 import { FakeModel } from './fakeModel.js';
 import { definitionOf } from './machineHelpers.js';
 

@@ -4,7 +4,7 @@ import {
   InterruptRecordSchema,
   ResponseSchema,
   TicketSchema,
-} from '../../src/schemas.js';
+} from '../../src/base/schemas.js';
 
 function ticketError(payload: unknown): string {
   const parsed = TicketSchema.safeParse(payload);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { checkResponse } from '../../src/responsePolicy.js';
-import type { InterruptRecord } from '../../src/schemas.js';
+import { loadConfig } from '../../src/base/config.js';
+import { checkResponse } from '../../src/runtime/responsePolicy.js';
+import type { InterruptRecord } from '../../src/base/schemas.js';
 
 describe('security settings', () => {
   it('reads an nkey seed file and TLS files', () => {

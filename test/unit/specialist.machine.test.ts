@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { supportActors } from '../../actors/support.js';
-import { runMachine } from '../../src/machineRunner.js';
+import { runMachine } from '../../src/runtime/machineRunner.js';
 import { FakeModel } from './fakeModel.js';
 import {
   definitionOf,

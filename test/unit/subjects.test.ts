@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { IllegalWorkflowIdError } from '../../src/errors.js';
-import { assertWorkflowId, isWorkflowId, Subjects } from '../../src/subjects.js';
+import { IllegalWorkflowIdError } from '../../src/base/errors.js';
+import { assertWorkflowId, isWorkflowId, Subjects } from '../../src/nats/subjects.js';
 
 describe('Subjects with the default prefix', () => {
   const s = new Subjects();

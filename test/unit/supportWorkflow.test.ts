@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mockModel } from '../../actors/mockModel.js';
 import type { SupportModel } from '../../actors/model.js';
 import { supportActors } from '../../actors/support.js';
-import type { HitlEmitted, ResumeEvent } from '../../src/effects.js';
-import { runMachine, type MachineStep } from '../../src/machineRunner.js';
+import type { HitlEmitted, ResumeEvent } from '../../src/runtime/effects.js';
+import { runMachine, type MachineStep } from '../../src/runtime/machineRunner.js';
 import { FakeModel } from './fakeModel.js';
 import { definitionOf, resume, viaJson } from './machineHelpers.js';
 

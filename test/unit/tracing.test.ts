@@ -1,6 +1,6 @@
 import { headers } from '@nats-io/transport-node';
 import { describe, expect, it } from 'vitest';
-import { inStepSpan, traceFromHeaders, traceHeaders } from '../../src/tracing.js';
+import { inStepSpan, traceFromHeaders, traceHeaders } from '../../src/nats/tracing.js';
 
 // No OpenTelemetry SDK is registered here: the API records nothing, yet the trace context must
 // still travel.

@@ -3,7 +3,7 @@ import { createActor, fromPromise, waitFor } from 'xstate';
 import type { Classification } from '../../actors/model.js';
 import { supportActors } from '../../actors/support.js';
 import { triageMachine } from '../../actors/triage.machine.js';
-import { runMachine } from '../../src/machineRunner.js';
+import { runMachine } from '../../src/runtime/machineRunner.js';
 import { FakeModel } from './fakeModel.js';
 import {
   definitionOf,

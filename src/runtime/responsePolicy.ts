@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { describeZodError, type HumanResponse, type InterruptRecord } from './schemas.js';
+import { describeZodError, type HumanResponse, type InterruptRecord } from '../base/schemas.js';
 
 /** The verdict on a human response: accepted with its validated update, or why not. */
 export type ResponseVerdict =

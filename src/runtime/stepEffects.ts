@@ -1,5 +1,10 @@
 import type { HitlEmitted } from './effects.js';
-import type { InterruptRecord, MailboxMessage, OutboxEntry, SnapshotEnvelope } from './schemas.js';
+import type {
+  InterruptRecord,
+  MailboxMessage,
+  OutboxEntry,
+  SnapshotEnvelope,
+} from '../base/schemas.js';
 
 /** The field of a message between actors that carries the workflow's reviewers so far. */
 export const REVIEWERS_FIELD = 'hitlReviewers';

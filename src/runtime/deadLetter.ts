@@ -1,6 +1,6 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
-import type { DeadLetter } from './schemas.js';
-import type { Subjects } from './subjects.js';
+import type { DeadLetter } from '../base/schemas.js';
+import type { Subjects } from '../nats/subjects.js';
 
 const encoder = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });

@@ -1,7 +1,7 @@
 import type { KV } from '@nats-io/kv';
-import { BucketReader } from './streamReads.js';
-import { InterruptRecordSchema, type InterruptRecord } from './schemas.js';
-import type { Subjects } from './subjects.js';
+import { BucketReader } from '../nats/streamReads.js';
+import { InterruptRecordSchema, type InterruptRecord } from '../base/schemas.js';
+import type { Subjects } from '../nats/subjects.js';
 
 const encoder = new TextEncoder();
 

@@ -1,9 +1,9 @@
 import type { ExpireEvent, ResumeEvent } from './effects.js';
 import { checkResponse, checkResponseTime, type ResponsePolicy } from './responsePolicy.js';
 import type { Publish } from './outbox.js';
-import type { EventEnvelope, HumanResponse, SnapshotEnvelope } from './schemas.js';
-import type { Subjects } from './subjects.js';
-import type { TraceCarrier } from './tracing.js';
+import type { EventEnvelope, HumanResponse, SnapshotEnvelope } from '../base/schemas.js';
+import type { Subjects } from '../nats/subjects.js';
+import type { TraceCarrier } from '../nats/tracing.js';
 import { reviewerList, type Prefix } from './stepEffects.js';
 
 /** A human response as the host applies it (see `Incoming` in steps.ts). */

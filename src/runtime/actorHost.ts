@@ -1,9 +1,9 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { migrateSnapshot, type ActorDefinition } from './actorDefinition.js';
-import { IncompatibleSnapshotError, RevisionConflictError } from './errors.js';
+import { IncompatibleSnapshotError, RevisionConflictError } from '../base/errors.js';
 import { fault } from './faults.js';
-import type { InterruptStore } from './interruptStore.js';
-import type { Logger } from './logger.js';
+import type { InterruptStore } from '../stores/interruptStore.js';
+import type { Logger } from '../base/logger.js';
 import { runMachine, type MachineStep } from './machineRunner.js';
 import { outboxEffects, publishOutbox, type Publish } from './outbox.js';
 import { failurePrefix, planExpiry, planResume, rejection } from './interruptSteps.js';
@@ -16,12 +16,12 @@ import {
   stepEntries,
   type Prefix,
 } from './stepEffects.js';
-import { inStepSpan, type TraceCarrier } from './tracing.js';
-import type { MailboxMessage, Outbox, SnapshotEnvelope } from './schemas.js';
+import { inStepSpan, type TraceCarrier } from '../nats/tracing.js';
+import type { MailboxMessage, Outbox, SnapshotEnvelope } from '../base/schemas.js';
 import type { Incoming, StepResult } from './steps.js';
-import type { SnapshotStore, StoredSnapshot } from './snapshotStore.js';
-import type { Subjects } from './subjects.js';
-import { ACK_WAIT_MS } from './topology.js';
+import type { SnapshotStore, StoredSnapshot } from '../stores/snapshotStore.js';
+import type { Subjects } from '../nats/subjects.js';
+import { ACK_WAIT_MS } from '../nats/topology.js';
 
 export type { Incoming, StepResult } from './steps.js';
 

@@ -1,6 +1,6 @@
 import { createActor, type AnyActorRef, type AnyMachineSnapshot } from 'xstate';
 import type { ActorDefinition } from './actorDefinition.js';
-import { IncompatibleSnapshotError } from './errors.js';
+import { IncompatibleSnapshotError } from '../base/errors.js';
 import type { HitlEmitted } from './effects.js';
 
 /** What one step of a machine produced. */

@@ -1,8 +1,8 @@
 import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { describeError } from './errors.js';
-import { EventEnvelopeSchema, type EventEnvelope } from './schemas.js';
-import type { Subjects } from './subjects.js';
+import { describeError } from '../base/errors.js';
+import { EventEnvelopeSchema, type EventEnvelope } from '../base/schemas.js';
+import type { Subjects } from '../nats/subjects.js';
 
 const decoder = new TextDecoder();
 

@@ -1,4 +1,5 @@
-import { DUPLICATE_WINDOW_MS } from './topology.js';
+/** How long JetStream remembers a `Nats-Msg-Id` to drop a duplicate publish. */
+export const DUPLICATE_WINDOW_MS = 10 * 60_000;
 
 /** How to reach and authenticate with NATS. */
 export interface NatsSettings {

@@ -6,7 +6,7 @@ import {
   type NatsConnection,
   type NodeConnectionOptions,
 } from '@nats-io/transport-node';
-import type { NatsSettings } from './config.js';
+import type { NatsSettings } from '../base/config.js';
 import { coalesceNatsWrites, tuneNatsRequests } from './natsTuning.js';
 
 /** A file named by an environment variable that cannot be read: the message names both. */

@@ -1,8 +1,8 @@
 import type { AnyStateMachine } from 'xstate';
 import type { z } from 'zod';
-import { IncompatibleSnapshotError } from './errors.js';
-import type { SnapshotEnvelope } from './schemas.js';
-import { assertActorKind } from './subjects.js';
+import { IncompatibleSnapshotError } from '../base/errors.js';
+import type { SnapshotEnvelope } from '../base/schemas.js';
+import { assertActorKind } from '../nats/subjects.js';
 
 /** Turns a persisted snapshot of machine version `n` into one of version `n + 1`. */
 export type SnapshotMigration = (snapshot: unknown) => unknown;

@@ -6,7 +6,7 @@ import {
   OutboundReplySchema,
   ResponseSchema,
   TicketSchema,
-} from './schemas.js';
+} from '../base/schemas.js';
 
 /** The contract's version, as in shared CONTRACT.md's title. */
 export const CONTRACT_VERSION = '1.0.0';

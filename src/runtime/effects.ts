@@ -1,6 +1,6 @@
 // The one library module that machine files import directly: it has no runtime imports (no
 // NATS, no node:*), so a machine that uses these helpers stays pure and deterministic.
-import type { MailboxMessage, OutboundReply } from './schemas.js';
+import type { MailboxMessage, OutboundReply } from '../base/schemas.js';
 
 /** What a machine asks of the human when it pauses. The runtime fills in ids and times. */
 export interface InterruptRequest {

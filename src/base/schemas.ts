@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { WORKFLOW_ID_PATTERN } from './subjects.js';
+
+/** The workflow-id pattern of the wire contract. */
+export const WORKFLOW_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
 const workflowId = z
   .string()

@@ -1,12 +1,12 @@
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { nuid, type NatsConnection } from '@nats-io/transport-node';
-import { loadConfig, type HitlConfig } from './config.js';
-import { connectNats } from './connection.js';
-import { describeError, WorkflowNotParkedError } from './errors.js';
+import { loadConfig, type HitlConfig } from '../base/config.js';
+import { connectNats } from '../nats/connection.js';
+import { describeError, WorkflowNotParkedError } from '../base/errors.js';
 import { readWorkflowEvents } from './eventLog.js';
 import { EventWatch, liveEvents, storedEvents, type EventStream } from './eventWatch.js';
-import { InterruptStore } from './interruptStore.js';
+import { InterruptStore } from '../stores/interruptStore.js';
 import { findParkedStep, type ParkedStep, type ParkedWorkflow } from './parked.js';
 import {
   InterruptRecordSchema,
@@ -14,11 +14,11 @@ import {
   type HumanResponse,
   type InterruptRecord,
   type Ticket,
-} from './schemas.js';
-import { KvSnapshotStore, type StoredSnapshot } from './snapshotStore.js';
-import { kvKeys, mapLimit, readOnlyManager } from './streamReads.js';
-import { activeTrace, traceHeaders } from './tracing.js';
-import { assertWorkflowId, Subjects } from './subjects.js';
+} from '../base/schemas.js';
+import { KvSnapshotStore, type StoredSnapshot } from '../stores/snapshotStore.js';
+import { kvKeys, mapLimit, readOnlyManager } from '../nats/streamReads.js';
+import { activeTrace, traceHeaders } from '../nats/tracing.js';
+import { assertWorkflowId, Subjects } from '../nats/subjects.js';
 
 /** Where a workflow stands after a start or a resume. */
 export type RunResult =

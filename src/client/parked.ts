@@ -1,4 +1,4 @@
-import type { EventEnvelope, InterruptRecord } from './schemas.js';
+import type { EventEnvelope, InterruptRecord } from '../base/schemas.js';
 
 /** The failed step a parked workflow waits at: what `hitl retry` re-runs. */
 export interface ParkedStep {

@@ -1,8 +1,8 @@
 import type { JetStreamClient } from '@nats-io/jetstream';
-import type { InterruptStore } from './interruptStore.js';
-import type { EventEnvelope, InterruptRecord, Outbox, TimerMessage } from './schemas.js';
-import type { Subjects } from './subjects.js';
-import { traceHeaders, type TraceCarrier } from './tracing.js';
+import type { InterruptStore } from '../stores/interruptStore.js';
+import type { EventEnvelope, InterruptRecord, Outbox, TimerMessage } from '../base/schemas.js';
+import type { Subjects } from '../nats/subjects.js';
+import { traceHeaders, type TraceCarrier } from '../nats/tracing.js';
 
 const encoder = new TextEncoder();
 

@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import { EventEnvelopeSchema, type EventEnvelope } from './schemas.js';
-import { readOnlyManager, storedMessages } from './streamReads.js';
-import type { Subjects } from './subjects.js';
+import { EventEnvelopeSchema, type EventEnvelope } from '../base/schemas.js';
+import { readOnlyManager, storedMessages } from '../nats/streamReads.js';
+import type { Subjects } from '../nats/subjects.js';
 
 const decoder = new TextDecoder();
 

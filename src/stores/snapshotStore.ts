@@ -1,9 +1,9 @@
 import type { KV } from '@nats-io/kv';
-import { RevisionConflictError } from './errors.js';
-import type { ParkedWorkflow } from './parked.js';
-import { SnapshotEnvelopeSchema, type SnapshotEnvelope } from './schemas.js';
-import { BucketReader } from './streamReads.js';
-import type { Subjects } from './subjects.js';
+import { RevisionConflictError } from '../base/errors.js';
+import type { ParkedWorkflow } from '../client/parked.js';
+import { SnapshotEnvelopeSchema, type SnapshotEnvelope } from '../base/schemas.js';
+import { BucketReader } from '../nats/streamReads.js';
+import type { Subjects } from '../nats/subjects.js';
 
 /** A stored envelope and the revision to compare-and-set against. */
 export interface StoredSnapshot {

@@ -9,10 +9,11 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { DUPLICATE_WINDOW_MS } from '../base/config.js';
 import type { Subjects } from './subjects.js';
 
-/** How long JetStream remembers a `Nats-Msg-Id` to drop a duplicate publish. */
-export const DUPLICATE_WINDOW_MS = 10 * 60_000;
+export { DUPLICATE_WINDOW_MS };
+
 /** How long a consumer waits for an ack before redelivering. */
 export const ACK_WAIT_MS = 30_000;
 /** Deliveries of one message before it is dead-lettered instead of tried again. */

@@ -1,6 +1,6 @@
 import type { ResponseIn } from './interruptSteps.js';
-import type { MailboxMessage, SnapshotEnvelope } from './schemas.js';
-import type { TraceCarrier } from './tracing.js';
+import type { MailboxMessage, SnapshotEnvelope } from '../base/schemas.js';
+import type { TraceCarrier } from '../nats/tracing.js';
 
 // What an actor host applies (src/actorHost.ts), and what applying it did.
 

@@ -5,18 +5,18 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { ActorDefinition } from './actorDefinition.js';
-import { ActorHost } from './actorHost.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, type HitlConfig } from './config.js';
-import { connectNats } from './connection.js';
-import { deadLetter } from './deadLetter.js';
-import { describeError, TerminalError } from './errors.js';
+import type { ActorDefinition } from '../runtime/actorDefinition.js';
+import { ActorHost } from '../runtime/actorHost.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, type HitlConfig } from '../base/config.js';
+import { connectNats } from '../nats/connection.js';
+import { deadLetter } from '../runtime/deadLetter.js';
+import { describeError, TerminalError } from '../base/errors.js';
 import { Inbound, PayloadTooLarge, type Settle } from './inbound.js';
-import { InterruptStore } from './interruptStore.js';
-import { createLogger, type Logger } from './logger.js';
-import { KvSnapshotStore } from './snapshotStore.js';
-import { Subjects } from './subjects.js';
-import { ACK_WAIT_MS, ensureTopology, MAX_DELIVER } from './topology.js';
+import { InterruptStore } from '../stores/interruptStore.js';
+import { createLogger, type Logger } from '../base/logger.js';
+import { KvSnapshotStore } from '../stores/snapshotStore.js';
+import { Subjects } from '../nats/subjects.js';
+import { ACK_WAIT_MS, ensureTopology, MAX_DELIVER } from '../nats/topology.js';
 
 /** Where tickets from `hitl.tickets.new` go: the actor kind that starts a workflow. */
 export interface TicketIntake {

@@ -1,8 +1,8 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
-import type { ActorHost, Incoming } from './actorHost.js';
-import { describeError, TerminalError } from './errors.js';
-import type { InterruptStore } from './interruptStore.js';
+import type { ActorHost, Incoming } from '../runtime/actorHost.js';
+import { describeError, TerminalError } from '../base/errors.js';
+import type { InterruptStore } from '../stores/interruptStore.js';
 import {
   describeZodError,
   MailboxMessageSchema,
@@ -10,9 +10,9 @@ import {
   TicketSchema,
   TimerMessageSchema,
   type HumanResponse,
-} from './schemas.js';
-import { isWorkflowId, type Subjects } from './subjects.js';
-import { traceFromHeaders, traceHeaders, type TraceCarrier } from './tracing.js';
+} from '../base/schemas.js';
+import { isWorkflowId, type Subjects } from '../nats/subjects.js';
+import { traceFromHeaders, traceHeaders, type TraceCarrier } from '../nats/tracing.js';
 
 // Fatal: a payload that is not UTF-8 is refused, not silently given U+FFFD characters.
 const decoder = new TextDecoder('utf-8', { fatal: true });

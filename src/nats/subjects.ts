@@ -1,7 +1,7 @@
-import { IllegalWorkflowIdError } from './errors.js';
+import { IllegalWorkflowIdError } from '../base/errors.js';
+import { WORKFLOW_ID_PATTERN } from '../base/schemas.js';
 
-/** The workflow-id pattern of the wire contract. */
-export const WORKFLOW_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export { WORKFLOW_ID_PATTERN };
 const KIND_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 const PREFIX_PATTERN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
