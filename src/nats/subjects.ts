@@ -83,8 +83,15 @@ export class Subjects {
   get humanRequestAll(): string {
     return `${this.prefix}.human.request.>`;
   }
-  respond(wf: string): string {
-    return `${this.prefix}.human.respond.${assertWorkflowId(wf)}`;
+  /**
+   * Where a reviewer answers workflow `wf`. With `reviewer`, the subject names them
+   * (`…human.respond.<wf>.<reviewer>`, contract v2), so NATS permissions can prove who answered.
+   */
+  respond(wf: string, reviewer?: string): string {
+    const base = `${this.prefix}.human.respond.${assertWorkflowId(wf)}`;
+    if (reviewer === undefined) return base;
+    assertToken('reviewer name', reviewer);
+    return `${base}.${reviewer}`;
   }
   get respondAll(): string {
     return `${this.prefix}.human.respond.>`;
