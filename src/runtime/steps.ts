@@ -2,7 +2,7 @@ import type { ResponseIn } from './interruptSteps.js';
 import type { MailboxMessage, SnapshotEnvelope } from '../base/schemas.js';
 import type { TraceCarrier } from '../nats/tracing.js';
 
-// What an actor host applies (src/actorHost.ts), and what applying it did.
+// What an actor host applies (src/runtime/actorHost.ts), and what applying it did.
 
 /**
  * A message for one actor, as the host applies it. `trace`: the W3C trace context its NATS

@@ -1,0 +1,110 @@
+import type { ActorDefinition } from './actorDefinition.js';
+import { fault } from './faults.js';
+import type { MachineStep } from './machineRunner.js';
+import { outboxEffects, publishOutbox } from './outbox.js';
+import { parkedBy, wentOn, recentlyApplied, stepEntries, type Prefix } from './stepEffects.js';
+import type { LocalDelivery, Step, StepContext } from './stepContext.js';
+import type { MailboxMessage, Outbox, SnapshotEnvelope } from '../base/schemas.js';
+
+/** Outboxes kept at most, however recent. */
+const MAX_OUTBOXES = 32;
+
+/**
+ * Turns a step's effects into an outbox, writes it with the snapshot (compare-and-set on
+ * `revision`; none: the actor must not exist yet), then publishes it. Messages to actors the
+ * host runs are returned as deliveries instead of published (see ActorHost.deliverLocally).
+ */
+export async function commitStep(
+  ctx: StepContext,
+  def: ActorDefinition,
+  base: SnapshotEnvelope,
+  revision: number | undefined,
+  messageId: string,
+  machineStep: MachineStep,
+  prefix: Prefix[],
+): Promise<Step> {
+  const { opts } = ctx;
+  const wf = base.workflowId;
+  const stepNo = base.steps + 1;
+  const now = new Date();
+  const built = stepEntries(
+    {
+      workflowId: wf,
+      kind: def.kind,
+      step: stepNo,
+      now,
+      reviewers: base.reviewers,
+      defaultTimeoutMs: opts.defaultTimeoutMs,
+    },
+    prefix,
+    machineStep.emitted,
+  );
+  for (const type of built.unknown) {
+    opts.logger.warn('unknown effect ignored', { actor: def.kind, workflowId: wf, type });
+  }
+  const entries = built.entries;
+  const interrupt = built.interrupt ?? base.interrupt;
+  // Entry index → receiving kind, for the messages to actors hosted here.
+  const sent = new Map<number, string>();
+  entries.forEach((e, i) => {
+    if (e.op === 'send' && ctx.deliversLocally(e.to)) sent.set(i, e.to);
+  });
+  // Every message of the step carries its trace context, kept in the outbox for a re-publish.
+  const trace = ctx.stepTrace(def.kind, wf);
+  const outbox: Outbox = {
+    for: messageId,
+    at: now.getTime(),
+    step: stepNo,
+    ...(trace ? { trace } : {}),
+    entries,
+  };
+  const next: SnapshotEnvelope = {
+    ...base,
+    status: base.status === 'failed' ? 'failed' : machineStep.status,
+    steps: stepNo,
+    snapshot: machineStep.snapshot,
+    ...recentlyApplied(base, messageId, now.getTime(), ctx.retentionMs),
+    outboxes: [
+      // Older outboxes are kept while their message could still be redelivered after a crash
+      // (within a few ack waits); by then a live worker has re-published them.
+      ...base.outboxes.filter(
+        (o) => now.getTime() - o.at < ctx.retentionMs && !ctx.isSettled(`${def.kind}.${wf}`, o.for),
+      ),
+      outbox,
+    ].slice(-MAX_OUTBOXES),
+  };
+  if (interrupt) next.interrupt = interrupt;
+  else delete next.interrupt;
+  if (next.status !== 'active') delete next.interrupt;
+  // Parked: the step failed for now (`failed`, retryable) and waits for `hitl retry`; it stays
+  // parked through steps that change nothing (a message its parked state ignores).
+  const parked = parkedBy(entries, def.kind, now) ?? (wentOn(entries) ? undefined : base.parked);
+  if (parked && next.status === 'active') next.parked = parked;
+  else delete next.parked;
+  fault('before-kv-write', def.kind);
+  await opts.snapshots.put(next, revision);
+  opts.logger.debug('step committed', {
+    workflowId: wf,
+    actor: def.kind,
+    step: stepNo,
+    message: messageId,
+    effects: entries.length,
+  });
+  fault('after-kv-write', def.kind);
+  const effects = outboxEffects(outbox, { workflowId: wf, kind: def.kind }, opts.subjects);
+  // Messages to actors hosted here are applied by the caller instead (see deliverLocally).
+  const deliveries: LocalDelivery[] = [];
+  if (sent.size > 0) {
+    effects.publishes = effects.publishes.filter((p) => {
+      const to = p.entry === undefined ? undefined : sent.get(p.entry);
+      if (to === undefined) return true;
+      const id = p.msgId.slice(wf.length + 1);
+      deliveries.push({ kind: to, id, message: p.data as MailboxMessage, publish: p });
+      return false;
+    });
+  }
+  await publishOutbox(opts.js, opts.interrupts, effects);
+  // The caller acks once this resolves: a crash here leaves the message to be redelivered.
+  fault('after-publish', def.kind);
+  return { result: 'applied', status: next.status, deliveries };
+}

@@ -1,0 +1,67 @@
+import type { ActorDefinition } from './actorDefinition.js';
+import type { InterruptStore } from '../stores/interruptStore.js';
+import type { Logger } from '../base/logger.js';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { MailboxMessage } from '../base/schemas.js';
+import type { Publish } from './outbox.js';
+import type { SnapshotStore } from '../stores/snapshotStore.js';
+import type { StepResult } from './steps.js';
+import type { Subjects } from '../nats/subjects.js';
+import type { TraceCarrier } from '../nats/tracing.js';
+
+export interface ActorHostOptions {
+  js: JetStreamClient;
+  subjects: Subjects;
+  snapshots: SnapshotStore;
+  interrupts: InterruptStore;
+  definitions: readonly ActorDefinition[];
+  logger: Logger;
+  /** Reviewers allowed to answer approvals; everyone when unset. */
+  approvers?: readonly string[];
+  /** `HITL_SEPARATE_APPROVER`: who answered a workflow's escalation may not answer its approval. */
+  separateApprover?: boolean;
+  /** Deadline of an interrupt that names none (`HITL_GATE_TIMEOUT_MS`). */
+  defaultTimeoutMs?: number;
+  /**
+   * `HITL_ACK_WAIT_MS`: how long a silent worker's message takes to come back. A step keeps the
+   * ids it applied, and its outbox, for four of these, to recognise a redelivery and
+   * re-publish what it sent.
+   */
+  ackWaitMs?: number;
+  /**
+   * Apply messages to actors this host runs in-process instead of through their mailbox
+   * stream (default true; `HITL_LOCAL_DELIVERY=false` turns it off).
+   */
+  localDelivery?: boolean;
+}
+
+/**
+ * What the step functions (stepLoop.ts, responseSteps.ts, commit.ts) need of the host that
+ * runs them: its options and the little state it keeps across steps.
+ */
+export interface StepContext {
+  readonly opts: ActorHostOptions;
+  /** How long a step's applied id and outbox are kept (at least): four ack waits. */
+  readonly retentionMs: number;
+  /** The trace context of the step actor `(kind, wf)` runs now, if traced. */
+  stepTrace(kind: string, workflowId: string): TraceCarrier | undefined;
+  /** True when the step that applied `messageId` to actor `key` has all its effects stored. */
+  isSettled(key: string, messageId: string): boolean;
+  /** True when a message to `kind` is to be applied here, in-process, after the commit. */
+  deliversLocally(kind: string): boolean;
+  /** Publishes effects outside a committed step (rejections, a message handed to a mailbox). */
+  publish(publishes: Publish[]): Promise<void>;
+}
+
+/** A message from a committed step to an actor this host runs, to apply here. */
+export interface LocalDelivery {
+  kind: string;
+  /** The receiver's message id, as it would derive it from the mailbox message. */
+  id: string;
+  message: MailboxMessage;
+  /** The message that carries it to the mailbox instead. */
+  publish: Publish;
+}
+
+/** What a step did, and the messages it sent that this host applies next. */
+export type Step = StepResult & { deliveries?: LocalDelivery[] };
