@@ -1,0 +1,55 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The commit of the last landed version before this round: what deployed workers run, and what
+ * paused workflows were stored by. Upgrade tests run a worker of it beside the new code.
+ */
+export const LANDED_COMMIT = '1b3c67b';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** A checkout of the landed version, with this repository's node_modules linked in. */
+export interface LandedVersion {
+  dir: string;
+  /** Spawns `hitl <args>` of the landed version (its bin runs its TypeScript through tsx). */
+  spawnCli(args: string[], env: Record<string, string>): ChildProcess;
+  [Symbol.dispose](): void;
+}
+
+/**
+ * Extracts {@link LANDED_COMMIT} from this clone's history into a temporary folder. Throws with
+ * what to do when the clone lacks the commit (a shallow clone).
+ */
+export function landedVersion(commit = LANDED_COMMIT): LandedVersion {
+  try {
+    execFileSync('git', ['cat-file', '-e', `${commit}^{commit}`], { cwd: ROOT, stdio: 'ignore' });
+  } catch {
+    throw new Error(
+      `landed version ${commit} is not in this clone's history (a shallow clone?): run 'git fetch --unshallow' to test upgrades`,
+    );
+  }
+  const dir = mkdtempSync(join(tmpdir(), `hitl-landed-${commit}-`));
+  const tar = execFileSync('git', ['archive', '--format=tar', commit], {
+    cwd: ROOT,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+  return {
+    dir,
+    spawnCli(args, env) {
+      return spawn(process.execPath, [join(dir, 'bin/hitl.js'), ...args], {
+        cwd: dir,
+        env: { ...process.env, HITL_LOG_LEVEL: 'warn', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    },
+    [Symbol.dispose]() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
