@@ -55,12 +55,12 @@ describe('AsyncAPI document', () => {
       readFileSync(new URL('../../docs/asyncapi.json', import.meta.url), 'utf8'),
     );
     expect(await problemsOf(committed)).toEqual([]);
-  }, 20_000);
+  }, 60_000);
 
   it('would be refused by the parser if a reference were broken', async () => {
     const doc = buildAsyncApi() as { operations: Record<string, { channel: { $ref: string } }> };
     const op = doc.operations.submitTicket;
     if (op) op.channel.$ref = '#/channels/noSuchChannel';
     expect((await problemsOf(doc)).length).toBeGreaterThan(0);
-  }, 20_000);
+  }, 60_000);
 });
