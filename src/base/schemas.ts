@@ -99,7 +99,7 @@ const TraceCarrierSchema = z.object({ traceparent: z.string(), tracestate: z.str
 
 /**
  * One effect of a step, kept in the snapshot envelope until it is surely published, in a
- * compact form that `outboxEffects` (src/outbox.ts) expands into messages.
+ * compact form that `outboxEffects` (src/runtime/outbox.ts) expands into messages.
  */
 export const OutboxEntrySchema = z.discriminatedUnion('op', [
   /** An event on `hitl.events.<wf>.<type>`, in the envelope of the actor and the step's time. */

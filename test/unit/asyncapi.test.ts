@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { DiagnosticSeverity, Parser } from '@asyncapi/parser';
 import { describe, expect, it } from 'vitest';
 import { buildAsyncApi } from '../../src/nats/asyncapi.js';
 
@@ -39,4 +40,27 @@ describe('AsyncAPI document', () => {
     const response = doc.components.messages.HumanResponse?.payload as { required: string[] };
     expect(response.required.sort()).toEqual(['answer', 'reviewer']);
   });
+
+  // The official parser: schema validation of the document plus AsyncAPI's own rules
+  // (references resolve, operations name channels of the document, ...).
+  async function problemsOf(doc: unknown): Promise<string[]> {
+    const { diagnostics } = await new Parser().parse(JSON.stringify(doc));
+    return diagnostics
+      .filter((d) => [DiagnosticSeverity.Error, DiagnosticSeverity.Warning].includes(d.severity))
+      .map((d) => `${d.code} at ${d.path.join('.')}: ${d.message}`);
+  }
+
+  it('is valid under @asyncapi/parser, without errors or warnings', async () => {
+    const committed: unknown = JSON.parse(
+      readFileSync(new URL('../../docs/asyncapi.json', import.meta.url), 'utf8'),
+    );
+    expect(await problemsOf(committed)).toEqual([]);
+  }, 60_000);
+
+  it('would be refused by the parser if a reference were broken', async () => {
+    const doc = buildAsyncApi() as { operations: Record<string, { channel: { $ref: string } }> };
+    const op = doc.operations.submitTicket;
+    if (op) op.channel.$ref = '#/channels/noSuchChannel';
+    expect((await problemsOf(doc)).length).toBeGreaterThan(0);
+  }, 60_000);
 });
