@@ -44,7 +44,10 @@ const badEffects: Record<string, () => HitlEmitted> = {
     ({ type: 'hitl.telegram', to: 'ops' }) as unknown as HitlEmitted,
 };
 
-/** Asks a human; on 'go', emits the effect named by its input, then a `done` event, and ends. */
+/** How many times the step emitting each effect ran. */
+const runs = new Map<string, number>();
+
+/** Asks a human; on 'go', emits the effect named by its input, then `completed`, and ends. */
 const emitter = defineActor({
   kind: 'emitter',
   machine: machineSetup({
@@ -66,6 +69,7 @@ const emitter = defineActor({
       done: {
         type: 'final',
         entry: [
+          ({ context }) => void runs.set(context.effect, (runs.get(context.effect) ?? 0) + 1),
           emit(({ context }) =>
             context.effect === 'a custom event type'
               ? hitlEvent('my_custom-event', { ok: true })
@@ -112,6 +116,8 @@ describe('effects checked before the commit', () => {
       expect(events[1]?.data).toMatchObject({ step: 'emitter', retryable: true });
       expect(await t.client.parked()).toMatchObject([{ workflowId: 'eff-1', actor: 'emitter' }]);
       expect(await readStream(shared.nc, t.subjects.streams.dlq, t.subjects.dlqAll)).toEqual([]);
+      // Parked at once: the same step would emit the same effect again (HITL_MAX_DELIVER is 2).
+      expect(runs.get(effect)).toBe(1);
     },
   );
 
@@ -138,6 +144,8 @@ describe('effects checked before the commit', () => {
       /a message to actor kind 'nobody', which has no mailbox: no worker hosts it \(start one with --actors nobody\)$/,
     );
     expect(await snapshotValue(t, 'eff-3')).toMatchObject({ value: 'asking' });
+    // Tried HITL_MAX_DELIVER times: a worker hosting the kind might have started meanwhile.
+    expect(runs.get(effect)).toBe(2);
 
     // A worker that hosts 'nobody' starts (its mailbox now exists): the retry goes through.
     const nobody = defineActor({
