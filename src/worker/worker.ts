@@ -104,20 +104,12 @@ export class Worker {
         maxDeliver: options.config.maxDeliver ?? MAX_DELIVER,
         backoffMs: options.config.retryBackoffMs ?? RETRY_BACKOFF_MS,
       };
-      const { jsm, buckets } = await ensureTopology(
-        nc,
-        subjects,
-        kinds,
-        {
-          ackWaitMs: delivery.ackWaitMs,
-        },
-        {
-          replicas: options.config.replicas ?? 1,
-          ...(options.config.eventsMaxAgeMs !== undefined
-            ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
-            : {}),
-        },
-      );
+      const { jsm, buckets } = await ensureTopology(nc, subjects, kinds, delivery, {
+        replicas: options.config.replicas ?? 1,
+        ...(options.config.eventsMaxAgeMs !== undefined
+          ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
+          : {}),
+      });
       const js = jetstream(nc);
       const interrupts = new InterruptStore(buckets.interrupts, subjects);
       const mailboxes = new Mailboxes(jsm, subjects);
