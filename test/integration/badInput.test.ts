@@ -4,6 +4,7 @@ import { hitlEvent, requestHuman } from '../../src/runtime/effects.js';
 import type { HitlEmitted, ResumeEvent } from '../../src/runtime/effects.js';
 import type { ActorDefinition, EventEnvelope, HitlClient, Worker } from '../../src/index.js';
 import { DeadLetterSchema, defineActor, Subjects } from '../../src/index.js';
+import { runCli } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   connectClient,
@@ -486,6 +487,14 @@ describe('poison: messages that keep failing for reasons other than their conten
     ]);
     // Parked, not dead-lettered: nothing is lost, and the operator sees it.
     expect(await t.deadLetters('mailbox')).toEqual([]);
+    const shown = await runCli(['show', 'poison-1', '--json'], {
+      NATS_URL: shared.server.url,
+      HITL_PREFIX: t.subjects.prefix,
+    });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      actors: [{ actor: 'ledger', status: 'active', state: 'not started' }],
+    });
 
     broken = false;
     const retried = await t.client.retry('poison-1', { wait: true });
