@@ -17,6 +17,7 @@ export type {
   OutboundReply,
   Outbox,
   OutboxEntry,
+  ParkedMessage,
   SnapshotEnvelope,
   Ticket,
 } from './base/schemas.js';
@@ -27,7 +28,12 @@ export type { TicketIntake, WorkerOptions } from './worker/worker.js';
 export { defineActor } from './runtime/actorDefinition.js';
 export { ActorHost } from './runtime/actorHost.js';
 export { HitlClient } from './client/client.js';
-export { DEFAULT_MAX_PAYLOAD_BYTES, JSON_MODES, loadConfig } from './base/config.js';
+export {
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_STEP_TIMEOUT_MS,
+  JSON_MODES,
+  loadConfig,
+} from './base/config.js';
 export { connectNats, connectOptions, describeConnectError } from './nats/connection.js';
 export { deadLetter, rawText } from './runtime/deadLetter.js';
 export { hitlEvent, releaseReply, requestHuman, sendToActor } from './runtime/effects.js';
@@ -35,9 +41,12 @@ export {
   describeError,
   IllegalWorkflowIdError,
   IncompatibleSnapshotError,
+  InvalidEffectError,
   InvalidPayloadError,
+  NewerSnapshotError,
   RetryableError,
   RevisionConflictError,
+  StepTimeoutError,
   TerminalError,
   toWireError,
   WorkflowNotParkedError,
@@ -60,6 +69,7 @@ export {
   InterruptRecordSchema,
   MailboxMessageSchema,
   OutboundReplySchema,
+  ParkedMessageSchema,
   ResponseSchema,
   SnapshotEnvelopeSchema,
   TicketSchema,

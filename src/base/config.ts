@@ -35,8 +35,17 @@ export interface HitlConfig {
   localDelivery?: boolean;
   /** Deadline of each human answer, when set. */
   gateTimeoutMs?: number;
-  /** `HITL_MAX_DELIVER`: deliveries of a failing message before it is dead-lettered (10). */
+  /**
+   * `HITL_MAX_DELIVER`: tries of a failing step (10) before its workflow is parked (`failed`,
+   * retryable, for `hitl retry`); a message that fails outside any step is dead-lettered.
+   * Tries put back to wait (a rolling upgrade) do not count.
+   */
   maxDeliver?: number;
+  /**
+   * `HITL_STEP_TIMEOUT_MS`: a step whose machine has not settled after this long (an invoked
+   * promise, a model call, that never answers) fails like any failure (default 10 minutes).
+   */
+  stepTimeoutMs?: number;
   /** `HITL_RETRY_BACKOFF_MS`: a failed step is redelivered after `min(30 s, this × 2^n)` (100). */
   retryBackoffMs?: number;
   /** `HITL_ACK_WAIT_MS`: how long a consumer waits for a silent worker to redeliver (30 s). */
@@ -54,6 +63,9 @@ export interface HitlConfig {
   replicas?: number;
   model: ModelSettings;
 }
+
+/** Default of `HITL_STEP_TIMEOUT_MS`: 10 minutes, above a model call's own timeouts and retries. */
+export const DEFAULT_STEP_TIMEOUT_MS = 10 * 60_000;
 
 /** Default of `HITL_MAX_PAYLOAD_BYTES`: 64 KiB, well above any valid ticket or response. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;
@@ -193,6 +205,8 @@ export function loadConfig(
   if (timeout !== undefined) config.gateTimeoutMs = timeout;
   const maxDeliver = positiveInt('HITL_MAX_DELIVER', env.HITL_MAX_DELIVER, 'deliveries');
   if (maxDeliver !== undefined) config.maxDeliver = maxDeliver;
+  const stepTimeout = positiveInt('HITL_STEP_TIMEOUT_MS', env.HITL_STEP_TIMEOUT_MS);
+  if (stepTimeout !== undefined) config.stepTimeoutMs = stepTimeout;
   const backoff = positiveInt('HITL_RETRY_BACKOFF_MS', env.HITL_RETRY_BACKOFF_MS);
   if (backoff !== undefined) config.retryBackoffMs = backoff;
   const ackWait = positiveInt('HITL_ACK_WAIT_MS', env.HITL_ACK_WAIT_MS);

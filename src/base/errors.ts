@@ -62,6 +62,50 @@ export class IncompatibleSnapshotError extends TerminalError {
 }
 
 /**
+ * A snapshot written by a newer machine version than this worker hosts (a rolling upgrade is
+ * under way): the message is left for a worker that hosts that version, and the workflow is
+ * not failed. `version` is the snapshot's, `hosted` this worker's.
+ */
+export class NewerSnapshotError extends RetryableError {
+  override name = 'NewerSnapshotError';
+  constructor(
+    message: string,
+    readonly version: number,
+    readonly hosted: number,
+    context: ErrorContext = {},
+  ) {
+    super(message, context);
+  }
+}
+
+/**
+ * An effect a step emitted that cannot be carried out (an event type that is no subject token,
+ * data that does not serialise or is too large, a record that fails its schema, a message to a
+ * kind with no mailbox): the step fails before anything is stored. `deterministic`: the same
+ * step will emit it again, so retrying cannot help (a missing mailbox may yet appear).
+ */
+export class InvalidEffectError extends Error {
+  override name = 'InvalidEffectError';
+  readonly workflowId: string | undefined;
+  constructor(
+    message: string,
+    readonly deterministic: boolean,
+    context: ErrorContext = {},
+  ) {
+    super(message, { cause: context.cause });
+    this.workflowId = context.workflowId;
+  }
+}
+
+/**
+ * A step whose machine did not settle within `HITL_STEP_TIMEOUT_MS` (an invoked promise that
+ * never answers): it fails like any other step, and is retried, then parked.
+ */
+export class StepTimeoutError extends RetryableError {
+  override name = 'StepTimeoutError';
+}
+
+/**
  * `hitl retry` of a workflow that is not parked: it never failed, went on, completed or does
  * not exist. The message says which.
  */

@@ -7,6 +7,11 @@ const workflowId = z
   .string()
   .regex(WORKFLOW_ID_PATTERN, "use 1 to 64 letters, digits, '-' and '_'");
 
+/** The shortest deadline a ticket's `timeoutMs` may set: one second. */
+export const MIN_TICKET_TIMEOUT_MS = 1_000;
+/** The longest deadline a ticket's `timeoutMs` may set: one year (365 days). */
+export const MAX_TICKET_TIMEOUT_MS = 31_536_000_000;
+
 /** A ticket on `hitl.tickets.new`. */
 export const TicketSchema = z.object({
   id: workflowId.optional(),
@@ -14,7 +19,8 @@ export const TicketSchema = z.object({
   customer: z.string().max(200).optional(),
   channel: z.string().max(200).optional(),
   metadata: z.record(z.string(), z.string()).optional(),
-  timeoutMs: z.number().int().positive().optional(),
+  /** This workflow's deadline for each human answer: 1 second to 1 year (contract v2). */
+  timeoutMs: z.number().int().min(MIN_TICKET_TIMEOUT_MS).max(MAX_TICKET_TIMEOUT_MS).optional(),
 });
 export type Ticket = z.infer<typeof TicketSchema>;
 
@@ -144,6 +150,23 @@ export const OutboxSchema = z.object({
 });
 export type Outbox = z.infer<typeof OutboxSchema>;
 
+/**
+ * A message whose step kept failing (a thrown error, a timeout, an invalid effect), kept with the
+ * parked actor until `hitl retry` applies it again.
+ */
+export const ParkedMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('message'), id: z.string(), message: MailboxMessageSchema }),
+  z.object({
+    type: z.literal('response'),
+    id: z.string(),
+    response: ResponseSchema,
+    responseSeq: z.number().int(),
+    storedAt: z.string().optional(),
+  }),
+  z.object({ type: z.literal('expire'), id: z.string(), interruptId: z.string() }),
+]);
+export type ParkedMessage = z.infer<typeof ParkedMessageSchema>;
+
 /** What the snapshots bucket holds for one actor: its XState snapshot and the host's bookkeeping. */
 export const SnapshotEnvelopeSchema = z.object({
   format: z.literal(1),
@@ -164,7 +187,15 @@ export const SnapshotEnvelopeSchema = z.object({
    * Set while the actor is parked: its last step failed for now (a retryable `failed` event)
    * and waits for `hitl retry`. `at` is that event's time.
    */
-  parked: z.object({ step: z.string(), reason: z.string(), at: z.string() }).optional(),
+  parked: z
+    .object({
+      step: z.string(),
+      reason: z.string(),
+      at: z.string(),
+      /** The message whose step failed, when the runtime parked it: `hitl retry` applies it. */
+      message: ParkedMessageSchema.optional(),
+    })
+    .optional(),
   /** The pending interrupt of this actor, when it waits for a human. */
   interrupt: InterruptRecordSchema.optional(),
   /**

@@ -310,7 +310,8 @@ async function show(argv: string[], config: HitlConfig): Promise<number> {
     const actors = snapshots.map((s) => ({
       actor: s.envelope.kind,
       status: s.envelope.status,
-      state: (s.envelope.snapshot as { value?: unknown }).value,
+      // No machine snapshot: parked at its first message, before the machine started.
+      state: (s.envelope.snapshot as { value?: unknown } | null)?.value ?? 'not started',
       version: s.envelope.version,
       steps: s.envelope.steps,
     }));

@@ -322,6 +322,11 @@ export class HitlClient {
         if (e.type === 'response_rejected') {
           return { accepted: false as const, reason: String(e.data.reason), responseSeq: seq };
         }
+        // Its step kept failing: the workflow is parked with it, and `hitl retry` applies it.
+        if (e.type === 'failed' && e.data.retryable === true) {
+          const reason = `the step applying it failed and the workflow is parked until 'hitl retry ${e.workflowId}' applies it: ${String(e.data.reason)}`;
+          return { accepted: false as const, reason, responseSeq: seq };
+        }
         return undefined;
       },
       timeoutMs,

@@ -88,7 +88,7 @@ export async function ensureTopology(
   nc: NatsConnection,
   subjects: Subjects,
   kinds: readonly string[] = [],
-  delivery: { ackWaitMs?: number; maxDeliver?: number } = {},
+  delivery: { ackWaitMs?: number } = {},
   storage: { replicas?: number; eventsMaxAgeMs?: number } = {},
 ): Promise<{ jsm: JetStreamManager; buckets: Buckets }> {
   const replicas = storage.replicas ?? 1;
@@ -115,11 +115,14 @@ export async function ensureTopology(
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: nanos(delivery.ackWaitMs ?? ACK_WAIT_MS),
-    // The worker dead-letters at its limit; the server's, a little higher, is only a backstop.
-    max_deliver: (delivery.maxDeliver ?? MAX_DELIVER) + 5,
+    // Unlimited on the server, which would otherwise stop delivering without a word: the worker
+    // counts a message's failed tries itself (HITL_MAX_DELIVER) and parks or dead-letters it,
+    // while a message it puts back to wait (a deadline not due, a snapshot of a newer machine
+    // version in a rolling upgrade) uses up nothing. Set on existing consumers too.
+    max_deliver: -1,
     max_ack_pending: 10_000,
   };
-  const consumers: { stream: string; name: string; filter: string; maxDeliver?: number }[] = [
+  const consumers: { stream: string; name: string; filter: string }[] = [
     {
       stream: subjects.streams.tickets,
       name: subjects.consumer('tickets'),
@@ -135,7 +138,6 @@ export async function ensureTopology(
       stream: subjects.streams.timers,
       name: subjects.consumer('timers'),
       filter: subjects.timerAll,
-      maxDeliver: -1,
     },
     ...kinds.map((kind) => ({
       stream: subjects.streams.mailbox,
@@ -143,10 +145,9 @@ export async function ensureTopology(
       filter: subjects.mailboxOf(kind),
     })),
   ];
-  for (const { stream, name, filter, maxDeliver } of consumers) {
+  for (const { stream, name, filter } of consumers) {
     const config = {
       ...durable,
-      ...(maxDeliver !== undefined ? { max_deliver: maxDeliver } : {}),
       durable_name: name,
       filter_subject: filter,
     };

@@ -1,6 +1,6 @@
 import type { AnyStateMachine } from 'xstate';
 import type { z } from 'zod';
-import { IncompatibleSnapshotError } from '../base/errors.js';
+import { IncompatibleSnapshotError, NewerSnapshotError } from '../base/errors.js';
 import type { SnapshotEnvelope } from '../base/schemas.js';
 import { assertActorKind } from '../nats/subjects.js';
 
@@ -45,9 +45,19 @@ export function defineActor(def: {
 
 /**
  * The snapshot of `env` as `def`'s machine version reads it: upgraded through `def.migrations`.
- * Throws {@link IncompatibleSnapshotError} when a migration is missing or the snapshot is newer.
+ * Throws {@link NewerSnapshotError} when the snapshot is newer than the machine (another worker
+ * hosts that version: a rolling upgrade), {@link IncompatibleSnapshotError} when a migration is
+ * missing.
  */
 export function migrateSnapshot(def: ActorDefinition, env: SnapshotEnvelope): unknown {
+  if (env.version > def.version) {
+    throw new NewerSnapshotError(
+      `snapshot of '${def.kind}' was written by machine version ${env.version}, newer than this worker's ${def.version}`,
+      env.version,
+      def.version,
+      { workflowId: env.workflowId },
+    );
+  }
   let snapshot = env.snapshot;
   for (let v = env.version; v < def.version; v++) {
     const migration = def.migrations[v];
@@ -58,12 +68,6 @@ export function migrateSnapshot(def: ActorDefinition, env: SnapshotEnvelope): un
       );
     }
     snapshot = migration(snapshot);
-  }
-  if (env.version > def.version) {
-    throw new IncompatibleSnapshotError(
-      `snapshot of '${def.kind}' was written by machine version ${env.version}, newer than this worker's ${def.version}`,
-      { workflowId: env.workflowId },
-    );
   }
   return snapshot;
 }

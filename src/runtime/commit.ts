@@ -2,9 +2,18 @@ import type { ActorDefinition } from './actorDefinition.js';
 import { fault } from './faults.js';
 import type { MachineStep } from './machineRunner.js';
 import { outboxEffects, publishOutbox } from './outbox.js';
-import { parkedBy, wentOn, recentlyApplied, stepEntries, type Prefix } from './stepEffects.js';
+import {
+  parkedBy,
+  wentOn,
+  recentlyApplied,
+  stepEntries,
+  type Prefix,
+  type StepEntries,
+} from './stepEffects.js';
 import type { LocalDelivery, Step, StepContext } from './stepContext.js';
-import type { MailboxMessage, Outbox, SnapshotEnvelope } from '../base/schemas.js';
+import { checkEffects } from './effectCheck.js';
+import { describeError, InvalidEffectError } from '../base/errors.js';
+import type { MailboxMessage, Outbox, ParkedMessage, SnapshotEnvelope } from '../base/schemas.js';
 
 /** Outboxes kept at most, however recent. */
 const MAX_OUTBOXES = 32;
@@ -13,6 +22,9 @@ const MAX_OUTBOXES = 32;
  * Turns a step's effects into an outbox, writes it with the snapshot (compare-and-set on
  * `revision`; none: the actor must not exist yet), then publishes it. Messages to actors the
  * host runs are returned as deliveries instead of published (see ActorHost.deliverLocally).
+ * Every effect is checked first (checkEffects): one that cannot be carried out throws
+ * {@link InvalidEffectError} with nothing stored. `parkedMessage`: the failed message a parking
+ * step keeps for `hitl retry` (parkStep.ts).
  */
 export async function commitStep(
   ctx: StepContext,
@@ -22,26 +34,13 @@ export async function commitStep(
   messageId: string,
   machineStep: MachineStep,
   prefix: Prefix[],
+  parkedMessage?: ParkedMessage,
 ): Promise<Step> {
   const { opts } = ctx;
   const wf = base.workflowId;
   const stepNo = base.steps + 1;
   const now = new Date();
-  const built = stepEntries(
-    {
-      workflowId: wf,
-      kind: def.kind,
-      step: stepNo,
-      now,
-      reviewers: base.reviewers,
-      defaultTimeoutMs: opts.defaultTimeoutMs,
-    },
-    prefix,
-    machineStep.emitted,
-  );
-  for (const type of built.unknown) {
-    opts.logger.warn('unknown effect ignored', { actor: def.kind, workflowId: wf, type });
-  }
+  const built = buildEntries(ctx, def, base, stepNo, now, prefix, machineStep);
   const entries = built.entries;
   const interrupt = built.interrupt ?? base.interrupt;
   // Entry index → receiving kind, for the messages to actors hosted here.
@@ -73,14 +72,24 @@ export async function commitStep(
       outbox,
     ].slice(-MAX_OUTBOXES),
   };
+  // Nothing is stored unless every effect can be carried out.
+  await checkEffects(outbox, { workflowId: wf, kind: def.kind }, opts.subjects, {
+    maxPayloadBytes: opts.maxPayloadBytes,
+    hasMailbox: async (kind) =>
+      opts.definitions.some((d) => d.kind === kind) || (await (opts.hasMailbox?.(kind) ?? true)),
+  });
   if (interrupt) next.interrupt = interrupt;
   else delete next.interrupt;
   if (next.status !== 'active') delete next.interrupt;
   // Parked: the step failed for now (`failed`, retryable) and waits for `hitl retry`; it stays
-  // parked through steps that change nothing (a message its parked state ignores).
-  const parked = parkedBy(entries, def.kind, now) ?? (wentOn(entries) ? undefined : base.parked);
-  if (parked && next.status === 'active') next.parked = parked;
-  else delete next.parked;
+  // parked through steps that change nothing (a message its parked state ignores), and while
+  // the runtime keeps a failed message for the retry to apply, until the retry does.
+  const parked =
+    parkedBy(entries, def.kind, now) ??
+    (wentOn(entries) && !base.parked?.message ? undefined : base.parked);
+  if (parked && next.status === 'active') {
+    next.parked = parkedMessage ? { ...parked, message: parkedMessage } : parked;
+  } else delete next.parked;
   fault('before-kv-write', def.kind);
   await opts.snapshots.put(next, revision);
   opts.logger.debug('step committed', {
@@ -107,4 +116,46 @@ export async function commitStep(
   // The caller acks once this resolves: a crash here leaves the message to be redelivered.
   fault('after-publish', def.kind);
   return { result: 'applied', status: next.status, deliveries };
+}
+
+/** The step's outbox entries; an effect that cannot even be turned into one is invalid. */
+function buildEntries(
+  ctx: StepContext,
+  def: ActorDefinition,
+  base: SnapshotEnvelope,
+  stepNo: number,
+  now: Date,
+  prefix: Prefix[],
+  machineStep: MachineStep,
+): StepEntries {
+  let built: StepEntries;
+  try {
+    built = stepEntries(
+      {
+        workflowId: base.workflowId,
+        kind: def.kind,
+        step: stepNo,
+        now,
+        reviewers: base.reviewers,
+        defaultTimeoutMs: ctx.opts.defaultTimeoutMs,
+      },
+      prefix,
+      machineStep.emitted,
+    );
+  } catch (err) {
+    // An interrupt whose deadline is no date (a timeoutMs out of range), say.
+    throw new InvalidEffectError(
+      `actor '${def.kind}' emitted an invalid effect: ${describeError(err)}`,
+      true,
+      { workflowId: base.workflowId },
+    );
+  }
+  if (built.unknown.length > 0) {
+    throw new InvalidEffectError(
+      `actor '${def.kind}' emitted an effect this runtime does not know: '${built.unknown.join("', '")}' (use hitlEvent, sendToActor, requestHuman or releaseReply)`,
+      true,
+      { workflowId: base.workflowId },
+    );
+  }
+  return built;
 }

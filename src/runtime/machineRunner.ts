@@ -1,6 +1,6 @@
 import { createActor, type AnyActorRef, type AnyMachineSnapshot } from 'xstate';
 import type { ActorDefinition } from './actorDefinition.js';
-import { IncompatibleSnapshotError } from '../base/errors.js';
+import { IncompatibleSnapshotError, StepTimeoutError } from '../base/errors.js';
 import type { HitlEmitted } from './effects.js';
 
 /** What one step of a machine produced. */
@@ -19,13 +19,16 @@ function isSettled(snapshot: AnyMachineSnapshot): boolean {
 /**
  * Restores (or creates) an actor, sends it `event`, runs its invoked work until it settles,
  * and returns the new persisted snapshot with the effects it emitted.
- * Throws {@link IncompatibleSnapshotError} when the snapshot does not fit the machine.
+ * Throws {@link IncompatibleSnapshotError} when the snapshot does not fit the machine, and
+ * {@link StepTimeoutError} when its work has not settled after `timeoutMs` (the actor is
+ * stopped; a promise that never answers is left behind, its answer ignored).
  */
 export async function runMachine(
   def: ActorDefinition,
   from: { snapshot: unknown } | { input: Record<string, unknown> },
   event: { type: string } | undefined,
   workflowId: string,
+  timeoutMs?: number,
 ): Promise<MachineStep> {
   const emitted: HitlEmitted[] = [];
   let failure: unknown;
@@ -64,9 +67,19 @@ export async function runMachine(
   if (event) actor.send(event);
   // Nothing to wait for when settled now; the subscription may not fire for a no-op event.
   if (failure === undefined && !isSettled(actor.getSnapshot() as AnyMachineSnapshot)) {
-    await new Promise<void>((resolve) => {
-      wake = resolve;
+    let timer: NodeJS.Timeout | undefined;
+    const settled = await new Promise<boolean>((resolve) => {
+      wake = () => resolve(true);
+      if (timeoutMs !== undefined) timer = setTimeout(() => resolve(false), timeoutMs);
     });
+    clearTimeout(timer);
+    if (!settled) {
+      actor.stop();
+      throw new StepTimeoutError(
+        `step of '${def.kind}' did not settle within ${timeoutMs} ms (HITL_STEP_TIMEOUT_MS): an invoked promise never answered`,
+        { workflowId },
+      );
+    }
   }
   const snap = actor.getSnapshot() as AnyMachineSnapshot;
   const persisted = actor.getPersistedSnapshot();

@@ -93,8 +93,9 @@ export async function publishRejection(
 }
 
 /**
- * The actor's snapshot cannot be restored (no migration, a newer version, a state the machine
- * lacks): the workflow fails for good, its interrupt withdrawn, rather than resume wrongly.
+ * The actor's snapshot cannot be restored by any worker (an older version with no migration, a
+ * state the machine lacks): the workflow fails for good, its interrupt withdrawn, rather than
+ * resume wrongly. A newer version is not this: it waits for a worker that hosts it.
  */
 export async function failWorkflow(
   ctx: StepContext,

@@ -33,6 +33,18 @@ export interface ActorHostOptions {
    * stream (default true; `HITL_LOCAL_DELIVERY=false` turns it off).
    */
   localDelivery?: boolean;
+  /**
+   * `HITL_STEP_TIMEOUT_MS`: a step whose machine has not settled after this long (an invoked
+   * promise that never answers) fails; unset, steps are not timed.
+   */
+  stepTimeoutMs?: number;
+  /** The largest message the server takes (its `max_payload`): no effect may be larger. */
+  maxPayloadBytes?: number;
+  /**
+   * Whether actor kind `kind` has a mailbox (a consumer) on the server, for a kind not hosted
+   * here. Unset: every kind is taken to have one.
+   */
+  hasMailbox?: (kind: string) => Promise<boolean>;
 }
 
 /**

@@ -23,7 +23,15 @@ export type Incoming = (
   | ({ id: string; type: 'response' } & ResponseIn)
   | { id: string; type: 'retry' }
   | { id: string; type: 'expire'; interruptId: string }
-) & { trace?: TraceCarrier };
+) & {
+  trace?: TraceCarrier;
+  /**
+   * The message's last try: should its step fail (a thrown error, a timeout, an invalid
+   * effect), the actor is parked with it (`failed`, retryable) for `hitl retry`, instead of the
+   * error going back to the caller to be redelivered.
+   */
+  final?: boolean;
+};
 
 /** What applying a message did. */
 export type StepResult =
@@ -31,4 +39,5 @@ export type StepResult =
   | { result: 'duplicate' }
   | { result: 'rejected'; reason: string }
   | { result: 'ignored'; reason: string }
-  | { result: 'failed'; reason: string };
+  | { result: 'failed'; reason: string }
+  | { result: 'parked'; reason: string };

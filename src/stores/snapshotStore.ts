@@ -79,7 +79,9 @@ export class KvSnapshotStore implements SnapshotStore {
       if (!rough?.parked || rough.status !== 'active') continue;
       const env = SnapshotEnvelopeSchema.safeParse(value);
       if (env.success && env.data.parked) {
-        parked.push({ workflowId: env.data.workflowId, actor: env.data.kind, ...env.data.parked });
+        // The failed message the runtime keeps for the retry is its own business.
+        const { step, reason, at } = env.data.parked;
+        parked.push({ workflowId: env.data.workflowId, actor: env.data.kind, step, reason, at });
       }
     }
     return parked;

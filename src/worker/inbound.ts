@@ -35,6 +35,11 @@ function traced(m: JsMsg): { trace?: TraceCarrier } {
   return trace ? { trace } : {};
 }
 
+/** Marks a message's last try: should its step fail, the actor is parked (see Incoming). */
+function lastTry(final: boolean): { final?: true } {
+  return final ? { final: true } : {};
+}
+
 /** Publish options that pass a message's trace context on to the actor it is forwarded to. */
 function forwardTrace(m: JsMsg): { headers?: MsgHdrs } {
   const headers = traceHeaders(traceFromHeaders(m.headers));
@@ -111,7 +116,7 @@ export class Inbound {
     this.maxPayloadBytes = deps.maxPayloadBytes;
   }
 
-  async ticket(m: JsMsg, actor: string): Promise<Settle> {
+  async ticket(m: JsMsg, actor: string, final = false): Promise<Settle> {
     const parsed = TicketSchema.safeParse(parseJson(m.data, this.maxPayloadBytes));
     if (!parsed.success) throw new BadInput(`invalid ticket: ${describeZodError(parsed.error)}`);
     const { id, ...ticket } = parsed.data;
@@ -131,10 +136,11 @@ export class Inbound {
       message: { type: 'ticket', ...ticket },
       fresh: !m.info.redelivered,
       ...traced(m),
+      ...lastTry(final),
     });
   }
 
-  async response(m: JsMsg): Promise<Settle> {
+  async response(m: JsMsg, final = false): Promise<Settle> {
     const wf = this.subjects.workflowOfResponse(m.subject);
     if (!wf)
       throw new BadInput(
@@ -158,6 +164,7 @@ export class Inbound {
       responseSeq: seq,
       storedAt: storedAt(m),
       ...traced(m),
+      ...lastTry(final),
     };
     // A redelivery (its worker died mid-step, say) may find the response applied already and
     // its interrupt gone, or replaced by the next one: it goes back to the actor that applied
@@ -206,7 +213,7 @@ export class Inbound {
    * A deadline: put back until it is due; then, once every response JetStream stored for the
    * workflow has been handled (one stored before the deadline still wins), expire the interrupt.
    */
-  async timer(m: JsMsg): Promise<Settle> {
+  async timer(m: JsMsg, final = false): Promise<Settle> {
     const parsed = TimerMessageSchema.safeParse(parseJson(m.data, this.maxPayloadBytes));
     if (!parsed.success) throw new BadInput(`invalid timer: ${describeZodError(parsed.error)}`);
     const timer = parsed.data;
@@ -221,6 +228,7 @@ export class Inbound {
         type: 'expire',
         interruptId: timer.interruptId,
         ...traced(m),
+        ...lastTry(final),
       });
       return;
     }
@@ -246,7 +254,7 @@ export class Inbound {
     return last.seq > info.ack_floor.stream_seq;
   }
 
-  async mailbox(m: JsMsg, kind: string): Promise<Settle> {
+  async mailbox(m: JsMsg, kind: string, final = false): Promise<Settle> {
     const wf = this.subjects.workflowOfMailbox(kind, m.subject);
     if (!wf) throw new BadInput(`illegal workflow id in subject '${m.subject}'`);
     // Twice the limit: a message between actors carries a ticket's request and a draft.
@@ -273,18 +281,26 @@ export class Inbound {
         responseSeq: seq,
         ...(typeof message.storedAt === 'string' ? { storedAt: message.storedAt } : {}),
         ...traced(m),
+        ...lastTry(final),
       });
     } else if (message.type === 'hitl.retry') {
-      await this.host.apply(kind, wf, { id, type: 'retry', ...traced(m) });
+      await this.host.apply(kind, wf, { id, type: 'retry', ...traced(m), ...lastTry(final) });
     } else if (message.type === 'hitl.expire' && typeof message.interruptId === 'string') {
       await this.host.apply(kind, wf, {
         id,
         type: 'expire',
         interruptId: message.interruptId,
         ...traced(m),
+        ...lastTry(final),
       });
     } else {
-      await this.host.apply(kind, wf, { id, type: 'message', message, ...traced(m) });
+      await this.host.apply(kind, wf, {
+        id,
+        type: 'message',
+        message,
+        ...traced(m),
+        ...lastTry(final),
+      });
     }
   }
 }

@@ -7,10 +7,15 @@ import {
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ActorDefinition } from '../runtime/actorDefinition.js';
 import { ActorHost } from '../runtime/actorHost.js';
-import { DEFAULT_MAX_PAYLOAD_BYTES, type HitlConfig } from '../base/config.js';
+import {
+  DEFAULT_MAX_PAYLOAD_BYTES,
+  DEFAULT_STEP_TIMEOUT_MS,
+  type HitlConfig,
+} from '../base/config.js';
 import { connectNats } from '../nats/connection.js';
 import { deadLetter } from '../runtime/deadLetter.js';
-import { describeError, TerminalError } from '../base/errors.js';
+import { describeError, NewerSnapshotError, TerminalError } from '../base/errors.js';
+import { Mailboxes } from '../runtime/mailboxes.js';
 import { Inbound, PayloadTooLarge, type Settle } from './inbound.js';
 import { InterruptStore } from '../stores/interruptStore.js';
 import { createLogger, type Logger } from '../base/logger.js';
@@ -44,6 +49,13 @@ interface Delivery {
 }
 
 const RETRY_BACKOFF_MS = 100;
+/** The longest a message waits before it is offered again during a rolling upgrade. */
+const MAX_UPGRADE_WAIT_MS = 5_000;
+/** Messages whose failed tries are counted at most (the oldest count is forgotten first). */
+const MAX_COUNTED = 10_000;
+
+/** A consumer's handler: `final` says that this try is the message's last. */
+type Handler = (m: JsMsg, final: boolean) => Promise<Settle>;
 
 /** How long one pull waits for messages; also the longest a stop waits for a pull to end. */
 const FETCH_EXPIRES_MS = 1_000;
@@ -59,6 +71,8 @@ const FETCH_EXPIRES_MS = 1_000;
  */
 export class Worker {
   private readonly inFlight = new Set<Promise<void>>();
+  /** Failed tries of the messages that failed here and came back (`<role> <stream seq>`). */
+  private readonly failures = new Map<string, number>();
   /** The messages of the steps in flight, to hand back if a stop's bound passes. */
   private readonly held = new Set<JsMsg>();
   private readonly loops: Promise<void>[] = [];
@@ -98,6 +112,7 @@ export class Worker {
       });
       const js = jetstream(nc);
       const interrupts = new InterruptStore(buckets.interrupts, subjects);
+      const mailboxes = new Mailboxes(jsm, subjects);
       const host = new ActorHost({
         js,
         subjects,
@@ -109,6 +124,9 @@ export class Worker {
         ...(options.config.separateApprover ? { separateApprover: true } : {}),
         ...(options.config.localDelivery === false ? { localDelivery: false } : {}),
         ackWaitMs: delivery.ackWaitMs,
+        stepTimeoutMs: options.config.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS,
+        ...(nc.info?.max_payload ? { maxPayloadBytes: nc.info.max_payload } : {}),
+        hasMailbox: (kind) => mailboxes.has(kind),
         ...(options.config.gateTimeoutMs !== undefined
           ? { defaultTimeoutMs: options.config.gateTimeoutMs }
           : {}),
@@ -137,17 +155,19 @@ export class Worker {
           throw new Error(`intake actor '${options.intake.actor}' is not among the hosted kinds`);
         }
         const intake = options.intake.actor;
-        await worker.consume(subjects.streams.tickets, 'tickets', (m) =>
-          worker.inbound.ticket(m, intake),
+        await worker.consume(subjects.streams.tickets, 'tickets', (m, final) =>
+          worker.inbound.ticket(m, intake, final),
         );
       }
-      await worker.consume(subjects.streams.responses, 'responses', (m) =>
-        worker.inbound.response(m),
+      await worker.consume(subjects.streams.responses, 'responses', (m, final) =>
+        worker.inbound.response(m, final),
       );
-      await worker.consume(subjects.streams.timers, 'timers', (m) => worker.inbound.timer(m));
+      await worker.consume(subjects.streams.timers, 'timers', (m, final) =>
+        worker.inbound.timer(m, final),
+      );
       for (const kind of kinds) {
-        await worker.consume(subjects.streams.mailbox, `actor-${kind}`, (m) =>
-          worker.inbound.mailbox(m, kind),
+        await worker.consume(subjects.streams.mailbox, `actor-${kind}`, (m, final) =>
+          worker.inbound.mailbox(m, kind, final),
         );
       }
       log.info('worker started', { actors: kinds, intake: options.intake?.actor ?? null });
@@ -200,11 +220,7 @@ export class Worker {
    * the server sent us is either processed or handed back (`nak`) at once: none waits out the
    * ack wait in a buffer that was thrown away.
    */
-  private async consume(
-    stream: string,
-    role: string,
-    handler: (m: JsMsg) => Promise<Settle>,
-  ): Promise<void> {
+  private async consume(stream: string, role: string, handler: Handler): Promise<void> {
     const consumer = await this.js.consumers.get(stream, this.subjects.consumer(role));
     this.loops.push(
       (async () => {
@@ -241,24 +257,32 @@ export class Worker {
     );
   }
 
-  /** Runs a handler, then acks; dead-letters bad input and poison; redelivers the rest. */
-  private async process(
-    m: JsMsg,
-    role: string,
-    handler: (m: JsMsg) => Promise<Settle>,
-  ): Promise<void> {
+  /**
+   * Runs a handler, then acks; dead-letters bad input; redelivers a failure, and tells the
+   * handler when a try is the last (`final`: its step then parks its workflow). Failed tries are
+   * counted here, not by the server's delivery count, so that waiting (for an upgrade) costs
+   * none; what still fails on its last try (outside any step) is dead-lettered.
+   */
+  private async process(m: JsMsg, role: string, handler: Handler): Promise<void> {
     const heartbeat = setInterval(() => m.working(), this.delivery.ackWaitMs / 3);
     this.held.add(m);
     const source = role.startsWith('actor-') ? 'mailbox' : role;
+    const key = `${role} ${m.info.streamSequence}`;
+    const failed = this.failures.get(key) ?? 0;
     try {
-      const settle = await handler(m);
+      const settle = await handler(m, failed + 1 >= this.delivery.maxDeliver);
+      this.failures.delete(key);
       if (settle && 'nakMs' in settle) m.nak(settle.nakMs);
       else m.ack();
     } catch (err) {
       const reason = describeError(err);
       const dedupe = `${source}.${m.info.streamSequence}`;
+      const failures = failed + 1;
       try {
-        if (err instanceof TerminalError) {
+        if (err instanceof NewerSnapshotError) {
+          this.awaitUpgrade(m, role, err);
+        } else if (err instanceof TerminalError) {
+          this.failures.delete(key);
           await deadLetter(
             this.js,
             this.subjects,
@@ -271,8 +295,9 @@ export class Worker {
             dedupe,
           );
           m.ack();
-        } else if (m.info.deliveryCount >= this.delivery.maxDeliver) {
-          const why = `gave up after ${m.info.deliveryCount} deliveries: ${reason}`;
+        } else if (failures >= this.delivery.maxDeliver) {
+          this.failures.delete(key);
+          const why = `gave up after ${failures} failed tries: ${reason}`;
           this.log.error('message dead-lettered', { ...this.about(m, role), reason: why });
           await deadLetter(
             this.js,
@@ -287,12 +312,14 @@ export class Worker {
             await this.host.publishRejection(wf, m.info.streamSequence, why, {});
           m.ack();
         } else {
+          this.countFailure(key, failures);
           this.log.warn('step failed, will be redelivered', {
             ...this.about(m, role),
+            failures,
             delivery: m.info.deliveryCount,
             reason,
           });
-          m.nak(Math.min(30_000, this.delivery.backoffMs * 2 ** m.info.deliveryCount));
+          m.nak(Math.min(30_000, this.delivery.backoffMs * 2 ** failures));
         }
       } catch (dlqErr) {
         this.log.error('could not settle message; it will be redelivered', {
@@ -305,6 +332,30 @@ export class Worker {
       clearInterval(heartbeat);
       this.held.delete(m);
     }
+  }
+
+  private countFailure(key: string, failures: number): void {
+    this.failures.set(key, failures);
+    if (this.failures.size > MAX_COUNTED) {
+      const oldest = this.failures.keys().next();
+      if (!oldest.done) this.failures.delete(oldest.value);
+    }
+  }
+
+  /**
+   * A snapshot of a newer machine version than this worker hosts (a rolling upgrade under way):
+   * the message goes back, for a worker that hosts that version, without counting as a failure.
+   */
+  private awaitUpgrade(m: JsMsg, role: string, err: NewerSnapshotError): void {
+    const waitMs = Math.min(MAX_UPGRADE_WAIT_MS, 50 * this.delivery.backoffMs);
+    this.log.warn('snapshot of a newer machine version; left for a worker that hosts it', {
+      ...this.about(m, role),
+      version: err.version,
+      hosted: err.hosted,
+      delivery: m.info.deliveryCount,
+      retryInMs: waitMs,
+    });
+    m.nak(waitMs);
   }
 
   /** The log fields of a message: its subject, and the workflow and actor it is for. */

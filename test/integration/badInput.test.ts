@@ -4,6 +4,7 @@ import { hitlEvent, requestHuman } from '../../src/runtime/effects.js';
 import type { HitlEmitted, ResumeEvent } from '../../src/runtime/effects.js';
 import type { ActorDefinition, EventEnvelope, HitlClient, Worker } from '../../src/index.js';
 import { DeadLetterSchema, defineActor, Subjects } from '../../src/index.js';
+import { runCli } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   connectClient,
@@ -14,6 +15,7 @@ import {
   startWorker,
   storedEvents,
   testConfig,
+  types,
   uniquePrefix,
   workersIdle,
 } from '../helpers/harness.js';
@@ -23,8 +25,9 @@ import {
 // empty or oversize fields or illegal workflow ids; responses a workflow cannot accept (unknown
 // workflow, answer outside the options, stale or unknown interruptId, updates the interrupt does
 // not take, a reviewer HITL_APPROVERS does not allow, an empty reviewer); and poison: actors
-// whose steps throw on every delivery, or on the first few, with the delivery limit cut to 3
-// (HITL_MAX_DELIVER) and the backoff to 10 ms (HITL_RETRY_BACKOFF_MS).
+// whose steps throw on every delivery (the workflow is parked for hitl retry), or on the first
+// few, with the try limit cut to 3 (HITL_MAX_DELIVER) and the backoff to 10 ms
+// (HITL_RETRY_BACKOFF_MS).
 
 const shared = serverPerFile();
 
@@ -138,7 +141,22 @@ const badTickets: { what: string; payload: Uint8Array | string; reason: RegExp }
   {
     what: 'a negative timeoutMs',
     payload: '{"request":"refund","timeoutMs":-5}',
-    reason: /timeoutMs: .*>0/,
+    reason: /timeoutMs: .*>=1000/,
+  },
+  {
+    what: 'a timeoutMs under one second',
+    payload: '{"request":"refund","timeoutMs":999}',
+    reason: /timeoutMs: .*>=1000/,
+  },
+  {
+    what: 'a timeoutMs over one year',
+    payload: '{"request":"refund please","timeoutMs":8700000000000000}',
+    reason: /timeoutMs: .*<=31536000000/,
+  },
+  {
+    what: 'a timeoutMs that is not an integer',
+    payload: '{"request":"refund","timeoutMs":1500.5}',
+    reason: /timeoutMs: .*expected int/,
   },
   {
     what: 'a timeoutMs that is a string',
@@ -447,48 +465,77 @@ function resumesWith(kind: string, step: ReturnType<typeof flakyStep>): ActorDef
 describe('poison: messages that keep failing for reasons other than their content', () => {
   const limits = { HITL_MAX_DELIVER: '3', HITL_RETRY_BACKOFF_MS: '10' };
 
-  it('redelivers a failing step up to HITL_MAX_DELIVER times, then dead-letters it', async () => {
-    const ledger = flakyStep(() => true, 'ledger is read-only');
+  it('parks the workflow of a step that fails HITL_MAX_DELIVER times, until hitl retry', async () => {
+    let broken = true;
+    const ledger = flakyStep(() => broken, 'ledger is read-only');
     await using t = await setup({ env: limits, definitions: [startsWith('ledger', ledger)] });
     const subject = t.subjects.mailbox('ledger', 'poison-1');
     await publishRaw(shared.nc, subject, { type: 'hitl.start', amount: 42 });
 
-    const [letter] = await eventually(async () => {
-      const found = await t.deadLetters('mailbox');
+    const reason = "machine 'ledger' failed: ledger is read-only";
+    const parked = await eventually(async () => {
+      const found = await t.client.parked();
       expect(found).toHaveLength(1);
       return found;
     });
-    expect(letter).toMatchObject({
-      source: 'mailbox',
-      subject,
-      reason: "gave up after 3 deliveries: machine 'ledger' failed: ledger is read-only",
-      raw: JSON.stringify({ type: 'hitl.start', amount: 42 }),
-    });
+    expect(parked[0]).toMatchObject({ workflowId: 'poison-1', actor: 'ledger', reason });
     await workersIdle(shared.nc, t.subjects);
     expect(ledger.runs).toBe(3);
-    expect(await t.client.snapshots('poison-1')).toEqual([]);
-    expect(await t.events()).toEqual([]);
+    const events = await storedEvents(shared.nc, t.subjects, 'poison-1');
+    expect(events.map((e) => [e.type, e.actor, e.data])).toEqual([
+      ['failed', 'ledger', { reason, step: 'ledger', retryable: true }],
+    ]);
+    // Parked, not dead-lettered: nothing is lost, and the operator sees it.
+    expect(await t.deadLetters('mailbox')).toEqual([]);
+    const shown = await runCli(['show', 'poison-1', '--json'], {
+      NATS_URL: shared.server.url,
+      HITL_PREFIX: t.subjects.prefix,
+    });
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({
+      actors: [{ actor: 'ledger', status: 'active', state: 'not started' }],
+    });
+
+    broken = false;
+    const retried = await t.client.retry('poison-1', { wait: true });
+    expect(retried.run).toMatchObject({ status: 'completed', outcome: 'sent' });
+    expect(ledger.runs).toBe(4);
+    expect(await t.client.parked()).toEqual([]);
+    expect(types(await storedEvents(shared.nc, t.subjects, 'poison-1'))).toEqual([
+      'failed',
+      'completed',
+    ]);
   });
 
-  it('rejects a response whose step keeps failing, and keeps its interrupt pending', async () => {
-    const payout = flakyStep(() => true, 'payment service refused the call');
+  it('parks a workflow whose response keeps failing, with the response, and retries it', async () => {
+    let broken = true;
+    const payout = flakyStep(() => broken, 'payment service refused the call');
     await using t = await setup({ env: limits, definitions: [resumesWith('payout', payout)] });
     const run = await t.client.startActor('payout', {}, { workflowId: 'poison-2' });
     expect(run).toMatchObject({ status: 'paused', interrupt: { type: 'payout' } });
     const before = await stateOf(t.client, 'poison-2');
 
     const verdict = await t.client.respond('poison-2', { answer: 'yes', reviewer: 'ana' });
-    const reason =
-      "gave up after 3 deliveries: machine 'payout' failed: payment service refused the call";
-    expect(verdict).toMatchObject({ accepted: false, reason });
-    const letters = await t.deadLetters('responses');
-    expect(letters).toEqual([
-      expect.objectContaining({ source: 'responses', subject: t.subjects.respond('poison-2') }),
-    ]);
-    expect(letters[0]?.reason).toBe(reason);
+    expect(verdict).toMatchObject({ accepted: false });
+    if (verdict.accepted) return;
+    expect(verdict.reason).toMatch(
+      /parked until 'hitl retry poison-2' applies it: machine 'payout' failed: payment service refused the call$/,
+    );
+    expect(await t.deadLetters('responses')).toEqual([]);
     await workersIdle(shared.nc, t.subjects);
     expect(payout.runs).toBe(3);
-    expect(await stateOf(t.client, 'poison-2')).toEqual(before);
+    // Still waiting for its human as well: the answer was not applied.
+    expect((await stateOf(t.client, 'poison-2')).pending).toEqual(before.pending);
+    expect(await t.client.parked()).toMatchObject([{ workflowId: 'poison-2', actor: 'payout' }]);
+
+    broken = false;
+    const retried = await t.client.retry('poison-2', { wait: true });
+    expect(retried.run).toMatchObject({ status: 'completed', outcome: 'sent' });
+    expect(await t.client.pending()).toEqual([]);
+    expect(await t.client.parked()).toEqual([]);
+    const events = await storedEvents(shared.nc, t.subjects, 'poison-2');
+    expect(types(events)).toEqual(['interrupted', 'failed', 'resumed', 'completed']);
+    expect(events[2]?.data).toMatchObject({ answer: 'yes', reviewer: 'ana' });
   });
 
   it('applies a step that fails a few times exactly once when it succeeds', async () => {

@@ -140,11 +140,11 @@ describe('durable deadlines', () => {
   it("takes a ticket's timeoutMs over HITL_GATE_TIMEOUT_MS, all the way to the gate", async () => {
     await using t = setup(60_000);
     await t.worker();
-    const run = await t.client.start({ id: 'late-6', request: 'refund please', timeoutMs: 250 });
+    const run = await t.client.start({ id: 'late-6', request: 'refund please', timeoutMs: 1_000 });
     if (run.status !== 'paused') throw new Error('expected a pause');
     expect(run.interrupt.type).toBe('approval');
     expect(Date.parse(run.interrupt.expiresAt ?? '') - Date.parse(run.interrupt.createdAt)).toBe(
-      250,
+      1_000,
     );
     await eventually(async () =>
       expect(types(await storedEvents(shared.nc, t.subjects, 'late-6')).slice(-2)).toEqual([
@@ -157,7 +157,7 @@ describe('durable deadlines', () => {
   it('expires an unanswered escalation at triage', async () => {
     await using t = setup(60_000);
     await t.worker();
-    const run = await t.client.start({ id: 'late-7', request: 'hmm, hello?', timeoutMs: 200 });
+    const run = await t.client.start({ id: 'late-7', request: 'hmm, hello?', timeoutMs: 1_000 });
     expect(run).toMatchObject({ status: 'paused', interrupt: { type: 'escalation' } });
     await eventually(async () =>
       expect(types(await storedEvents(shared.nc, t.subjects, 'late-7'))).toEqual([

@@ -4,7 +4,7 @@ import { createMachine, emit, setup as machineSetup } from 'xstate';
 import { hitlEvent, sendToActor, type HitlEmitted } from '../../src/runtime/effects.js';
 import { mockModel, supportActors } from '../../actors/index.js';
 import type { ActorDefinition, Subjects } from '../../src/index.js';
-import { defineActor } from '../../src/index.js';
+import { defineActor, ensureTopology } from '../../src/index.js';
 import { outboxEffects } from '../../src/runtime/outbox.js';
 import { eventually } from '../helpers/eventually.js';
 import {
@@ -236,15 +236,25 @@ describe('messages between actors of one worker', () => {
       }),
     });
     await using t = workflowScope(shared.server, 'fan');
-    // 'far' is hosted by no worker here: its message must wait in its mailbox.
+    // 'far' has a mailbox (a worker elsewhere hosts it) but no worker here: its message must
+    // wait in its mailbox.
+    await ensureTopology(shared.nc, t.subjects, ['far']);
     await t.worker({ definitions: [fan, near], intake: { actor: 'fan' } });
     await publishRaw(shared.nc, t.subjects.ticketsNew, { id: 'fan-1', request: 'tell both' });
-    await workersIdle(shared.nc, t.subjects);
-    expect(countTypes(await storedEvents(shared.nc, t.subjects, 'fan-1'))).toEqual({ noted: 1 });
     const jsm = await jetstreamManager(shared.nc);
-    const info = await jsm.streams.info(t.subjects.streams.mailbox, {
-      subjects_filter: t.subjects.mailbox('far', 'fan-1'),
+    await eventually(async () => {
+      expect(countTypes(await storedEvents(shared.nc, t.subjects, 'fan-1'))).toEqual({
+        noted: 1,
+      });
+      const info = await jsm.streams.info(t.subjects.streams.mailbox, {
+        subjects_filter: t.subjects.mailbox('far', 'fan-1'),
+      });
+      expect(info.state.subjects).toEqual({ [t.subjects.mailbox('far', 'fan-1')]: 1 });
+      const tickets = await jsm.consumers.info(
+        t.subjects.streams.tickets,
+        t.subjects.consumer('tickets'),
+      );
+      expect(tickets.num_ack_pending + tickets.num_pending).toBe(0);
     });
-    expect(info.state.subjects).toEqual({ [t.subjects.mailbox('far', 'fan-1')]: 1 });
   });
 });

@@ -72,9 +72,19 @@ describe('TicketSchema', () => {
     );
   });
 
-  it.each([0, -1, 1.5, '1000'])('rejects a timeoutMs of %s', (timeoutMs) => {
-    expect(ticketError({ request: 'x', timeoutMs })).toMatch(/^timeoutMs: /);
-  });
+  it.each([0, -1, 1.5, '1000', 999, 31_536_000_001, 8_700_000_000_000_000])(
+    'rejects a timeoutMs of %s',
+    (timeoutMs) => {
+      expect(ticketError({ request: 'x', timeoutMs })).toMatch(/^timeoutMs: /);
+    },
+  );
+
+  it.each([1_000, 31_536_000_000])(
+    'accepts a timeoutMs of %s (1 second to 1 year)',
+    (timeoutMs) => {
+      expect(TicketSchema.parse({ request: 'x', timeoutMs }).timeoutMs).toBe(timeoutMs);
+    },
+  );
 });
 
 describe('ResponseSchema', () => {
