@@ -1,6 +1,7 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import type { ActorHost, Incoming } from '../runtime/actorHost.js';
+import { TICKET_MESSAGE_ID } from '../runtime/stepLoop.js';
 import { describeError, TerminalError } from '../base/errors.js';
 import type { InterruptStore } from '../stores/interruptStore.js';
 import {
@@ -33,6 +34,11 @@ function storedAt(m: JsMsg): string {
 function traced(m: JsMsg): { trace?: TraceCarrier } {
   const trace = traceFromHeaders(m.headers);
   return trace ? { trace } : {};
+}
+
+/** Which copy a pulled message is: its stream and sequence (see Incoming's `source`). */
+function sourceOf(m: JsMsg): { source: { stream: string; seq: number } } {
+  return { source: { stream: m.info.stream, seq: m.info.streamSequence } };
 }
 
 /** Publish options that pass a message's trace context on to the actor it is forwarded to. */
@@ -126,11 +132,12 @@ export class Inbound {
     // Seen for the first time: its workflow surely has no actor yet (a ticket repeated with
     // its id after JetStream's duplicate window is the exception, and its create then fails).
     await this.host.apply(actor, workflowId, {
-      id: 'ticket',
+      id: TICKET_MESSAGE_ID,
       type: 'message',
       message: { type: 'ticket', ...ticket },
       fresh: !m.info.redelivered,
       ...traced(m),
+      ...sourceOf(m),
     });
   }
 
@@ -158,6 +165,7 @@ export class Inbound {
       responseSeq: seq,
       storedAt: storedAt(m),
       ...traced(m),
+      ...sourceOf(m),
     };
     // A redelivery (its worker died mid-step, say) may find the response applied already and
     // its interrupt gone, or replaced by the next one: it goes back to the actor that applied
@@ -221,6 +229,7 @@ export class Inbound {
         type: 'expire',
         interruptId: timer.interruptId,
         ...traced(m),
+        ...sourceOf(m),
       });
       return;
     }
@@ -273,18 +282,26 @@ export class Inbound {
         responseSeq: seq,
         ...(typeof message.storedAt === 'string' ? { storedAt: message.storedAt } : {}),
         ...traced(m),
+        ...sourceOf(m),
       });
     } else if (message.type === 'hitl.retry') {
-      await this.host.apply(kind, wf, { id, type: 'retry', ...traced(m) });
+      await this.host.apply(kind, wf, { id, type: 'retry', ...traced(m), ...sourceOf(m) });
     } else if (message.type === 'hitl.expire' && typeof message.interruptId === 'string') {
       await this.host.apply(kind, wf, {
         id,
         type: 'expire',
         interruptId: message.interruptId,
         ...traced(m),
+        ...sourceOf(m),
       });
     } else {
-      await this.host.apply(kind, wf, { id, type: 'message', message, ...traced(m) });
+      await this.host.apply(kind, wf, {
+        id,
+        type: 'message',
+        message,
+        ...traced(m),
+        ...sourceOf(m),
+      });
     }
   }
 }
