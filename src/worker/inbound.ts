@@ -235,7 +235,15 @@ export class Inbound {
     }
     await this.js.publish(
       this.subjects.mailbox(timer.actor, wf),
-      encoder.encode(JSON.stringify({ type: 'hitl.expire', interruptId: timer.interruptId })),
+      // `timerSeq`: the copy this relays, which a redelivery of its step must name (Incoming's
+      // `source`), as a forwarded response names its response's sequence.
+      encoder.encode(
+        JSON.stringify({
+          type: 'hitl.expire',
+          interruptId: timer.interruptId,
+          timerSeq: m.info.streamSequence,
+        }),
+      ),
       { msgID: `${wf}.${id}`, ...forwardTrace(m) },
     );
   }
@@ -282,7 +290,8 @@ export class Inbound {
         responseSeq: seq,
         ...(typeof message.storedAt === 'string' ? { storedAt: message.storedAt } : {}),
         ...traced(m),
-        ...sourceOf(m),
+        // Relayed from the responses stream: the same copy as the response it forwards.
+        source: { stream: this.subjects.streams.responses, seq },
       });
     } else if (message.type === 'hitl.retry') {
       await this.host.apply(kind, wf, { id, type: 'retry', ...traced(m), ...sourceOf(m) });
@@ -292,7 +301,9 @@ export class Inbound {
         type: 'expire',
         interruptId: message.interruptId,
         ...traced(m),
-        ...sourceOf(m),
+        ...(typeof message.timerSeq === 'number'
+          ? { source: { stream: this.subjects.streams.timers, seq: message.timerSeq } }
+          : sourceOf(m)),
       });
     } else {
       await this.host.apply(kind, wf, {
