@@ -7,7 +7,7 @@ import { describeError, WorkflowNotParkedError } from '../base/errors.js';
 import { readWorkflowEvents } from './eventLog.js';
 import { EventWatch, liveEvents, storedEvents, type EventStream } from './eventWatch.js';
 import { InterruptStore } from '../stores/interruptStore.js';
-import { findParkedStep, type ParkedStep, type ParkedWorkflow } from './parked.js';
+import { findParkedStep, parkedStepOf, type ParkedStep, type ParkedWorkflow } from './parked.js';
 import {
   InterruptRecordSchema,
   TicketSchema,
@@ -187,8 +187,7 @@ export class HitlClient {
 
   /**
    * Re-runs the step at which a parked workflow stopped: finds the actor whose step failed
-   * (its last retryable `failed` event, with nothing from that actor since) and sends it
-   * `hitl.retry`. Retrying the same failure twice sends one retry. Throws
+   * (the parked mark in its snapshot, as {@link parked} lists it) and sends it `hitl.retry`. Retrying the same failure twice sends one retry. Throws
    * {@link WorkflowNotParkedError} when there is nothing to retry. With `wait`, waits until
    * the workflow pauses, completes or parks again.
    *
@@ -200,19 +199,27 @@ export class HitlClient {
     options: { wait?: boolean; timeoutMs?: number } = {},
   ): Promise<RetryResult> {
     const wf = assertWorkflowId(workflowId);
-    const [events, snapshots, pending] = await Promise.all([
-      readWorkflowEvents(this.nc, this.subjects, wf),
-      this.snapshots(wf),
-      this.interrupt(wf),
-    ]);
-    const found = findParkedStep(
-      wf,
-      events,
-      snapshots.map((s) => ({ kind: s.envelope.kind, status: s.envelope.status })),
-      pending,
-    );
-    if ('notParked' in found) throw new WorkflowNotParkedError(found.notParked, { workflowId: wf });
-    const { parked } = found;
+    const snapshots = await this.snapshots(wf);
+    // The snapshot's parked mark says where (as `hitl parked` does); the event log, which
+    // HITL_EVENTS_MAX_AGE_MS may have trimmed, only explains why there is nothing to retry
+    // (or finds the failure of a snapshot written before the mark existed).
+    let parked = parkedStepOf(snapshots.map((s) => s.envelope));
+    if (!parked) {
+      const [events, pending] = await Promise.all([
+        readWorkflowEvents(this.nc, this.subjects, wf),
+        this.interrupt(wf),
+      ]);
+      const found = findParkedStep(
+        wf,
+        events,
+        snapshots.map((s) => ({ kind: s.envelope.kind, status: s.envelope.status })),
+        pending,
+      );
+      if ('notParked' in found) {
+        throw new WorkflowNotParkedError(found.notParked, { workflowId: wf });
+      }
+      parked = found.parked;
+    }
     const watch = options.wait ? this.watch(wf) : undefined;
     try {
       // Named after the failure it answers: a second `hitl retry` of the same failure is
