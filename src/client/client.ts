@@ -52,6 +52,8 @@ export interface ResumeOptions {
   reviewer: string;
   update?: Record<string, unknown>;
   interruptId?: string;
+  /** Without `interruptId`: name the interrupt pending now (see {@link HitlClient.respond}). */
+  namePending?: boolean;
   comment?: string;
   timeoutMs?: number;
 }
@@ -148,19 +150,25 @@ export class HitlClient {
 
   /**
    * Publishes a human response and waits for the runtime's verdict: `resumed` (accepted) or
-   * `response_rejected` with the reason.
+   * `response_rejected` with the reason. With `namePending`, a response that names no
+   * `interruptId` names the interrupt pending now (read from `hitl_interrupts`), so that a
+   * repeated call cannot answer the question asked after it.
+   *
+   * @example
+   * await client.respond('wf-1', { answer: 'yes', reviewer: 'ana' }, { namePending: true });
    */
   async respond(
     workflowId: string,
     response: HumanResponse,
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; namePending?: boolean } = {},
   ): Promise<
     | { accepted: true; responseSeq: number }
     | { accepted: false; reason: string; responseSeq: number }
   > {
+    const named = options.namePending ? await this.namingPending(workflowId, response) : response;
     const watch = this.watch(workflowId);
     try {
-      const seq = await this.publishResponse(workflowId, response);
+      const seq = await this.publishResponse(workflowId, named);
       return await this.verdict(watch, seq, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     } finally {
       watch.close();
@@ -174,9 +182,10 @@ export class HitlClient {
     if (options.update) response.update = options.update;
     if (options.interruptId) response.interruptId = options.interruptId;
     if (options.comment) response.comment = options.comment;
+    const named = options.namePending ? await this.namingPending(workflowId, response) : response;
     const watch = this.watch(workflowId);
     try {
-      const seq = await this.publishResponse(workflowId, response);
+      const seq = await this.publishResponse(workflowId, named);
       const verdict = await this.verdict(watch, seq, timeoutMs);
       if (!verdict.accepted) return { status: 'rejected', workflowId, reason: verdict.reason };
       return await this.settle(watch, workflowId, timeoutMs, seq);
@@ -303,6 +312,13 @@ export class HitlClient {
 
   async close(): Promise<void> {
     if (this.ownsConnection) await this.nc.close();
+  }
+
+  /** `response`, naming the interrupt pending now when it names none (and one is pending). */
+  private async namingPending(workflowId: string, response: HumanResponse): Promise<HumanResponse> {
+    if (response.interruptId !== undefined) return response;
+    const pending = await this.interrupt(workflowId);
+    return pending ? { ...response, interruptId: pending.interruptId } : response;
   }
 
   private watch(workflowId: string): EventWatch {

@@ -25,7 +25,12 @@ export interface Publish {
 
 /** A change to the pending-interrupt bucket an outbox makes, before it publishes. */
 export type InterruptOp =
-  | { op: 'put'; record: InterruptRecord; ifAbsent?: boolean }
+  | {
+      op: 'put';
+      record: InterruptRecord;
+      /** Written only where the workflow has no pending record; every put is, now. */
+      ifAbsent?: boolean;
+    }
   | { op: 'delete'; workflowId: string; interruptId: string; revision?: number };
 
 /** What carrying out an outbox means: its interrupt changes, then its messages, in order. */
@@ -159,8 +164,11 @@ export async function publishOutbox(
   effects: OutboxEffects,
 ): Promise<void> {
   for (const op of effects.interrupts) {
-    if (op.op === 'put' && op.ifAbsent) await interrupts.putIfAbsent(op.record);
-    else if (op.op === 'put') await interrupts.put(op.record);
+    // Even a step's first write of its record is a create: a step that stalled past its ack
+    // wait (its message redelivered, its question answered, the next one asked) must not put
+    // its interrupt back over the newer one. A step that replaces its own record deletes it
+    // first (an `interrupt.delete` earlier in the same outbox).
+    if (op.op === 'put') await interrupts.putIfAbsent(op.record);
     else await interrupts.resolve(op.workflowId, op.interruptId, op.revision);
   }
   await Promise.all(
