@@ -60,7 +60,7 @@ export {
   isPortListening,
   startNatsServer,
 } from './cli/natsServer.js';
-export { findParkedStep } from './client/parked.js';
+export { findParkedStep, parkedStepOf } from './client/parked.js';
 export { checkResponse, checkResponseTime, CLOCK_SKEW_MS } from './runtime/responsePolicy.js';
 export {
   DeadLetterSchema,

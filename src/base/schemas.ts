@@ -136,10 +136,27 @@ export const OutboxEntrySchema = z.discriminatedUnion('op', [
 ]);
 export type OutboxEntry = z.infer<typeof OutboxEntrySchema>;
 
+/**
+ * Which copy of a message a step applied: a message pulled from a stream (its stream and
+ * sequence), or one an actor's step handed over in-process (`local`).
+ */
+export const MessageSourceSchema = z.union([
+  z.object({ stream: z.string().min(1), seq: z.number().int().positive() }),
+  z.object({ local: z.literal(true) }),
+]);
+export type MessageSource = z.infer<typeof MessageSourceSchema>;
+
 /** The effects of one step, kept until they are surely published. */
 export const OutboxSchema = z.object({
   /** The id of the message whose step this was. */
   for: z.string(),
+  /**
+   * The copy of that message the step applied: only a redelivery of this very copy re-publishes
+   * the step's effects (another copy with the same id is acknowledged and publishes nothing).
+   * For a message handed over in-process, the copy its sender re-sends through the mailbox after
+   * a crash. Absent in outboxes of earlier versions, whose every copy counts as a redelivery.
+   */
+  source: MessageSourceSchema.optional(),
   /** When the step ran (ms since the epoch): every event's `at`. */
   at: z.number(),
   /** The step's number, which names its messages' ids (absent in earlier versions' outboxes). */

@@ -277,7 +277,12 @@ async function respond(argv: string[], config: HitlConfig): Promise<number> {
   }
   const timeoutMs = timeoutOption(values.timeout);
   return withClient(config, async (client) => {
-    const verdict = await client.respond(assertWorkflowId(wf), response, { timeoutMs });
+    // Without --interrupt, the response names the interrupt pending now: repeating the
+    // command cannot answer the question asked after it.
+    const verdict = await client.respond(assertWorkflowId(wf), response, {
+      timeoutMs,
+      namePending: true,
+    });
     if (values.json) out(JSON.stringify(verdict));
     if (verdict.accepted) {
       if (!values.json) out(`${wf}: ${answer} accepted`);

@@ -7,7 +7,7 @@ import { describeError, WorkflowNotParkedError } from '../base/errors.js';
 import { readWorkflowEvents } from './eventLog.js';
 import { EventWatch, liveEvents, storedEvents, type EventStream } from './eventWatch.js';
 import { InterruptStore } from '../stores/interruptStore.js';
-import { findParkedStep, type ParkedStep, type ParkedWorkflow } from './parked.js';
+import { findParkedStep, parkedStepOf, type ParkedStep, type ParkedWorkflow } from './parked.js';
 import {
   InterruptRecordSchema,
   TicketSchema,
@@ -52,6 +52,8 @@ export interface ResumeOptions {
   reviewer: string;
   update?: Record<string, unknown>;
   interruptId?: string;
+  /** Without `interruptId`: name the interrupt pending now (see {@link HitlClient.respond}). */
+  namePending?: boolean;
   comment?: string;
   timeoutMs?: number;
 }
@@ -148,19 +150,25 @@ export class HitlClient {
 
   /**
    * Publishes a human response and waits for the runtime's verdict: `resumed` (accepted) or
-   * `response_rejected` with the reason.
+   * `response_rejected` with the reason. With `namePending`, a response that names no
+   * `interruptId` names the interrupt pending now (read from `hitl_interrupts`), so that a
+   * repeated call cannot answer the question asked after it.
+   *
+   * @example
+   * await client.respond('wf-1', { answer: 'yes', reviewer: 'ana' }, { namePending: true });
    */
   async respond(
     workflowId: string,
     response: HumanResponse,
-    options: { timeoutMs?: number } = {},
+    options: { timeoutMs?: number; namePending?: boolean } = {},
   ): Promise<
     | { accepted: true; responseSeq: number }
     | { accepted: false; reason: string; responseSeq: number }
   > {
+    const named = options.namePending ? await this.namingPending(workflowId, response) : response;
     const watch = this.watch(workflowId);
     try {
-      const seq = await this.publishResponse(workflowId, response);
+      const seq = await this.publishResponse(workflowId, named);
       return await this.verdict(watch, seq, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     } finally {
       watch.close();
@@ -174,9 +182,10 @@ export class HitlClient {
     if (options.update) response.update = options.update;
     if (options.interruptId) response.interruptId = options.interruptId;
     if (options.comment) response.comment = options.comment;
+    const named = options.namePending ? await this.namingPending(workflowId, response) : response;
     const watch = this.watch(workflowId);
     try {
-      const seq = await this.publishResponse(workflowId, response);
+      const seq = await this.publishResponse(workflowId, named);
       const verdict = await this.verdict(watch, seq, timeoutMs);
       if (!verdict.accepted) return { status: 'rejected', workflowId, reason: verdict.reason };
       return await this.settle(watch, workflowId, timeoutMs, seq);
@@ -187,8 +196,7 @@ export class HitlClient {
 
   /**
    * Re-runs the step at which a parked workflow stopped: finds the actor whose step failed
-   * (its last retryable `failed` event, with nothing from that actor since) and sends it
-   * `hitl.retry`. Retrying the same failure twice sends one retry. Throws
+   * (the parked mark in its snapshot, as {@link parked} lists it) and sends it `hitl.retry`. Retrying the same failure twice sends one retry. Throws
    * {@link WorkflowNotParkedError} when there is nothing to retry. With `wait`, waits until
    * the workflow pauses, completes or parks again.
    *
@@ -200,19 +208,27 @@ export class HitlClient {
     options: { wait?: boolean; timeoutMs?: number } = {},
   ): Promise<RetryResult> {
     const wf = assertWorkflowId(workflowId);
-    const [events, snapshots, pending] = await Promise.all([
-      readWorkflowEvents(this.nc, this.subjects, wf),
-      this.snapshots(wf),
-      this.interrupt(wf),
-    ]);
-    const found = findParkedStep(
-      wf,
-      events,
-      snapshots.map((s) => ({ kind: s.envelope.kind, status: s.envelope.status })),
-      pending,
-    );
-    if ('notParked' in found) throw new WorkflowNotParkedError(found.notParked, { workflowId: wf });
-    const { parked } = found;
+    const snapshots = await this.snapshots(wf);
+    // The snapshot's parked mark says where (as `hitl parked` does); the event log, which
+    // HITL_EVENTS_MAX_AGE_MS may have trimmed, only explains why there is nothing to retry
+    // (or finds the failure of a snapshot written before the mark existed).
+    let parked = parkedStepOf(snapshots.map((s) => s.envelope));
+    if (!parked) {
+      const [events, pending] = await Promise.all([
+        readWorkflowEvents(this.nc, this.subjects, wf),
+        this.interrupt(wf),
+      ]);
+      const found = findParkedStep(
+        wf,
+        events,
+        snapshots.map((s) => ({ kind: s.envelope.kind, status: s.envelope.status })),
+        pending,
+      );
+      if ('notParked' in found) {
+        throw new WorkflowNotParkedError(found.notParked, { workflowId: wf });
+      }
+      parked = found.parked;
+    }
     const watch = options.wait ? this.watch(wf) : undefined;
     try {
       // Named after the failure it answers: a second `hitl retry` of the same failure is
@@ -296,6 +312,13 @@ export class HitlClient {
 
   async close(): Promise<void> {
     if (this.ownsConnection) await this.nc.close();
+  }
+
+  /** `response`, naming the interrupt pending now when it names none (and one is pending). */
+  private async namingPending(workflowId: string, response: HumanResponse): Promise<HumanResponse> {
+    if (response.interruptId !== undefined) return response;
+    const pending = await this.interrupt(workflowId);
+    return pending ? { ...response, interruptId: pending.interruptId } : response;
   }
 
   private watch(workflowId: string): EventWatch {

@@ -1,4 +1,4 @@
-import type { EventEnvelope, InterruptRecord } from '../base/schemas.js';
+import type { EventEnvelope, InterruptRecord, SnapshotEnvelope } from '../base/schemas.js';
 
 /** The failed step a parked workflow waits at: what `hitl retry` re-runs. */
 export interface ParkedStep {
@@ -70,4 +70,25 @@ export function findParkedStep(
       at: failed.at,
     },
   };
+}
+
+/**
+ * Where a workflow is parked, from its actors' snapshots alone: the active actor whose
+ * envelope carries the parked mark (the latest, should two), as `hitl parked` lists it. The
+ * event log is not needed, so a log that `HITL_EVENTS_MAX_AGE_MS` trimmed does not matter.
+ * Undefined when no actor is marked.
+ *
+ * @example
+ * const parked = parkedStepOf((await client.snapshots('wf-1')).map((s) => s.envelope));
+ */
+export function parkedStepOf(
+  actors: readonly Pick<SnapshotEnvelope, 'kind' | 'status' | 'parked'>[],
+): ParkedStep | undefined {
+  let found: ParkedStep | undefined;
+  for (const a of actors) {
+    if (a.status !== 'active' || !a.parked) continue;
+    if (found && found.at >= a.parked.at) continue;
+    found = { actor: a.kind, ...a.parked };
+  }
+  return found;
 }

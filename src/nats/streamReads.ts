@@ -33,7 +33,8 @@ export async function kvKeys(
 
 /**
  * Every message of `stream` on subjects matching `filter`, oldest first, fetched one by one
- * (`next_by_subj`).
+ * (`next_by_subj`) with the stream API, which the stream's leader answers (a direct get may be
+ * answered by a replica that lags behind it). `msgId`: its `Nats-Msg-Id` header, if any.
  *
  * @example
  * for await (const m of storedMessages(jsm, 'HITL_EVENTS', 'hitl.events.wf-1.>')) console.log(m.subject);
@@ -42,16 +43,37 @@ export async function* storedMessages(
   jsm: JetStreamManager,
   stream: string,
   filter: string,
-): AsyncGenerator<{ seq: number; subject: string; data: Uint8Array }> {
+): AsyncGenerator<{ seq: number; subject: string; data: Uint8Array; msgId?: string }> {
   for (let seq = 1; ;) {
     // nats-server 2.9 takes `next_by_subj` in a stream message get; the client types it for
     // direct gets only.
     const request = { seq, next_by_subj: filter } as unknown as MsgRequest;
     const m = await jsm.streams.getMessage(stream, request);
     if (!m) return;
-    yield { seq: m.seq, subject: m.subject, data: m.data };
+    const msgId = m.header?.get('Nats-Msg-Id');
+    yield { seq: m.seq, subject: m.subject, data: m.data, ...(msgId ? { msgId } : {}) };
     seq = m.seq + 1;
   }
+}
+
+/**
+ * The `Nats-Msg-Id`s of every message `stream` holds on `subject` (see {@link storedMessages}):
+ * one request per message, plus one.
+ *
+ * @example
+ * const ids = await storedMsgIds(jsm, 'HITL_EVENTS', 'hitl.human.request.wf-1');
+ * ids.has('wf-1.gate.1.0'); // asked already
+ */
+export async function storedMsgIds(
+  jsm: JetStreamManager,
+  stream: string,
+  subject: string,
+): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for await (const m of storedMessages(jsm, stream, subject)) {
+    if (m.msgId !== undefined) ids.add(m.msgId);
+  }
+  return ids;
 }
 
 /**

@@ -6,6 +6,8 @@ import { StepLoop } from './stepLoop.js';
 import { inStepSpan, type TraceCarrier } from '../nats/tracing.js';
 import type { Incoming, StepResult } from './steps.js';
 import { ACK_WAIT_MS } from '../nats/topology.js';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { MessageSource } from '../base/schemas.js';
 
 export type { Incoming, StepResult } from './steps.js';
 export type { ActorHostOptions } from './stepContext.js';
@@ -30,6 +32,9 @@ export class ActorHost {
    * actor, so this names the step's. Every publish of the step carries it.
    */
   private readonly traces = new Map<string, TraceCarrier>();
+  /** Which copy of its message each actor's current step applies (see Incoming's `source`). */
+  private readonly sources = new Map<string, MessageSource>();
+  private jsm: Promise<JetStreamManager> | undefined;
 
   private readonly localDelivery: boolean;
   /** `<kind>.<wf> <message id>` of recent steps whose effects are all stored (see settle). */
@@ -46,6 +51,8 @@ export class ActorHost {
       opts,
       retentionMs: 4 * (opts.ackWaitMs ?? ACK_WAIT_MS),
       stepTrace: (kind, workflowId) => this.traces.get(`${kind}.${workflowId}`),
+      stepSource: (kind, workflowId) => this.sources.get(`${kind}.${workflowId}`),
+      streams: () => (this.jsm ??= opts.js.jetstreamManager(false)),
       isSettled: (key, messageId) => this.settled.has(`${key} ${messageId}`),
       deliversLocally: (kind) => this.localDelivery && !this.draining && this.hosts(kind),
       publish: (publishes) => this.publish(publishes),
@@ -151,6 +158,7 @@ export class ActorHost {
         id: d.id,
         type: 'message',
         message: d.message,
+        source: { local: true },
         ...(d.publish.trace ? { trace: d.publish.trace } : {}),
       };
       await this.applyInChain(d.kind, workflowId, incoming, [...chain, d.kind]);
@@ -186,10 +194,12 @@ export class ActorHost {
       async (carrier) => {
         const key = `${kind}.${workflowId}`;
         if (carrier) this.traces.set(key, carrier);
+        if (incoming.source) this.sources.set(key, incoming.source);
         try {
           return await this.loop.run(def, workflowId, incoming, read);
         } finally {
           this.traces.delete(key);
+          this.sources.delete(key);
         }
       },
     );

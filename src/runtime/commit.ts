@@ -50,8 +50,10 @@ export async function commitStep(
   });
   // Every message of the step carries its trace context, kept in the outbox for a re-publish.
   const trace = ctx.stepTrace(def.kind, wf);
+  const source = ctx.stepSource(def.kind, wf);
   const outbox: Outbox = {
     for: messageId,
+    ...(source ? { source } : {}),
     at: now.getTime(),
     step: stepNo,
     ...(trace ? { trace } : {}),

@@ -14,11 +14,23 @@ export interface Publish {
   trace?: TraceCarrier;
   /** The index of the outbox entry it comes from. */
   entry?: number;
+  /**
+   * The stream that keeps it, for a message on a public subject (an event, a human request, a
+   * reply): a re-publish after a crash first looks there for its `Nats-Msg-Id`.
+   */
+  stream?: string;
+  /** The interrupt it announces (request, `interrupted`, deadline), if any. */
+  interruptId?: string;
 }
 
 /** A change to the pending-interrupt bucket an outbox makes, before it publishes. */
 export type InterruptOp =
-  | { op: 'put'; record: InterruptRecord; ifAbsent?: boolean }
+  | {
+      op: 'put';
+      record: InterruptRecord;
+      /** Written only where the workflow has no pending record; every put is, now. */
+      ifAbsent?: boolean;
+    }
   | { op: 'delete'; workflowId: string; interruptId: string; revision?: number };
 
 /** What carrying out an outbox means: its interrupt changes, then its messages, in order. */
@@ -50,15 +62,22 @@ export function outboxEffects(
   const at = new Date(outbox.at).toISOString();
   let index = 0;
   let entryIndex = 0;
-  const publish = (subject: string, data: unknown, msgId?: string): void => {
+  const publish = (
+    subject: string,
+    data: unknown,
+    about: { msgId?: string; stream?: string; interruptId?: string } = {},
+  ): void => {
     effects.publishes.push({
       subject,
-      msgId: msgId ?? `${wf}.${owner.kind}.${outbox.step}.${index++}`,
+      msgId: about.msgId ?? `${wf}.${owner.kind}.${outbox.step}.${index++}`,
       data,
       ...(outbox.trace ? { trace: outbox.trace } : {}),
       entry: entryIndex,
+      ...(about.stream !== undefined ? { stream: about.stream } : {}),
+      ...(about.interruptId !== undefined ? { interruptId: about.interruptId } : {}),
     });
   };
+  const events = { stream: subjects.streams.events };
   const event = (type: string, data: unknown): EventEnvelope => ({
     workflowId: wf,
     type,
@@ -70,20 +89,21 @@ export function outboxEffects(
     entryIndex = i;
     switch (entry.op) {
       case 'event':
-        publish(subjects.event(wf, entry.type), event(entry.type, entry.data));
+        publish(subjects.event(wf, entry.type), event(entry.type, entry.data), events);
         break;
       case 'send':
         publish(subjects.mailbox(entry.to, wf), entry.data);
         break;
       case 'reply':
-        publish(subjects.outboundReply(wf), entry.data);
+        publish(subjects.outboundReply(wf), entry.data, { stream: subjects.streams.outbound });
         break;
       case 'interrupt': {
         const record = entry.record;
+        const asks = { ...events, interruptId: record.interruptId };
         // The KV record first: whoever reacts to the request must find it pending.
         effects.interrupts.push({ op: 'put', record });
-        publish(subjects.humanRequest(wf), record);
-        publish(subjects.event(wf, 'interrupted'), event('interrupted', record));
+        publish(subjects.humanRequest(wf), record, asks);
+        publish(subjects.event(wf, 'interrupted'), event('interrupted', record), asks);
         if (record.expiresAt !== undefined) {
           const timer: TimerMessage = {
             workflowId: wf,
@@ -91,7 +111,10 @@ export function outboxEffects(
             interruptId: record.interruptId,
             expiresAt: record.expiresAt,
           };
-          publish(subjects.timer(wf), timer, `${wf}.timer.${record.interruptId}`);
+          publish(subjects.timer(wf), timer, {
+            msgId: `${wf}.timer.${record.interruptId}`,
+            interruptId: record.interruptId,
+          });
         }
         break;
       }
@@ -141,8 +164,11 @@ export async function publishOutbox(
   effects: OutboxEffects,
 ): Promise<void> {
   for (const op of effects.interrupts) {
-    if (op.op === 'put' && op.ifAbsent) await interrupts.putIfAbsent(op.record);
-    else if (op.op === 'put') await interrupts.put(op.record);
+    // Even a step's first write of its record is a create: a step that stalled past its ack
+    // wait (its message redelivered, its question answered, the next one asked) must not put
+    // its interrupt back over the newer one. A step that replaces its own record deletes it
+    // first (an `interrupt.delete` earlier in the same outbox).
+    if (op.op === 'put') await interrupts.putIfAbsent(op.record);
     else await interrupts.resolve(op.workflowId, op.interruptId, op.revision);
   }
   await Promise.all(

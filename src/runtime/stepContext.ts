@@ -1,8 +1,8 @@
 import type { ActorDefinition } from './actorDefinition.js';
 import type { InterruptStore } from '../stores/interruptStore.js';
 import type { Logger } from '../base/logger.js';
-import type { JetStreamClient } from '@nats-io/jetstream';
-import type { MailboxMessage } from '../base/schemas.js';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { MailboxMessage, MessageSource } from '../base/schemas.js';
 import type { Publish } from './outbox.js';
 import type { SnapshotStore } from '../stores/snapshotStore.js';
 import type { StepResult } from './steps.js';
@@ -57,6 +57,10 @@ export interface StepContext {
   readonly retentionMs: number;
   /** The trace context of the step actor `(kind, wf)` runs now, if traced. */
   stepTrace(kind: string, workflowId: string): TraceCarrier | undefined;
+  /** Which copy of its message the step actor `(kind, wf)` runs now applies, when known. */
+  stepSource(kind: string, workflowId: string): MessageSource | undefined;
+  /** Stream reads (message gets from the stream leader), for the redelivery path. */
+  streams(): Promise<JetStreamManager>;
   /** True when the step that applied `messageId` to actor `key` has all its effects stored. */
   isSettled(key: string, messageId: string): boolean;
   /** True when a message to `kind` is to be applied here, in-process, after the commit. */

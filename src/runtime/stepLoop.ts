@@ -8,7 +8,7 @@ import {
 } from '../base/errors.js';
 import { parkStep, replayOf } from './parkStep.js';
 import { runMachine, type MachineStep } from './machineRunner.js';
-import { outboxEffects, publishOutbox } from './outbox.js';
+import { isRedelivery, republish } from './redelivery.js';
 import { expireStep, failWorkflow, rejectResponse, resumeStep } from './responseSteps.js';
 import { REVIEWERS_FIELD, reviewerList, type Prefix } from './stepEffects.js';
 import type { Step, StepContext } from './stepContext.js';
@@ -17,6 +17,8 @@ import type { Outbox, ParkedMessage, SnapshotEnvelope } from '../base/schemas.js
 import type { StoredSnapshot } from '../stores/snapshotStore.js';
 
 const MAX_CONFLICT_RETRIES = 20;
+/** The message id of a ticket: the message that creates the workflow's first actor. */
+export const TICKET_MESSAGE_ID = 'ticket';
 
 /**
  * One step of one actor, from reading its snapshot to publishing its outbox: the loop of
@@ -75,9 +77,16 @@ export class StepLoop {
     if (stored) {
       const env = stored.envelope;
       if (env.applied.includes(incoming.id)) {
-        // A redelivery: its step is committed; its effects may not all have been published.
+        // Applied already. A redelivery of that very copy (its worker died before the ack):
+        // the step is committed, its effects may not all be published. Any other copy: nothing.
         const outbox = env.outboxes.find((o) => o.for === incoming.id);
-        if (outbox) await this.republish(def.kind, env, outbox);
+        if (outbox && isRedelivery(outbox, incoming)) {
+          await republish(this.ctx, def.kind, env, outbox);
+        }
+        return { result: 'duplicate' };
+      }
+      // A ticket re-sent for a workflow that exists, once its id is no longer remembered.
+      if (incoming.type === 'message' && incoming.id === TICKET_MESSAGE_ID) {
         return { result: 'duplicate' };
       }
       if (incoming.type === 'retry' && env.parked?.message) {
@@ -165,30 +174,6 @@ export class StepLoop {
       reviewerList(reviewers),
       placeholder,
     );
-  }
-
-  /**
-   * Publishes a committed step's outbox again (its message came back: the step's effects may
-   * not all have gone out). An interrupt it asked that has been resolved since is not put back
-   * as pending; and should a response resolve it while this runs, the record is withdrawn
-   * again once the put is done.
-   */
-  private async republish(kind: string, env: SnapshotEnvelope, outbox: Outbox): Promise<void> {
-    const { opts } = this.ctx;
-    const effects = outboxEffects(outbox, env, opts.subjects);
-    // Only an interrupt still pending is put back, and only where no record is: a newer step,
-    // of this actor or another, may have asked the workflow's next question meanwhile.
-    effects.interrupts = effects.interrupts
-      .filter((op) => op.op !== 'put' || op.record.interruptId === env.interrupt?.interruptId)
-      .map((op) => (op.op === 'put' ? { ...op, ifAbsent: true } : op));
-    await publishOutbox(opts.js, opts.interrupts, effects);
-    const put = effects.interrupts.find((op) => op.op === 'put');
-    if (put?.op !== 'put') return;
-    // Answered while this ran: withdraw the record, if it is still this one.
-    const now = await opts.snapshots.get(kind, env.workflowId);
-    if (now?.envelope.interrupt?.interruptId !== put.record.interruptId) {
-      await opts.interrupts.resolve(env.workflowId, put.record.interruptId);
-    }
   }
 
   private async start(

@@ -1,5 +1,5 @@
 import type { ResponseIn } from './interruptSteps.js';
-import type { MailboxMessage, SnapshotEnvelope } from '../base/schemas.js';
+import type { MailboxMessage, MessageSource, SnapshotEnvelope } from '../base/schemas.js';
 import type { TraceCarrier } from '../nats/tracing.js';
 
 // What an actor host applies (src/runtime/actorHost.ts), and what applying it did.
@@ -7,6 +7,9 @@ import type { TraceCarrier } from '../nats/tracing.js';
 /**
  * A message for one actor, as the host applies it. `trace`: the W3C trace context its NATS
  * headers carried, the parent of the step's span (a response's becomes a link instead).
+ * `source`: which copy this is (the stream and sequence it was pulled from, or `local` when
+ * a step of this host handed it over), recorded with the step so that only a redelivery of
+ * that copy re-publishes the step's effects.
  */
 export type Incoming = (
   | {
@@ -25,6 +28,8 @@ export type Incoming = (
   | { id: string; type: 'expire'; interruptId: string }
 ) & {
   trace?: TraceCarrier;
+  /** Which copy of the message this is (see redelivery.ts): only a redelivery of the applied copy re-publishes. */
+  source?: MessageSource;
   /**
    * The message's last try: should its step fail (a thrown error, a timeout, an invalid
    * effect), the actor is parked with it (`failed`, retryable) for `hitl retry`, instead of the

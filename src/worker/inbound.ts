@@ -1,6 +1,7 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { MsgHdrs } from '@nats-io/transport-node';
 import type { ActorHost, Incoming } from '../runtime/actorHost.js';
+import { TICKET_MESSAGE_ID } from '../runtime/stepLoop.js';
 import { describeError, TerminalError } from '../base/errors.js';
 import type { InterruptStore } from '../stores/interruptStore.js';
 import {
@@ -38,6 +39,11 @@ function traced(m: JsMsg): { trace?: TraceCarrier } {
 /** Marks a message's last try: should its step fail, the actor is parked (see Incoming). */
 function lastTry(final: boolean): { final?: true } {
   return final ? { final: true } : {};
+}
+
+/** Which copy a pulled message is: its stream and sequence (see Incoming's `source`). */
+function sourceOf(m: JsMsg): { source: { stream: string; seq: number } } {
+  return { source: { stream: m.info.stream, seq: m.info.streamSequence } };
 }
 
 /** Publish options that pass a message's trace context on to the actor it is forwarded to. */
@@ -131,12 +137,13 @@ export class Inbound {
     // Seen for the first time: its workflow surely has no actor yet (a ticket repeated with
     // its id after JetStream's duplicate window is the exception, and its create then fails).
     await this.host.apply(actor, workflowId, {
-      id: 'ticket',
+      id: TICKET_MESSAGE_ID,
       type: 'message',
       message: { type: 'ticket', ...ticket },
       fresh: !m.info.redelivered,
       ...traced(m),
       ...lastTry(final),
+      ...sourceOf(m),
     });
   }
 
@@ -165,6 +172,7 @@ export class Inbound {
       storedAt: storedAt(m),
       ...traced(m),
       ...lastTry(final),
+      ...sourceOf(m),
     };
     // A redelivery (its worker died mid-step, say) may find the response applied already and
     // its interrupt gone, or replaced by the next one: it goes back to the actor that applied
@@ -229,12 +237,21 @@ export class Inbound {
         interruptId: timer.interruptId,
         ...traced(m),
         ...lastTry(final),
+        ...sourceOf(m),
       });
       return;
     }
     await this.js.publish(
       this.subjects.mailbox(timer.actor, wf),
-      encoder.encode(JSON.stringify({ type: 'hitl.expire', interruptId: timer.interruptId })),
+      // `timerSeq`: the copy this relays, which a redelivery of its step must name (Incoming's
+      // `source`), as a forwarded response names its response's sequence.
+      encoder.encode(
+        JSON.stringify({
+          type: 'hitl.expire',
+          interruptId: timer.interruptId,
+          timerSeq: m.info.streamSequence,
+        }),
+      ),
       { msgID: `${wf}.${id}`, ...forwardTrace(m) },
     );
   }
@@ -282,9 +299,17 @@ export class Inbound {
         ...(typeof message.storedAt === 'string' ? { storedAt: message.storedAt } : {}),
         ...traced(m),
         ...lastTry(final),
+        // Relayed from the responses stream: the same copy as the response it forwards.
+        source: { stream: this.subjects.streams.responses, seq },
       });
     } else if (message.type === 'hitl.retry') {
-      await this.host.apply(kind, wf, { id, type: 'retry', ...traced(m), ...lastTry(final) });
+      await this.host.apply(kind, wf, {
+        id,
+        type: 'retry',
+        ...traced(m),
+        ...sourceOf(m),
+        ...lastTry(final),
+      });
     } else if (message.type === 'hitl.expire' && typeof message.interruptId === 'string') {
       await this.host.apply(kind, wf, {
         id,
@@ -292,6 +317,9 @@ export class Inbound {
         interruptId: message.interruptId,
         ...traced(m),
         ...lastTry(final),
+        ...(typeof message.timerSeq === 'number'
+          ? { source: { stream: this.subjects.streams.timers, seq: message.timerSeq } }
+          : sourceOf(m)),
       });
     } else {
       await this.host.apply(kind, wf, {
@@ -300,6 +328,7 @@ export class Inbound {
         message,
         ...traced(m),
         ...lastTry(final),
+        ...sourceOf(m),
       });
     }
   }
