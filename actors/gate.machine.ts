@@ -17,6 +17,7 @@ export interface GateContext extends GateInput {
   rejectedBy?: string;
 }
 
+/** The gate machine's snapshot version: bumped whenever a change would not fit older snapshots. */
 export const GATE_VERSION = 1;
 
 /**

@@ -28,6 +28,7 @@ export interface Classification extends CallReport {
   rationale?: string;
 }
 
+/** What a specialist asks the model to draft a reply for. */
 export interface DraftRequest {
   category: Category;
   request: string;

@@ -27,6 +27,10 @@ export interface SpecialistContext extends SpecialistInput {
   failure?: string;
 }
 
+/**
+ * The specialist machine's snapshot version: bumped whenever a change would not fit older
+ * snapshots.
+ */
 export const SPECIALIST_VERSION = 1;
 
 /**

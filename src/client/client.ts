@@ -56,7 +56,9 @@ export interface ResumeOptions {
   timeoutMs?: number;
 }
 
+/** How {@link HitlClient.connect} connects. */
 export interface HitlClientOptions {
+  /** Where and how to connect; {@link loadConfig}`()` (the environment) when absent. */
   config?: HitlConfig;
   /** An existing connection; otherwise the client connects and closes its own. */
   connection?: NatsConnection;
