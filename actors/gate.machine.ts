@@ -1,6 +1,6 @@
 import { assign, emit, setup } from 'xstate';
-import { hitlEvent, releaseReply, requestHuman } from '../src/runtime/effects.js';
-import type { ExpireEvent, HitlEmitted, ResumeEvent } from '../src/runtime/effects.js';
+import { hitlEvent, releaseReply, requestHuman } from '../src/index.js';
+import type { ExpireEvent, HitlEmitted, ResumeEvent } from '../src/index.js';
 import type { Category } from './categories.js';
 
 export interface GateInput {

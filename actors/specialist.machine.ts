@@ -1,6 +1,6 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
-import { hitlEvent, sendToActor } from '../src/runtime/effects.js';
-import type { HitlEmitted, RetryEvent } from '../src/runtime/effects.js';
+import { hitlEvent, sendToActor } from '../src/index.js';
+import type { HitlEmitted, RetryEvent } from '../src/index.js';
 import type { Category } from './categories.js';
 import {
   callReport,

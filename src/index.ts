@@ -13,7 +13,6 @@ export type {
 } from './runtime/effects.js';
 export type { ErrorContext, WireError } from './base/errors.js';
 export type { LogLevel, Logger } from './base/logger.js';
-export type { ParkedStep, ParkedWorkflow } from './client/parked.js';
 export type { ResponsePolicy, ResponseVerdict } from './runtime/responsePolicy.js';
 export type {
   DeadLetter,
@@ -27,7 +26,12 @@ export type {
   SnapshotEnvelope,
   Ticket,
 } from './base/schemas.js';
-export type { SnapshotStore, StoredSnapshot } from './stores/snapshotStore.js';
+export type {
+  ParkedStep,
+  ParkedWorkflow,
+  SnapshotStore,
+  StoredSnapshot,
+} from './stores/snapshotStore.js';
 export type { TraceCarrier } from './nats/tracing.js';
 export type { TicketIntake, WorkerOptions } from './worker/worker.js';
 
