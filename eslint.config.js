@@ -1,6 +1,26 @@
 import js from '@eslint/js';
+import boundaries from 'eslint-plugin-boundaries';
 import { defineConfig, globalIgnores } from 'eslint/config';
 import tseslint from 'typescript-eslint';
+
+// The layers of src/ (folders), lowest first: each may import itself and the layers listed.
+const LAYERS = {
+  base: [],
+  nats: ['base'],
+  stores: ['nats', 'base'],
+  runtime: ['stores', 'nats', 'base'],
+  worker: ['runtime', 'stores', 'nats', 'base'],
+  // The client reads the stores and publishes; it never hosts a step.
+  client: ['stores', 'nats', 'base'],
+  // Room for the LangGraph checkpointer: NATS and the stores, not the runtime.
+  langgraph: ['stores', 'nats', 'base'],
+  cli: ['inbox', 'client', 'worker', 'runtime', 'stores', 'nats', 'base'],
+  inbox: ['client', 'worker', 'runtime', 'stores', 'nats', 'base'],
+  // src/index.ts, the public barrel: what users may import.
+  barrel: ['client', 'worker', 'runtime', 'stores', 'nats', 'base'],
+  // The support workflow is the library's first user: it imports the barrel only.
+  actors: ['barrel'],
+};
 
 export default defineConfig(
   globalIgnores(['node_modules/', 'dist/', 'coverage/', 'bench/results/']),
@@ -20,6 +40,33 @@ export default defineConfig(
       '@typescript-eslint/no-unused-vars': [
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
+    },
+  },
+  {
+    // `npm run lint` keeps the layers: an import the table above does not allow is an error.
+    files: ['src/**/*.ts', 'actors/**/*.ts'],
+    plugins: { boundaries },
+    settings: {
+      'import/resolver': { typescript: { project: './tsconfig.json' } },
+      'boundaries/elements': [
+        ...Object.keys(LAYERS)
+          .filter((type) => type !== 'barrel' && type !== 'actors')
+          .map((type) => ({ type, pattern: `src/${type}`, partialMatch: false })),
+        { type: 'actors', pattern: 'actors', partialMatch: false },
+        { type: 'barrel', pattern: 'src', partialMatch: false },
+      ],
+    },
+    rules: {
+      'boundaries/dependencies': [
+        'error',
+        {
+          default: 'disallow',
+          policies: Object.entries(LAYERS).map(([type, below]) => ({
+            from: { element: { type } },
+            allow: { to: { element: { types: { anyOf: [type, ...below] } } } },
+          })),
+        },
       ],
     },
   },

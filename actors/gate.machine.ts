@@ -1,6 +1,6 @@
 import { assign, emit, setup } from 'xstate';
-import { hitlEvent, releaseReply, requestHuman } from '../src/runtime/effects.js';
-import type { ExpireEvent, HitlEmitted, ResumeEvent } from '../src/runtime/effects.js';
+import { hitlEvent, releaseReply, requestHuman } from '../src/index.js';
+import type { ExpireEvent, HitlEmitted, ResumeEvent } from '../src/index.js';
 import type { Category } from './categories.js';
 
 export interface GateInput {
@@ -17,6 +17,7 @@ export interface GateContext extends GateInput {
   rejectedBy?: string;
 }
 
+/** The gate machine's snapshot version: bumped whenever a change would not fit older snapshots. */
 export const GATE_VERSION = 1;
 
 /**

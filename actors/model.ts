@@ -1,4 +1,4 @@
-import { hitlEvent, type HitlEmitted } from '../src/runtime/effects.js';
+import { hitlEvent, type HitlEmitted } from '../src/index.js';
 import type { Category } from './categories.js';
 
 /** Tokens one model call used, as the endpoint reported them. */
@@ -28,6 +28,7 @@ export interface Classification extends CallReport {
   rationale?: string;
 }
 
+/** What a specialist asks the model to draft a reply for. */
 export interface DraftRequest {
   category: Category;
   request: string;

@@ -14,6 +14,7 @@ export interface RetryPolicy {
   maxRetryAfterMs: number;
 }
 
+/** The retry policy of model calls when the configuration sets none. */
 export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   maxRetries: 3,
   baseDelayMs: 500,
@@ -83,6 +84,7 @@ export function retryAfterMs(
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
+/** How {@link withRetries} retries: the policy, the judge of each failure, and hooks for tests. */
 export interface RetryOptions {
   policy: RetryPolicy;
   /** Decides, per failed try, whether another try may help. */

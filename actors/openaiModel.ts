@@ -28,6 +28,7 @@ import {
 } from './modelRetry.js';
 import { draftInstructions, ticketMessage, triageInstructions } from './prompts.js';
 
+/** Where {@link openAiModel} calls, with which models, key and retries. */
 export interface OpenAiModelOptions {
   /** The model of both roles unless a role names its own (default `gpt-4.1-mini`). */
   model?: string;
@@ -46,6 +47,7 @@ export interface OpenAiModelOptions {
   random?: () => number;
 }
 
+/** The model of both roles when the options name none. */
 export const DEFAULT_OPENAI_MODEL = 'gpt-4.1-mini';
 const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -64,6 +66,7 @@ export const TriageAnswerSchema = z
     rationale: z.string().max(1_000).describe('why, in one short sentence'),
   })
   .strict();
+/** The model's triage answer, as {@link TriageAnswerSchema} decodes it. */
 export type TriageAnswer = z.infer<typeof TriageAnswerSchema>;
 
 /**

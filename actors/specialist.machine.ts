@@ -1,6 +1,6 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
-import { hitlEvent, sendToActor } from '../src/runtime/effects.js';
-import type { HitlEmitted, RetryEvent } from '../src/runtime/effects.js';
+import { hitlEvent, sendToActor } from '../src/index.js';
+import type { HitlEmitted, RetryEvent } from '../src/index.js';
 import type { Category } from './categories.js';
 import {
   callReport,
@@ -27,6 +27,10 @@ export interface SpecialistContext extends SpecialistInput {
   failure?: string;
 }
 
+/**
+ * The specialist machine's snapshot version: bumped whenever a change would not fit older
+ * snapshots.
+ */
 export const SPECIALIST_VERSION = 1;
 
 /**

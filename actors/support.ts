@@ -23,6 +23,7 @@ export const ApprovalUpdateSchema = z
   .partial()
   .strict();
 
+/** What the support workflow needs: a model, and the categories whose replies a human approves. */
 export interface SupportOptions {
   model: SupportModel;
   /** Categories whose replies wait for a human's approval. */

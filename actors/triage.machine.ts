@@ -1,6 +1,6 @@
 import { assign, emit, fromPromise, setup } from 'xstate';
-import { hitlEvent, requestHuman, sendToActor } from '../src/runtime/effects.js';
-import type { ExpireEvent, HitlEmitted, ResumeEvent, RetryEvent } from '../src/runtime/effects.js';
+import { hitlEvent, requestHuman, sendToActor } from '../src/index.js';
+import type { ExpireEvent, HitlEmitted, ResumeEvent, RetryEvent } from '../src/index.js';
 import { CATEGORIES, CONFIDENCE_THRESHOLD, isCategory, type Category } from './categories.js';
 import { callReport, errorMessage, modelFailed, type Classification } from './model.js';
 

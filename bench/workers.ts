@@ -2,11 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { rssBytes } from './util.js';
 
-const CLI = fileURLToPath(new URL('../bin/hitl.js', import.meta.url));
+// The CLI's sources through tsx, as `npm run hitl` runs them: the bench needs no build.
+const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 15_000;
 
-/** A `hitl worker` child process, started as users start it: `node bin/hitl.js worker`. */
+/** A `hitl worker` child process, started as `npm run hitl -- worker` starts it. */
 export interface WorkerProcess {
   pid: number;
   /** Its VmRSS now, in bytes. */
@@ -26,7 +27,7 @@ export interface WorkerOptions {
 export async function startWorker(options: WorkerOptions): Promise<WorkerProcess> {
   const nodeArgs =
     options.nodeArgs ?? (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const args = [...nodeArgs, CLI, 'worker'];
+  const args = [...nodeArgs, '--import', 'tsx', CLI, 'worker'];
   if (options.concurrency !== undefined) args.push('--concurrency', String(options.concurrency));
   const env: NodeJS.ProcessEnv = {
     ...process.env,

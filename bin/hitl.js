@@ -1,6 +1,14 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI directly: tsx is a runtime dependency, so there is no build step.
-import { register } from 'tsx/esm/api';
+// Runs the compiled CLI. `npm pack` and `npm publish` build dist/ first (prepack); in a checkout,
+// run `npm run build` once, or run the sources through tsx with `npm run hitl -- <command>`.
+import { existsSync } from 'node:fs';
 
-register();
-await import(new URL('../src/cli/main.ts', import.meta.url).href);
+const main = new URL('../dist/src/cli/main.js', import.meta.url);
+if (existsSync(main)) {
+  await import(main.href);
+} else {
+  process.stderr.write(
+    "hitl: the CLI is not built (run 'npm run build', or 'npm run hitl -- <command>' to run the sources)\n",
+  );
+  process.exitCode = 1;
+}

@@ -98,6 +98,7 @@ export interface ModelSettings {
  * `none`: no `response_format` at all; the answer is parsed strictly all the same.
  */
 export const JSON_MODES = ['json_schema', 'json_object', 'none'] as const;
+/** How triage asks the model for structured output: one of {@link JSON_MODES}. */
 export type JsonMode = (typeof JSON_MODES)[number];
 
 function list(value: string | undefined): string[] | undefined {

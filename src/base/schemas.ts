@@ -22,6 +22,7 @@ export const TicketSchema = z.object({
   /** This workflow's deadline for each human answer: 1 second to 1 year (contract v2). */
   timeoutMs: z.number().int().min(MIN_TICKET_TIMEOUT_MS).max(MAX_TICKET_TIMEOUT_MS).optional(),
 });
+/** A ticket, as {@link TicketSchema} decodes it. */
 export type Ticket = z.infer<typeof TicketSchema>;
 
 /** A human response on `hitl.human.respond.<wf>`. */
@@ -32,6 +33,7 @@ export const ResponseSchema = z.object({
   update: z.record(z.string(), z.unknown()).optional(),
   comment: z.string().max(4_000).optional(),
 });
+/** A human's answer to an interrupt, as {@link ResponseSchema} decodes it. */
 export type HumanResponse = z.infer<typeof ResponseSchema>;
 
 /** The record of a workflow waiting for a human, kept in KV `hitl_interrupts` under `<wf>`. */
@@ -58,6 +60,7 @@ export const InterruptRecordSchema = z.object({
    */
   details: z.record(z.string(), z.unknown()).optional(),
 });
+/** A pending interrupt, as {@link InterruptRecordSchema} decodes it. */
 export type InterruptRecord = z.infer<typeof InterruptRecordSchema>;
 
 /** The envelope of every event on `hitl.events.<wf>.<type>`. */
@@ -68,6 +71,7 @@ export const EventEnvelopeSchema = z.object({
   at: z.string(),
   data: z.record(z.string(), z.unknown()),
 });
+/** A workflow event, as {@link EventEnvelopeSchema} decodes it. */
 export type EventEnvelope = z.infer<typeof EventEnvelopeSchema>;
 
 /** A reply released to the customer on `hitl.outbound.reply.<wf>`. */
@@ -77,6 +81,7 @@ export const OutboundReplySchema = z.object({
   reply: z.string(),
   approvedBy: z.string().optional(),
 });
+/** A released reply, as {@link OutboundReplySchema} decodes it. */
 export type OutboundReply = z.infer<typeof OutboundReplySchema>;
 
 /** A dead letter on `hitl.dlq.<source>`. */
@@ -86,10 +91,12 @@ export const DeadLetterSchema = z.object({
   reason: z.string(),
   raw: z.string(),
 });
+/** A dead letter, as {@link DeadLetterSchema} decodes it. */
 export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 
 /** A message between actors, on an internal mailbox subject. */
 export const MailboxMessageSchema = z.object({ type: z.string().min(1) }).catchall(z.unknown());
+/** A message between actors: a `type` and any fields. */
 export type MailboxMessage = z.infer<typeof MailboxMessageSchema>;
 
 /** A durable deadline on the internal timers stream: due at `expiresAt`. */
@@ -134,6 +141,7 @@ export const OutboxEntrySchema = z.discriminatedUnion('op', [
   }),
   z.object({ op: z.literal('interrupt.put'), record: InterruptRecordSchema }),
 ]);
+/** One effect of a step in its outbox (see {@link OutboxEntrySchema}). */
 export type OutboxEntry = z.infer<typeof OutboxEntrySchema>;
 
 /**
@@ -165,6 +173,7 @@ export const OutboxSchema = z.object({
   trace: TraceCarrierSchema.optional(),
   entries: z.array(OutboxEntrySchema),
 });
+/** The effects of one step, kept in the actor's snapshot envelope until published. */
 export type Outbox = z.infer<typeof OutboxSchema>;
 
 /**
@@ -231,6 +240,7 @@ export const SnapshotEnvelopeSchema = z.object({
    */
   outboxes: z.array(OutboxSchema),
 });
+/** One actor's stored snapshot with the host's bookkeeping (see {@link SnapshotEnvelopeSchema}). */
 export type SnapshotEnvelope = z.infer<typeof SnapshotEnvelopeSchema>;
 
 /** A one-line description of what a zod error found, naming each field. */

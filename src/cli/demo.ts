@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { HitlClient } from '../client/client.js';
 import { loadConfig } from '../base/config.js';
 import { describeError } from '../base/errors.js';
@@ -13,15 +12,21 @@ import {
 import type { EventEnvelope } from '../base/schemas.js';
 import { formatEvent } from './format.js';
 
-const BIN = fileURLToPath(new URL('../../bin/hitl.js', import.meta.url));
-
 function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-/** Runs the CLI in a child process with the demo's environment. */
+/**
+ * Runs the CLI in a child process with the demo's environment, started as this one was: the
+ * installed `bin/hitl.js` (compiled), or `src/cli/main.ts` under tsx in a checkout
+ * (`npm run demo`), whose loader flags are in `process.execArgv`.
+ */
 function hitl(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const script = process.argv[1] ?? '';
+  return spawn(process.execPath, [...process.execArgv, script, ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** Starts `hitl worker` in its own process and resolves once it is consuming. */

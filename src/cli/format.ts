@@ -1,5 +1,5 @@
 import type { EventEnvelope, InterruptRecord } from '../base/schemas.js';
-import type { ParkedWorkflow } from '../client/parked.js';
+import type { ParkedWorkflow } from '../stores/snapshotStore.js';
 
 const colours: Record<string, string> = {
   received: '36',

@@ -49,12 +49,13 @@ options:
   --actors KINDS       comma-separated actor kinds to host (default: all of the module's)
   --concurrency N      messages processed at once (default 32)
   --module PATH        a module exporting createActors(config) (default: the support workflow;
-                       also HITL_ACTORS_MODULE)
+                       also HITL_ACTORS_MODULE): JavaScript, or TypeScript when node runs
+                       with a loader such as tsx (node --import tsx)
 
 examples:
   hitl worker
   hitl worker --actors gate --concurrency 8
-  hitl worker --module ./my-actors.ts
+  hitl worker --module ./dist/my-actors.js
 `,
   submit: `usage: hitl submit <request> [--id ID] [--customer NAME] [--channel NAME] [--wait] [--timeout MS] [--json]
 

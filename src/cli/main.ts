@@ -62,9 +62,10 @@ async function loadActors(
   config: HitlConfig,
   modulePath: string | undefined,
 ): Promise<{ definitions: ActorDefinition[]; intake?: TicketIntake }> {
+  // `.js` names the compiled actors beside the compiled CLI; tsx maps it to the `.ts` source.
   const url = modulePath
     ? pathToFileURL(resolve(modulePath)).href
-    : new URL('../../actors/index.ts', import.meta.url).href;
+    : new URL('../../actors/index.js', import.meta.url).href;
   const mod = (await import(url)) as {
     createActors?: (c: HitlConfig) => { definitions: ActorDefinition[]; intake?: TicketIntake };
   };

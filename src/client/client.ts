@@ -7,7 +7,7 @@ import { describeError, WorkflowNotParkedError } from '../base/errors.js';
 import { readWorkflowEvents } from './eventLog.js';
 import { EventWatch, liveEvents, storedEvents, type EventStream } from './eventWatch.js';
 import { InterruptStore } from '../stores/interruptStore.js';
-import { findParkedStep, parkedStepOf, type ParkedStep, type ParkedWorkflow } from './parked.js';
+import { findParkedStep, parkedStepOf } from './parked.js';
 import {
   InterruptRecordSchema,
   TicketSchema,
@@ -15,7 +15,12 @@ import {
   type InterruptRecord,
   type Ticket,
 } from '../base/schemas.js';
-import { KvSnapshotStore, type StoredSnapshot } from '../stores/snapshotStore.js';
+import {
+  KvSnapshotStore,
+  type ParkedStep,
+  type ParkedWorkflow,
+  type StoredSnapshot,
+} from '../stores/snapshotStore.js';
 import { kvKeys, mapLimit, readOnlyManager } from '../nats/streamReads.js';
 import { activeTrace, traceHeaders } from '../nats/tracing.js';
 import { assertWorkflowId, Subjects } from '../nats/subjects.js';
@@ -58,7 +63,9 @@ export interface ResumeOptions {
   timeoutMs?: number;
 }
 
+/** How {@link HitlClient.connect} connects. */
 export interface HitlClientOptions {
+  /** Where and how to connect; {@link loadConfig}`()` (the environment) when absent. */
   config?: HitlConfig;
   /** An existing connection; otherwise the client connects and closes its own. */
   connection?: NatsConnection;

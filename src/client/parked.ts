@@ -1,17 +1,5 @@
 import type { EventEnvelope, InterruptRecord, SnapshotEnvelope } from '../base/schemas.js';
-
-/** The failed step a parked workflow waits at: what `hitl retry` re-runs. */
-export interface ParkedStep {
-  /** The actor kind that failed; the retry goes to its mailbox. */
-  actor: string;
-  step: string;
-  reason: string;
-  /** When it failed (the `failed` event's `at`); names this failure in the retry's message id. */
-  at: string;
-}
-
-/** A workflow parked at a failed step, as `hitl parked` lists it. */
-export type ParkedWorkflow = ParkedStep & { workflowId: string };
+import type { ParkedStep } from '../stores/snapshotStore.js';
 
 /**
  * Finds where a workflow is parked, from its event timeline and its actors' snapshot statuses:

@@ -1,5 +1,5 @@
-// The one library module that machine files import directly: it has no runtime imports (no
-// NATS, no node:*), so a machine that uses these helpers stays pure and deterministic.
+// What machine files use (through the barrel, as `hitl-mesh` users do): plain values and types
+// with no runtime imports (no NATS, no node:*), so a machine using them stays pure.
 import type { MailboxMessage, OutboundReply } from '../base/schemas.js';
 
 /** What a machine asks of the human when it pauses. The runtime fills in ids and times. */

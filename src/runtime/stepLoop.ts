@@ -13,7 +13,7 @@ import { expireStep, failWorkflow, rejectResponse, resumeStep } from './response
 import { REVIEWERS_FIELD, reviewerList, type Prefix } from './stepEffects.js';
 import type { Step, StepContext } from './stepContext.js';
 import type { Incoming } from './steps.js';
-import type { Outbox, ParkedMessage, SnapshotEnvelope } from '../base/schemas.js';
+import type { ParkedMessage, SnapshotEnvelope } from '../base/schemas.js';
 import type { StoredSnapshot } from '../stores/snapshotStore.js';
 
 const MAX_CONFLICT_RETRIES = 20;

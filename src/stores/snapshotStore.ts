@@ -1,9 +1,21 @@
 import type { KV } from '@nats-io/kv';
 import { RevisionConflictError } from '../base/errors.js';
-import type { ParkedWorkflow } from '../client/parked.js';
 import { SnapshotEnvelopeSchema, type SnapshotEnvelope } from '../base/schemas.js';
 import { BucketReader } from '../nats/streamReads.js';
 import type { Subjects } from '../nats/subjects.js';
+
+/** The failed step a parked workflow waits at: what `hitl retry` re-runs. */
+export interface ParkedStep {
+  /** The actor kind that failed; the retry goes to its mailbox. */
+  actor: string;
+  step: string;
+  reason: string;
+  /** When it failed (the `failed` event's `at`); names this failure in the retry's message id. */
+  at: string;
+}
+
+/** A workflow parked at a failed step, as `hitl parked` lists it. */
+export type ParkedWorkflow = ParkedStep & { workflowId: string };
 
 /** A stored envelope and the revision to compare-and-set against. */
 export interface StoredSnapshot {

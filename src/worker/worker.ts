@@ -28,6 +28,7 @@ export interface TicketIntake {
   actor: string;
 }
 
+/** What {@link Worker.start} hosts, and how. */
 export interface WorkerOptions {
   config: HitlConfig;
   definitions: readonly ActorDefinition[];

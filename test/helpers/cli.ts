@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
-const BIN = fileURLToPath(new URL('../../bin/hitl.js', import.meta.url));
+// The CLI's sources through tsx, so that the tests need no build (`npm ci && npm run verify`);
+// the package test runs the compiled `bin/hitl.js` of the packed tarball.
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 export interface CliResult {
   code: number | null;
@@ -10,7 +12,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `hitl <args>` (the installed bin) to completion with the given environment. */
+/** Runs `hitl <args>` to completion with the given environment. */
 export async function runCli(
   args: string[],
   env: Record<string, string>,
@@ -28,7 +30,7 @@ export async function runCli(
 }
 
 export function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], {
+  return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     env: { ...process.env, HITL_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -8,15 +8,14 @@ import {
   EventEnvelopeSchema,
   HitlClient,
   loadConfig,
-  startNatsServer,
   Worker,
   type ActorDefinition,
   type EventEnvelope,
   type HitlConfig,
   type LogLevel,
-  type NatsServerHandle,
   type TicketIntake,
 } from '../../src/index.js';
+import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.js';
 import { eventually } from './eventually.js';
 
 const decoder = new TextDecoder();

@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NatsServerHandle } from '../../src/index.js';
+import type { NatsServerHandle } from '../../src/cli/natsServer.js';
 import { runCli, spawnCli, waitForOutput } from '../helpers/cli.js';
 import { startServer, uniquePrefix } from '../helpers/harness.js';
 

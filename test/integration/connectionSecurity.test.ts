@@ -1,13 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  connectNats,
-  loadConfig,
-  startNatsServer,
-  type NatsServerHandle,
-  type Worker,
-} from '../../src/index.js';
+import { connectNats, loadConfig, type Worker } from '../../src/index.js';
+import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.js';
 import { runCli } from '../helpers/cli.js';
 import { connectClient, startWorker, testConfig, uniquePrefix } from '../helpers/harness.js';
 import {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { NatsServerHandle } from '../../src/index.js';
+import type { NatsServerHandle } from '../../src/cli/natsServer.js';
 import { runCli } from '../helpers/cli.js';
 import { startServer, uniquePrefix } from '../helpers/harness.js';
 

@@ -4,7 +4,8 @@ import { createMachine, emit, setup as machineSetup } from 'xstate';
 import { hitlEvent, sendToActor, type HitlEmitted } from '../../src/runtime/effects.js';
 import { mockModel, supportActors } from '../../actors/index.js';
 import type { ActorDefinition, Subjects } from '../../src/index.js';
-import { defineActor, ensureTopology } from '../../src/index.js';
+import { defineActor } from '../../src/index.js';
+import { ensureTopology } from '../../src/nats/topology.js';
 import { outboxEffects } from '../../src/runtime/outbox.js';
 import { eventually } from '../helpers/eventually.js';
 import {

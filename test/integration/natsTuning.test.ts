@@ -2,7 +2,8 @@ import { RequestError } from '@nats-io/nats-core';
 import { RequestOne } from '@nats-io/nats-core/internal';
 import { jetstream } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectNats, type NatsServerHandle } from '../../src/index.js';
+import { connectNats } from '../../src/index.js';
+import type { NatsServerHandle } from '../../src/cli/natsServer.js';
 import { startServer } from '../helpers/harness.js';
 
 // The runtime replaces nats.js's request `cancel` with one that reuses its "cancelled" error,

@@ -6,12 +6,11 @@ import {
   connectNats,
   HitlClient,
   loadConfig,
-  startNatsServer,
   Subjects,
   type HitlConfig,
-  type NatsServerHandle,
   type Worker,
 } from '../../src/index.js';
+import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.js';
 import { readWorkflowEvents } from '../../src/client/eventLog.js';
 import { runCli, spawnCli, waitForOutput } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';

@@ -1,7 +1,8 @@
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EventEnvelope, NatsServerHandle, Worker } from '../../src/index.js';
+import type { EventEnvelope, Worker } from '../../src/index.js';
+import type { NatsServerHandle } from '../../src/cli/natsServer.js';
 import { connectNats, Subjects } from '../../src/index.js';
 import { deferred, eventually } from '../helpers/eventually.js';
 import {

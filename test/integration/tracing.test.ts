@@ -9,7 +9,8 @@ import {
   type ReadableSpan,
 } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Subjects, type HitlClient, type NatsServerHandle, type Worker } from '../../src/index.js';
+import { Subjects, type HitlClient, type Worker } from '../../src/index.js';
+import type { NatsServerHandle } from '../../src/cli/natsServer.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   connectClient,
