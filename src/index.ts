@@ -36,6 +36,7 @@ export {
   IllegalWorkflowIdError,
   IncompatibleSnapshotError,
   InvalidPayloadError,
+  PrefixClashError,
   RetryableError,
   RevisionConflictError,
   TerminalError,

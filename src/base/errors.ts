@@ -62,6 +62,23 @@ export class IncompatibleSnapshotError extends TerminalError {
 }
 
 /**
+ * Two prefixes that would share streams and buckets (`team-a` and `team_a`, `hitl` and `HITL`):
+ * the second worker refuses to start rather than rewrite the first one's streams.
+ */
+export class PrefixClashError extends Error {
+  override name = 'PrefixClashError';
+  constructor(
+    readonly prefix: string,
+    readonly stream: string,
+    readonly otherPrefix: string,
+  ) {
+    super(
+      `prefix '${prefix}' clashes with prefix '${otherPrefix}': both map to stream '${stream}' (choose a HITL_PREFIX that differs in more than case, '-', '.' and '_')`,
+    );
+  }
+}
+
+/**
  * `hitl retry` of a workflow that is not parked: it never failed, went on, completed or does
  * not exist. The message says which.
  */

@@ -16,7 +16,7 @@ import { InterruptStore } from '../stores/interruptStore.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { KvSnapshotStore } from '../stores/snapshotStore.js';
 import { Subjects } from '../nats/subjects.js';
-import { ACK_WAIT_MS, ensureTopology, MAX_DELIVER } from '../nats/topology.js';
+import { ensureTopology, MAX_DELIVER } from '../nats/topology.js';
 
 /** Where tickets from `hitl.tickets.new` go: the actor kind that starts a workflow. */
 export interface TicketIntake {
@@ -37,7 +37,10 @@ export interface WorkerOptions {
 
 /** How messages come back: `HITL_ACK_WAIT_MS`, `HITL_MAX_DELIVER`, `HITL_RETRY_BACKOFF_MS`. */
 interface Delivery {
+  /** The longest ack wait of the worker's consumers. */
   ackWaitMs: number;
+  /** Each consumer's ack wait, by role. */
+  ackWaits: Record<string, number>;
   maxDeliver: number;
   /** A failed step comes back after `min(30 s, backoffMs × 2^deliveries)`. */
   backoffMs: number;
@@ -85,17 +88,34 @@ export class Worker {
     try {
       const subjects = new Subjects(options.config.prefix);
       const kinds = options.definitions.map((d) => d.kind);
+      const { jsm, buckets, ackWaitMs } = await ensureTopology(
+        nc,
+        subjects,
+        kinds,
+        {
+          ...(options.config.ackWaitMs !== undefined
+            ? { ackWaitMs: options.config.ackWaitMs }
+            : {}),
+          ...(options.config.maxDeliver !== undefined
+            ? { maxDeliver: options.config.maxDeliver }
+            : {}),
+        },
+        {
+          ...(options.config.replicas !== undefined ? { replicas: options.config.replicas } : {}),
+          ...(options.config.eventsMaxAgeMs !== undefined
+            ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
+            : {}),
+        },
+        log,
+      );
+      // The consumers' own ack waits, which an operator may have set longer than the variable:
+      // applied ids are kept for four of the longest, so a late redelivery is still recognised.
       const delivery: Delivery = {
-        ackWaitMs: options.config.ackWaitMs ?? ACK_WAIT_MS,
+        ackWaitMs: Math.max(...Object.values(ackWaitMs)),
+        ackWaits: ackWaitMs,
         maxDeliver: options.config.maxDeliver ?? MAX_DELIVER,
         backoffMs: options.config.retryBackoffMs ?? RETRY_BACKOFF_MS,
       };
-      const { jsm, buckets } = await ensureTopology(nc, subjects, kinds, delivery, {
-        replicas: options.config.replicas ?? 1,
-        ...(options.config.eventsMaxAgeMs !== undefined
-          ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
-          : {}),
-      });
       const js = jetstream(nc);
       const interrupts = new InterruptStore(buckets.interrupts, subjects);
       const host = new ActorHost({
@@ -189,6 +209,14 @@ export class Worker {
     return this.stopping;
   }
 
+  /**
+   * The longest ack wait of this worker's consumers, as the server has it (an operator may have
+   * set one that no variable names): applied ids are kept for four of them.
+   */
+  get ackWaitMs(): number {
+    return this.delivery.ackWaitMs;
+  }
+
   /** Steps running now; after a {@link stop} that hit its bound, the ones it handed back. */
   get stepsInFlight(): number {
     return this.inFlight.size;
@@ -247,7 +275,8 @@ export class Worker {
     role: string,
     handler: (m: JsMsg) => Promise<Settle>,
   ): Promise<void> {
-    const heartbeat = setInterval(() => m.working(), this.delivery.ackWaitMs / 3);
+    const ackWait = this.delivery.ackWaits[role] ?? this.delivery.ackWaitMs;
+    const heartbeat = setInterval(() => m.working(), ackWait / 3);
     this.held.add(m);
     const source = role.startsWith('actor-') ? 'mailbox' : role;
     try {

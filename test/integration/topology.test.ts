@@ -3,14 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { serverPerFile, startWorker, testConfig, workflowScope } from '../helpers/harness.js';
 
 // What the workers make of the streams when they start: here, the event log's retention
-// (HITL_EVENTS_MAX_AGE_MS), set on every start, so that removing the setting lifts it.
+// (HITL_EVENTS_MAX_AGE_MS), applied when the variable names it, and otherwise left as it is
+// (contract v2, "Storage": what no variable names is the operator's).
 
 const shared = serverPerFile();
 
 const DAY_MS = 24 * 60 * 60_000;
 
 describe('the event log retention', () => {
-  it('is HITL_EVENTS_MAX_AGE_MS when set, and unlimited again when a worker starts without it', async () => {
+  it('is HITL_EVENTS_MAX_AGE_MS when set, and left as it is by a worker started without it', async () => {
     const jsm = await jetstreamManager(shared.nc);
     const maxAgeMs = async (stream: string) =>
       (await jsm.streams.info(stream)).config.max_age / 1_000_000;
@@ -24,10 +25,10 @@ describe('the event log retention', () => {
     expect(await maxAgeMs(streams.responses)).toBe(0);
     expect(await maxAgeMs(streams.outbound)).toBe(0);
 
-    // A worker of the same prefix started without the setting lifts the limit.
+    // A worker of the same prefix started without the setting leaves the limit as it is.
     const unlimited = await startWorker(testConfig(shared.server, limited.config.prefix));
     try {
-      expect(await maxAgeMs(streams.events)).toBe(0);
+      expect(await maxAgeMs(streams.events)).toBe(DAY_MS);
     } finally {
       await unlimited.stop();
     }
