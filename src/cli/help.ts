@@ -47,7 +47,7 @@ many workers as you like, anywhere: they share the durable consumers.
 
 options:
   --actors KINDS       comma-separated actor kinds to host (default: all of the module's)
-  --concurrency N      messages processed at once (default 32)
+  --concurrency N      steps run at once by this worker, across all it consumes (default 32)
   --module PATH        a module exporting createActors(config) (default: the support workflow;
                        also HITL_ACTORS_MODULE)
 

@@ -28,7 +28,7 @@ export interface WorkerOptions {
   definitions: readonly ActorDefinition[];
   /** Consume `hitl.tickets.new` and start this actor for each ticket. */
   intake?: TicketIntake;
-  /** Messages processed at once by this worker. */
+  /** Steps run at once by this worker, in total across its pull loops (default 32). */
   concurrency?: number;
   /** An existing connection; otherwise the worker connects and closes its own. */
   connection?: NatsConnection;
@@ -66,6 +66,10 @@ export class Worker {
   private readonly held = new Set<JsMsg>();
   private readonly loops: Promise<void>[] = [];
   private waiters: (() => void)[] = [];
+  /** Steps running now, across every pull loop: at most `concurrency`. */
+  private running = 0;
+  /** Messages pulled while every slot was taken, first come first served. */
+  private readonly slotQueue: (() => void)[] = [];
   private stopping: Promise<void> | undefined;
   private closing = false;
 
@@ -279,6 +283,7 @@ export class Worker {
     const heartbeat = setInterval(() => m.working(), ackWait / 3);
     this.held.add(m);
     const source = role.startsWith('actor-') ? 'mailbox' : role;
+    await this.takeSlot();
     try {
       const settle = await handler(m);
       if (settle && 'nakMs' in settle) m.nak(settle.nakMs);
@@ -331,9 +336,30 @@ export class Worker {
         m.nak(1_000);
       }
     } finally {
+      this.releaseSlot();
       clearInterval(heartbeat);
       this.held.delete(m);
     }
+  }
+
+  /**
+   * `--concurrency` bounds the steps of the whole worker. Each pull loop sizes its batch by the
+   * free capacity it sees, but two loops may see the same free slots at once: a message pulled
+   * beyond the bound waits here (kept alive by its heartbeat) until a step ends.
+   */
+  private async takeSlot(): Promise<void> {
+    if (this.running < this.concurrency) {
+      this.running += 1;
+      return;
+    }
+    // The slot is handed over by releaseSlot, already counted.
+    await new Promise<void>((resolve) => this.slotQueue.push(resolve));
+  }
+
+  private releaseSlot(): void {
+    const next = this.slotQueue.shift();
+    if (next) next();
+    else this.running -= 1;
   }
 
   /** The log fields of a message: its subject, and the workflow and actor it is for. */
