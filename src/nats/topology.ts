@@ -66,7 +66,8 @@ function wantedStreams(s: Subjects, storage: StorageSettings): WantedStream[] {
     { name: s.streams.dlq, subjects: [s.dlqAll], retention: RetentionPolicy.Limits },
     // Mailboxes are work queues: a message is gone once its step is committed and acked.
     { name: s.streams.mailbox, subjects: [s.mailboxAll], retention: RetentionPolicy.Workqueue },
-    // Deadlines: a timer message is redelivered (nak with delay) until it is due.
+    // Deadlines: a due timer, published by the workers' deadline scheduler (and the pause's
+    // own, put back until due when it is near).
     { name: s.streams.timers, subjects: [s.timerAll], retention: RetentionPolicy.Workqueue },
   ].map((w) => ({ ...w, explicit: { ...replicas, ...(w.explicit ?? {}) } }));
 }
@@ -242,7 +243,7 @@ function wantedConsumers(subjects: Subjects, kinds: readonly string[]): WantedCo
   return [
     { stream: subjects.streams.tickets, role: 'tickets', filter: subjects.ticketsNew },
     { stream: subjects.streams.responses, role: 'responses', filter: subjects.respondAll },
-    // A timer is nak'ed with a delay until it is due, however many times that takes.
+    // A due timer is put back while a response stored before it is not yet applied.
     { stream: subjects.streams.timers, role: 'timers', filter: subjects.timerAll, maxDeliver: -1 },
     ...kinds.map((kind) => ({
       stream: subjects.streams.mailbox,
@@ -294,11 +295,7 @@ async function ensureConsumer(
       current = (await jsm.consumers.info(wanted.stream, name)).config;
     }
   }
-  const changes = settingsToApply(
-    current,
-    { what: `consumer '${name}'`, explicit, defaults },
-    log,
-  );
+  const changes = settingsToApply(current, { what: `consumer '${name}'`, explicit, defaults }, log);
   if (Object.keys(changes).length === 0) return ackWaitOf(current);
   const updated = await jsm.consumers.update(wanted.stream, name, changes);
   return ackWaitOf(updated.config);

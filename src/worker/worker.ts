@@ -16,6 +16,7 @@ import { InterruptStore } from '../stores/interruptStore.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { KvSnapshotStore } from '../stores/snapshotStore.js';
 import { Subjects } from '../nats/subjects.js';
+import { TimerScheduler } from './timerScheduler.js';
 import { ensureTopology, MAX_DELIVER } from '../nats/topology.js';
 
 /** Where tickets from `hitl.tickets.new` go: the actor kind that starts a workflow. */
@@ -71,6 +72,8 @@ export class Worker {
   /** Messages pulled while every slot was taken, first come first served. */
   private readonly slotQueue: (() => void)[] = [];
   private stopping: Promise<void> | undefined;
+  /** Publishes each pending interrupt's deadline when it is due. */
+  private scheduler: TimerScheduler | undefined;
   private closing = false;
 
   private constructor(
@@ -169,6 +172,8 @@ export class Worker {
         worker.inbound.response(m),
       );
       await worker.consume(subjects.streams.timers, 'timers', (m) => worker.inbound.timer(m));
+      worker.scheduler = new TimerScheduler(buckets.interrupts, js, subjects, log);
+      await worker.scheduler.start();
       for (const kind of kinds) {
         await worker.consume(subjects.streams.mailbox, `actor-${kind}`, (m) =>
           worker.inbound.mailbox(m, kind),
@@ -188,6 +193,7 @@ export class Worker {
     this.host.drain();
     for (const wake of this.waiters.splice(0)) wake();
     this.stopping ??= (async () => {
+      await this.scheduler?.stop();
       // Pull loops end within one fetch expiry; whatever they still receive is handed back.
       await Promise.allSettled(this.loops);
       const drained = Promise.all([...this.inFlight]);
@@ -219,6 +225,11 @@ export class Worker {
    */
   get ackWaitMs(): number {
     return this.delivery.ackWaitMs;
+  }
+
+  /** Deadlines of pending interrupts this worker waits for, to publish each when it is due. */
+  get deadlinesWaiting(): number {
+    return this.scheduler?.waiting ?? 0;
   }
 
   /** Steps running now; after a {@link stop} that hit its bound, the ones it handed back. */
