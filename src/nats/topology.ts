@@ -10,7 +10,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { millis, nanos, type NatsConnection } from '@nats-io/transport-node';
-import { DUPLICATE_WINDOW_MS } from '../base/config.js';
+import { DUPLICATE_WINDOW_MS, type RetainedStream } from '../base/config.js';
 import { PrefixClashError } from '../base/errors.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { settingsToApply } from './settingsRule.js';
@@ -51,19 +51,35 @@ function streamDefaults(replicas: number): Partial<StreamConfig> {
 
 function wantedStreams(s: Subjects, storage: StorageSettings): WantedStream[] {
   const replicas = storage.replicas !== undefined ? { num_replicas: storage.replicas } : {};
-  const eventsAge =
-    storage.eventsMaxAgeMs !== undefined ? { max_age: nanos(storage.eventsMaxAgeMs) } : {};
+  const age = (ms: number | undefined) => (ms !== undefined ? { max_age: nanos(ms) } : {});
+  const ages = storage.streamMaxAgeMs ?? {};
+  const limits = RetentionPolicy.Limits;
   return [
-    { name: s.streams.tickets, subjects: [s.ticketsNew], retention: RetentionPolicy.Limits },
-    { name: s.streams.responses, subjects: [s.respondAll], retention: RetentionPolicy.Limits },
+    {
+      name: s.streams.tickets,
+      subjects: [s.ticketsNew],
+      retention: limits,
+      explicit: age(ages.tickets),
+    },
+    {
+      name: s.streams.responses,
+      subjects: [s.respondAll],
+      retention: limits,
+      explicit: age(ages.responses),
+    },
     {
       name: s.streams.events,
       subjects: [s.events(), s.humanRequestAll],
-      retention: RetentionPolicy.Limits,
-      explicit: eventsAge,
+      retention: limits,
+      explicit: age(storage.eventsMaxAgeMs),
     },
-    { name: s.streams.outbound, subjects: [s.outboundAll], retention: RetentionPolicy.Limits },
-    { name: s.streams.dlq, subjects: [s.dlqAll], retention: RetentionPolicy.Limits },
+    {
+      name: s.streams.outbound,
+      subjects: [s.outboundAll],
+      retention: limits,
+      explicit: age(ages.outbound),
+    },
+    { name: s.streams.dlq, subjects: [s.dlqAll], retention: limits, explicit: age(ages.dlq) },
     // Mailboxes are work queues: a message is gone once its step is committed and acked.
     { name: s.streams.mailbox, subjects: [s.mailboxAll], retention: RetentionPolicy.Workqueue },
     // Deadlines: a due timer, published by the workers' deadline scheduler (and the pause's
@@ -168,6 +184,8 @@ function isNotFound(err: unknown): boolean {
 export interface StorageSettings {
   replicas?: number;
   eventsMaxAgeMs?: number;
+  /** `HITL_<STREAM>_MAX_AGE_MS`: the retention of the tickets, responses, outbound and dlq streams. */
+  streamMaxAgeMs?: Partial<Record<RetainedStream, number>>;
 }
 
 /** Delivery settings the variables name (`HITL_ACK_WAIT_MS`, `HITL_MAX_DELIVER`); unset: not named. */

@@ -112,6 +112,9 @@ export class Worker {
           ...(options.config.eventsMaxAgeMs !== undefined
             ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
             : {}),
+          ...(options.config.streamMaxAgeMs !== undefined
+            ? { streamMaxAgeMs: options.config.streamMaxAgeMs }
+            : {}),
         },
         log,
       );

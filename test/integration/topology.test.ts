@@ -1,5 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/index.js';
 import { serverPerFile, startWorker, testConfig, workflowScope } from '../helpers/harness.js';
 
 // What the workers make of the streams when they start: here, the event log's retention
@@ -32,5 +33,32 @@ describe('the event log retention', () => {
     } finally {
       await unlimited.stop();
     }
+  });
+});
+
+describe('the retention of the other streams', () => {
+  it('is HITL_<STREAM>_MAX_AGE_MS for tickets, responses, outbound and dead letters', async () => {
+    const jsm = await jetstreamManager(shared.nc);
+    const maxAgeMs = async (stream: string) =>
+      (await jsm.streams.info(stream)).config.max_age / 1_000_000;
+    await using t = workflowScope(shared.server, 'ret', {
+      HITL_TICKETS_MAX_AGE_MS: String(2 * DAY_MS),
+      HITL_RESPONSES_MAX_AGE_MS: String(30 * DAY_MS),
+      HITL_OUTBOUND_MAX_AGE_MS: String(7 * DAY_MS),
+      HITL_DLQ_MAX_AGE_MS: String(14 * DAY_MS),
+    });
+    await t.worker();
+    const streams = t.subjects.streams;
+    expect(await maxAgeMs(streams.tickets)).toBe(2 * DAY_MS);
+    expect(await maxAgeMs(streams.responses)).toBe(30 * DAY_MS);
+    expect(await maxAgeMs(streams.outbound)).toBe(7 * DAY_MS);
+    expect(await maxAgeMs(streams.dlq)).toBe(14 * DAY_MS);
+    expect(await maxAgeMs(streams.events)).toBe(0);
+  });
+
+  it('refuses a retention shorter than the duplicate window', () => {
+    expect(() => loadConfig({ HITL_DLQ_MAX_AGE_MS: '60000' })).toThrow(
+      "HITL_DLQ_MAX_AGE_MS must be at least 600000 (10 minutes, JetStream's duplicate window",
+    );
   });
 });
