@@ -16,6 +16,8 @@ commands:
   parked [--json]         list workflows parked at a failed step, waiting for hitl retry
   retry <wf> [--wait] [--json]
                           re-run the step a parked workflow failed at (the model was down, say)
+  dlq [--json]            list dead letters: input the workers refused, with the reason
+  dlq retry <seq>         send dead letter <seq> again to its subject, once its cause is fixed
   demo                    patterns A, B and C end to end
 
 exit codes: 0 ok; 1 failed (cannot connect, refused, rejected, timed out); 2 usage error
@@ -129,6 +131,21 @@ options:
 examples:
   hitl tap
   hitl tap order-42 --json
+`,
+  dlq: `usage: hitl dlq [--json]
+       hitl dlq retry <seq>
+
+Lists the dead letters of HITL_DLQ (tickets, responses and actor messages the workers could not
+accept): sequence, when, source, the subject it came on, and why. Once the cause is fixed (an
+actor kind deployed, a bug fixed), hitl dlq retry <seq> publishes its original bytes again on
+that subject and removes the dead letter.
+
+options:
+  --json               print them as a JSON array ({ seq, at, source, subject, reason, raw })
+
+examples:
+  hitl dlq
+  hitl dlq retry 42
 `,
   parked: `usage: hitl parked [--json]
 

@@ -42,14 +42,14 @@ export async function* storedMessages(
   jsm: JetStreamManager,
   stream: string,
   filter: string,
-): AsyncGenerator<{ seq: number; subject: string; data: Uint8Array }> {
+): AsyncGenerator<{ seq: number; subject: string; data: Uint8Array; time: Date }> {
   for (let seq = 1; ;) {
     // nats-server 2.9 takes `next_by_subj` in a stream message get; the client types it for
     // direct gets only.
     const request = { seq, next_by_subj: filter } as unknown as MsgRequest;
     const m = await jsm.streams.getMessage(stream, request);
     if (!m) return;
-    yield { seq: m.seq, subject: m.subject, data: m.data };
+    yield { seq: m.seq, subject: m.subject, data: m.data, time: m.time };
     seq = m.seq + 1;
   }
 }
