@@ -127,7 +127,7 @@ export class Worker {
         backoffMs: options.config.retryBackoffMs ?? RETRY_BACKOFF_MS,
       };
       const js = jetstream(nc);
-      const interrupts = new InterruptStore(buckets.interrupts, subjects);
+      const interrupts = new InterruptStore(buckets.interrupts, subjects, jsm);
       const host = new ActorHost({
         js,
         subjects,
