@@ -39,6 +39,7 @@ export {
   PrefixClashError,
   RetryableError,
   RevisionConflictError,
+  SnapshotTooLargeError,
   TerminalError,
   toWireError,
   WorkflowNotParkedError,

@@ -49,6 +49,21 @@ interface Delivery {
 
 const RETRY_BACKOFF_MS = 100;
 
+/** Room left in a message for the headers of a KV write. */
+const HEADER_ROOM_BYTES = 1_024;
+
+/** The largest snapshot the server stores: its max_payload, and the bucket's max_msg_size if set. */
+async function maxSnapshotBytes(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  subjects: Subjects,
+): Promise<number> {
+  const payload = (nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM_BYTES;
+  const bucket = await jsm.streams.info(`KV_${subjects.buckets.snapshots}`);
+  const perMessage = bucket.config.max_msg_size;
+  return perMessage !== undefined && perMessage > 0 ? Math.min(payload, perMessage) : payload;
+}
+
 /** How long one pull waits for messages; also the longest a stop waits for a pull to end. */
 const FETCH_EXPIRES_MS = 1_000;
 
@@ -131,7 +146,11 @@ export class Worker {
       const host = new ActorHost({
         js,
         subjects,
-        snapshots: new KvSnapshotStore(buckets.snapshots, subjects),
+        snapshots: new KvSnapshotStore(
+          buckets.snapshots,
+          subjects,
+          await maxSnapshotBytes(nc, jsm, subjects),
+        ),
         interrupts,
         definitions: options.definitions,
         logger: log,

@@ -1,7 +1,15 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
-import { serverPerFile, storedEvents, types, workflowScope } from '../helpers/harness.js';
+import { listDeadLetters } from '../../src/client/deadLetters.js';
+import { ensureTopology, createLogger } from '../../src/index.js';
+import {
+  publishRaw,
+  serverPerFile,
+  storedEvents,
+  types,
+  workflowScope,
+} from '../helpers/harness.js';
 
 // Storage does not grow with finished workflows: a resolved interrupt leaves no delete marker
 // in the interrupts bucket.
@@ -28,5 +36,32 @@ describe('the interrupts bucket', () => {
     }
     await eventually(async () => expect(await stored()).toBe(0));
     expect(await t.client.pending()).toEqual([]);
+  });
+});
+
+describe('a snapshot over the size limit', () => {
+  it('fails its step with the sizes, and is not written', async () => {
+    await using t = workflowScope(shared.server, 'big');
+    const s = t.subjects;
+    // An operator caps the snapshots bucket's messages at 2,000 bytes.
+    await ensureTopology(shared.nc, s, [], {}, {}, createLogger({}, 'silent'));
+    const jsm = await jetstreamManager(shared.nc);
+    const bucket = `KV_${s.buckets.snapshots}`;
+    const config = (await jsm.streams.info(bucket)).config;
+    await jsm.streams.update(bucket, { ...config, max_msg_size: 2_000 });
+    await t.worker();
+    await publishRaw(shared.nc, s.ticketsNew, {
+      id: 'big-1',
+      request: `refund ${'x'.repeat(3_000)}`,
+    });
+    const [letter] = await eventually(async () => {
+      const letters = await listDeadLetters(shared.nc, s);
+      expect(letters).toHaveLength(1);
+      return letters;
+    });
+    expect(letter?.reason).toMatch(
+      /^snapshot 'triage\.big-1' would be \d+ bytes, over the limit of 2000 bytes/,
+    );
+    expect((await jsm.streams.info(bucket)).state.messages).toBe(0);
   });
 });
