@@ -59,6 +59,12 @@ export interface HitlConfig {
    * removed; kept forever when unset. At least JetStream's duplicate window (10 minutes).
    */
   eventsMaxAgeMs?: number;
+  /**
+   * `HITL_TICKETS_MAX_AGE_MS`, `HITL_RESPONSES_MAX_AGE_MS`, `HITL_OUTBOUND_MAX_AGE_MS`,
+   * `HITL_DLQ_MAX_AGE_MS`: messages of that stream older than this are removed; kept forever
+   * when unset (or as an operator set the stream). At least the duplicate window (10 minutes).
+   */
+  streamMaxAgeMs?: Partial<Record<RetainedStream, number>>;
   /** `HITL_REPLICAS`: replicas of every stream and bucket the workers create (default 1). */
   replicas?: number;
   model: ModelSettings;
@@ -66,6 +72,10 @@ export interface HitlConfig {
 
 /** Default of `HITL_STEP_TIMEOUT_MS`: 10 minutes, above a model call's own timeouts and retries. */
 export const DEFAULT_STEP_TIMEOUT_MS = 10 * 60_000;
+
+/** The streams whose retention (`max_age`) a variable sets, besides the event log. */
+export const RETAINED_STREAMS = ['tickets', 'responses', 'outbound', 'dlq'] as const;
+export type RetainedStream = (typeof RETAINED_STREAMS)[number];
 
 /** Default of `HITL_MAX_PAYLOAD_BYTES`: 64 KiB, well above any valid ticket or response. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;
@@ -120,6 +130,17 @@ function positiveInt(
     throw new Error(`${name} must be a positive integer of ${unit}, got '${value}'`);
   }
   return n;
+}
+
+/** A stream retention: at least JetStream's duplicate window, within which copies are dropped. */
+function maxAge(name: string, value: string | undefined): number | undefined {
+  const age = positiveInt(name, value);
+  if (age !== undefined && age < DUPLICATE_WINDOW_MS) {
+    throw new Error(
+      `${name} must be at least ${DUPLICATE_WINDOW_MS} (10 minutes, JetStream's duplicate window, which drops events re-published after a crash), got '${value}'`,
+    );
+  }
+  return age;
 }
 
 function replicas(value: string): number {
@@ -212,14 +233,12 @@ export function loadConfig(
   if (backoff !== undefined) config.retryBackoffMs = backoff;
   const ackWait = positiveInt('HITL_ACK_WAIT_MS', env.HITL_ACK_WAIT_MS);
   if (ackWait !== undefined) config.ackWaitMs = ackWait;
-  const eventsMaxAge = positiveInt('HITL_EVENTS_MAX_AGE_MS', env.HITL_EVENTS_MAX_AGE_MS);
-  if (eventsMaxAge !== undefined) {
-    if (eventsMaxAge < DUPLICATE_WINDOW_MS) {
-      throw new Error(
-        `HITL_EVENTS_MAX_AGE_MS must be at least ${DUPLICATE_WINDOW_MS} (10 minutes, JetStream's duplicate window, which drops events re-published after a crash), got '${env.HITL_EVENTS_MAX_AGE_MS}'`,
-      );
-    }
-    config.eventsMaxAgeMs = eventsMaxAge;
+  const eventsMaxAge = maxAge('HITL_EVENTS_MAX_AGE_MS', env.HITL_EVENTS_MAX_AGE_MS);
+  if (eventsMaxAge !== undefined) config.eventsMaxAgeMs = eventsMaxAge;
+  for (const stream of RETAINED_STREAMS) {
+    const name = `HITL_${stream.toUpperCase()}_MAX_AGE_MS`;
+    const age = maxAge(name, env[name]);
+    if (age !== undefined) config.streamMaxAgeMs = { ...config.streamMaxAgeMs, [stream]: age };
   }
   const drain = positiveInt('HITL_DRAIN_TIMEOUT_MS', env.HITL_DRAIN_TIMEOUT_MS);
   if (drain !== undefined) config.drainTimeoutMs = drain;

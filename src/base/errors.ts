@@ -61,6 +61,39 @@ export class IncompatibleSnapshotError extends TerminalError {
   override name = 'IncompatibleSnapshotError';
 }
 
+/** A step whose snapshot would exceed what the snapshots bucket stores: it is not written. */
+export class SnapshotTooLargeError extends TerminalError {
+  override name = 'SnapshotTooLargeError';
+  constructor(
+    key: string,
+    readonly size: number,
+    readonly limit: number,
+    context: ErrorContext = {},
+  ) {
+    super(
+      `snapshot '${key}' would be ${size} bytes, over the limit of ${limit} bytes (the server's max_payload, or the snapshots bucket's max_msg_size); the step is not stored: keep large data out of machine context`,
+      context,
+    );
+  }
+}
+
+/**
+ * Two prefixes that would share streams and buckets (`team-a` and `team_a`, `hitl` and `HITL`):
+ * the second worker refuses to start rather than rewrite the first one's streams.
+ */
+export class PrefixClashError extends Error {
+  override name = 'PrefixClashError';
+  constructor(
+    readonly prefix: string,
+    readonly stream: string,
+    readonly otherPrefix: string,
+  ) {
+    super(
+      `prefix '${prefix}' clashes with prefix '${otherPrefix}': both map to stream '${stream}' (choose a HITL_PREFIX that differs in more than case, '-', '.' and '_')`,
+    );
+  }
+}
+
 /**
  * A snapshot written by a newer machine version than this worker hosts (a rolling upgrade is
  * under way): the message is left for a worker that hosts that version, and the workflow is

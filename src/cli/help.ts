@@ -16,6 +16,8 @@ commands:
   parked [--json]         list workflows parked at a failed step, waiting for hitl retry
   retry <wf> [--wait] [--json]
                           re-run the step a parked workflow failed at (the model was down, say)
+  dlq [--json]            list dead letters: input the workers refused, with the reason
+  dlq retry <seq>         send dead letter <seq> again to its subject, once its cause is fixed
   demo                    patterns A, B and C end to end
 
 exit codes: 0 ok; 1 failed (cannot connect, refused, rejected, timed out); 2 usage error
@@ -27,8 +29,9 @@ environment: NATS_URL, NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASS, NATS_TOKEN, 
   HITL_MODEL_RETRY_MAX_MS, HITL_APPROVAL_CATEGORIES, HITL_APPROVERS, HITL_SEPARATE_APPROVER,
   HITL_GATE_TIMEOUT_MS, HITL_MAX_PAYLOAD_BYTES, HITL_REPLICAS, HITL_ACK_WAIT_MS,
   HITL_MAX_DELIVER, HITL_RETRY_BACKOFF_MS, HITL_DRAIN_TIMEOUT_MS, HITL_LOCAL_DELIVERY,
-  HITL_EVENTS_MAX_AGE_MS, HITL_STEP_TIMEOUT_MS, HITL_LOG_LEVEL
-  (docs/configuration.md)
+  HITL_EVENTS_MAX_AGE_MS, HITL_TICKETS_MAX_AGE_MS, HITL_RESPONSES_MAX_AGE_MS,
+  HITL_OUTBOUND_MAX_AGE_MS, HITL_DLQ_MAX_AGE_MS, HITL_STEP_TIMEOUT_MS, HITL_LOG_LEVEL
+  (docs/configuration.md, docs/operating-edges.md)
 
 examples:
   hitl worker
@@ -47,7 +50,7 @@ many workers as you like, anywhere: they share the durable consumers.
 
 options:
   --actors KINDS       comma-separated actor kinds to host (default: all of the module's)
-  --concurrency N      messages processed at once (default 32)
+  --concurrency N      steps run at once by this worker, across all it consumes (default 32)
   --module PATH        a module exporting createActors(config) (default: the support workflow;
                        also HITL_ACTORS_MODULE): JavaScript, or TypeScript when node runs
                        with a loader such as tsx (node --import tsx)
@@ -129,6 +132,21 @@ options:
 examples:
   hitl tap
   hitl tap order-42 --json
+`,
+  dlq: `usage: hitl dlq [--json]
+       hitl dlq retry <seq>
+
+Lists the dead letters of HITL_DLQ (tickets, responses and actor messages the workers could not
+accept): sequence, when, source, the subject it came on, and why. Once the cause is fixed (an
+actor kind deployed, a bug fixed), hitl dlq retry <seq> publishes its original bytes again on
+that subject and removes the dead letter.
+
+options:
+  --json               print them as a JSON array ({ seq, at, source, subject, reason, raw })
+
+examples:
+  hitl dlq
+  hitl dlq retry 42
 `,
   parked: `usage: hitl parked [--json]
 

@@ -242,6 +242,36 @@ async function parked(argv: string[], config: HitlConfig): Promise<number> {
   });
 }
 
+async function dlq(argv: string[], config: HitlConfig): Promise<number> {
+  const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
+  const { listDeadLetters, retryDeadLetter } = await import('../client/deadLetters.js');
+  if (positionals[0] === 'retry') {
+    const seq = Number(positionals[1]);
+    if (positionals.length !== 2 || !Number.isInteger(seq) || seq < 1) {
+      throw new UsageError(`usage: hitl dlq retry <seq> (a sequence number that hitl dlq lists)`);
+    }
+    return withClient(config, async (client) => {
+      const sent = await retryDeadLetter(client.nc, client.subjects, seq);
+      out(
+        `dead letter ${seq} sent again to ${sent.subject}${sent.duplicate ? ' (already sent)' : ''}`,
+      );
+      return 0;
+    });
+  }
+  if (positionals.length > 0) {
+    throw new UsageError(
+      `unknown dlq argument '${positionals[0]}' (hitl dlq [--json] or hitl dlq retry <seq>)`,
+    );
+  }
+  return withClient(config, async (client) => {
+    const letters = await listDeadLetters(client.nc, client.subjects);
+    if (values.json) out(JSON.stringify(letters));
+    else if (letters.length === 0) out('no dead letters');
+    else for (const d of letters) out(`${d.seq}\t${d.at}\t${d.source}\t${d.subject}\t${d.reason}`);
+    return 0;
+  });
+}
+
 async function respond(argv: string[], config: HitlConfig): Promise<number> {
   const { values, positionals } = parse(argv, {
     reviewer: { type: 'string' },
@@ -363,6 +393,7 @@ const commands: Record<string, (argv: string[], config: HitlConfig) => Promise<n
   show,
   tap,
   retry,
+  dlq,
   demo: async (argv) => (await import('./demo.js')).runDemo(argv),
 };
 

@@ -7,7 +7,7 @@ import {
   type NodeConnectionOptions,
 } from '@nats-io/transport-node';
 import type { NatsSettings } from '../base/config.js';
-import { coalesceNatsWrites, tuneNatsRequests } from './natsTuning.js';
+import { tuneConnection, tuneNatsRequests } from './natsTuning.js';
 
 /** A file named by an environment variable that cannot be read: the message names both. */
 async function readSetting(variable: string, path: string): Promise<Uint8Array> {
@@ -149,7 +149,7 @@ export async function connectNats(settings: NatsSettings, name = 'hitl'): Promis
   tuneNatsRequests();
   try {
     const nc = await connect(options);
-    coalesceNatsWrites(nc);
+    tuneConnection(nc);
     return nc;
   } catch (err) {
     throw new Error(

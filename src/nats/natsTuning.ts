@@ -1,8 +1,9 @@
 import { RequestError } from '@nats-io/nats-core';
+import { NatsConnectionImpl, ProtocolHandler, RequestOne } from '@nats-io/nats-core/internal';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { createLogger, type Logger } from '../base/logger.js';
 
 const encoder = new TextEncoder();
-import { RequestOne } from '@nats-io/nats-core/internal';
-import type { NatsConnection } from '@nats-io/transport-node';
 
 /**
  * nats.js 3.4 ends every request, answered or not, with `cancel()`, which rejects its
@@ -79,4 +80,56 @@ export function coalesceNatsWrites(nc: NatsConnection): void {
     return close(err);
   };
   p.hitlCoalesced = true;
+}
+
+/** The nats-core classes the patches above are applied to (this module's copy). */
+export interface PatchedClasses {
+  connection: abstract new (...args: never[]) => unknown;
+  protocol: abstract new (...args: never[]) => unknown;
+}
+
+const OUR_CLASSES: PatchedClasses = {
+  connection: NatsConnectionImpl as unknown as PatchedClasses['connection'],
+  protocol: ProtocolHandler,
+};
+
+/**
+ * Whether `nc` is built from the nats-core classes this module patches. The patches reach
+ * nats-core through a deep import: should a lockfile refresh install a second copy (one for
+ * `@nats-io/transport-node`, another for this package), they would change the copy no
+ * connection uses, silently. The four `@nats-io` packages are pinned to one exact version, and
+ * this checks it held.
+ */
+export function patchesReach(nc: NatsConnection, classes: PatchedClasses = OUR_CLASSES): boolean {
+  const protocol = (nc as unknown as { protocol?: unknown }).protocol;
+  return nc instanceof classes.connection && protocol instanceof classes.protocol;
+}
+
+let warned = false;
+
+/**
+ * Applies the tuning to a connection the runtime made, after checking that the patched classes
+ * are the ones it uses ({@link patchesReach}); otherwise the connection runs unpatched, and one
+ * warning says why. Returns whether the tuning applies.
+ *
+ * @example
+ * const nc = await connect(options);
+ * tuneConnection(nc);
+ */
+export function tuneConnection(
+  nc: NatsConnection,
+  log?: Logger,
+  classes: PatchedClasses = OUR_CLASSES,
+): boolean {
+  if (!patchesReach(nc, classes)) {
+    if (!warned || log !== undefined) {
+      warned = true;
+      (log ?? createLogger({ component: 'nats' })).warn(
+        'nats.js tuning not applied: the connection uses another copy of @nats-io/nats-core than the one patched (run npm ci; the @nats-io packages must share one exact version)',
+      );
+    }
+    return false;
+  }
+  coalesceNatsWrites(nc);
+  return true;
 }

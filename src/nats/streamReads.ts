@@ -43,7 +43,13 @@ export async function* storedMessages(
   jsm: JetStreamManager,
   stream: string,
   filter: string,
-): AsyncGenerator<{ seq: number; subject: string; data: Uint8Array; msgId?: string }> {
+): AsyncGenerator<{
+  seq: number;
+  subject: string;
+  data: Uint8Array;
+  time: Date;
+  msgId?: string;
+}> {
   for (let seq = 1; ;) {
     // nats-server 2.9 takes `next_by_subj` in a stream message get; the client types it for
     // direct gets only.
@@ -51,7 +57,13 @@ export async function* storedMessages(
     const m = await jsm.streams.getMessage(stream, request);
     if (!m) return;
     const msgId = m.header?.get('Nats-Msg-Id');
-    yield { seq: m.seq, subject: m.subject, data: m.data, ...(msgId ? { msgId } : {}) };
+    yield {
+      seq: m.seq,
+      subject: m.subject,
+      data: m.data,
+      time: m.time,
+      ...(msgId ? { msgId } : {}),
+    };
     seq = m.seq + 1;
   }
 }

@@ -4,12 +4,16 @@ import {
   RetentionPolicy,
   StorageType,
   jetstreamManager,
+  type ConsumerConfig,
   type JetStreamManager,
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { DUPLICATE_WINDOW_MS } from '../base/config.js';
+import { millis, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { DUPLICATE_WINDOW_MS, type RetainedStream } from '../base/config.js';
+import { PrefixClashError } from '../base/errors.js';
+import { createLogger, type Logger } from '../base/logger.js';
+import { settingsToApply } from './settingsRule.js';
 import type { Subjects } from './subjects.js';
 
 export { DUPLICATE_WINDOW_MS };
@@ -25,43 +29,105 @@ export interface Buckets {
   interrupts: KV;
 }
 
-type NamedStreamConfig = Partial<StreamConfig> & { name: string };
+type NamedStreamConfig = Partial<StreamConfig> & { name: string; subjects: string[] };
 
-function streamConfigs(
-  s: Subjects,
-  replicas: number,
-  eventsMaxAgeMs: number | undefined,
-): NamedStreamConfig[] {
-  const common = {
+/** A stream the runtime wants: its identity, then its settings split by the storage rule. */
+interface WantedStream {
+  name: string;
+  subjects: string[];
+  retention: RetentionPolicy;
+  /** Named by a variable: applied to an existing stream. */
+  explicit: Partial<StreamConfig>;
+}
+
+function streamDefaults(replicas: number): Partial<StreamConfig> {
+  return {
     storage: StorageType.File,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
     num_replicas: replicas,
-    // Set every time (0: kept forever), so that a worker started without a limit lifts one.
     max_age: 0,
   };
+}
+
+function wantedStreams(s: Subjects, storage: StorageSettings): WantedStream[] {
+  const replicas = storage.replicas !== undefined ? { num_replicas: storage.replicas } : {};
+  const age = (ms: number | undefined) => (ms !== undefined ? { max_age: nanos(ms) } : {});
+  const ages = storage.streamMaxAgeMs ?? {};
+  const limits = RetentionPolicy.Limits;
   return [
-    { name: s.streams.tickets, subjects: [s.ticketsNew], retention: RetentionPolicy.Limits },
-    { name: s.streams.responses, subjects: [s.respondAll], retention: RetentionPolicy.Limits },
+    {
+      name: s.streams.tickets,
+      subjects: [s.ticketsNew],
+      retention: limits,
+      explicit: age(ages.tickets),
+    },
+    {
+      name: s.streams.responses,
+      subjects: [s.respondAll],
+      retention: limits,
+      explicit: age(ages.responses),
+    },
     {
       name: s.streams.events,
       subjects: [s.events(), s.humanRequestAll],
-      retention: RetentionPolicy.Limits,
-      ...(eventsMaxAgeMs !== undefined ? { max_age: nanos(eventsMaxAgeMs) } : {}),
+      retention: limits,
+      explicit: age(storage.eventsMaxAgeMs),
     },
-    { name: s.streams.outbound, subjects: [s.outboundAll], retention: RetentionPolicy.Limits },
-    { name: s.streams.dlq, subjects: [s.dlqAll], retention: RetentionPolicy.Limits },
+    {
+      name: s.streams.outbound,
+      subjects: [s.outboundAll],
+      retention: limits,
+      explicit: age(ages.outbound),
+    },
+    { name: s.streams.dlq, subjects: [s.dlqAll], retention: limits, explicit: age(ages.dlq) },
     // Mailboxes are work queues: a message is gone once its step is committed and acked.
     { name: s.streams.mailbox, subjects: [s.mailboxAll], retention: RetentionPolicy.Workqueue },
-    // Deadlines: a timer message is redelivered (nak with delay) until it is due.
+    // Deadlines: a due timer, published by the workers' deadline scheduler (and the pause's
+    // own, put back until due when it is near).
     { name: s.streams.timers, subjects: [s.timerAll], retention: RetentionPolicy.Workqueue },
-  ].map((c) => ({ ...common, ...c }));
+  ].map((w) => ({ ...w, explicit: { ...replicas, ...(w.explicit ?? {}) } }));
 }
 
-async function ensureStream(jsm: JetStreamManager, config: NamedStreamConfig): Promise<void> {
-  const name = config.name;
+/**
+ * Refuses a prefix whose streams already belong to another prefix (`team-a` and `team_a` both
+ * map to `TEAM_A_*`): updating them would take that deployment's subjects away, and its
+ * tickets would stop being stored. Checked before anything is created or changed.
+ */
+async function checkPrefix(
+  jsm: JetStreamManager,
+  prefix: string,
+  streams: WantedStream[],
+): Promise<void> {
+  for (const wanted of streams) {
+    let subjects: string[];
+    try {
+      subjects = (await jsm.streams.info(wanted.name)).config.subjects ?? [];
+    } catch (err) {
+      if (isNotFound(err)) continue;
+      throw err;
+    }
+    const foreign = subjects.find((subject) => !subject.startsWith(`${prefix}.`));
+    if (foreign === undefined) continue;
+    // The other prefix is what stands before one of our subjects' tails.
+    const tail = wanted.subjects
+      .map((ours) => ours.slice(prefix.length))
+      .find((t) => foreign.endsWith(t));
+    const other = tail !== undefined ? foreign.slice(0, -tail.length) : foreign;
+    throw new PrefixClashError(prefix, wanted.name, other);
+  }
+}
+
+async function ensureStream(
+  jsm: JetStreamManager,
+  wanted: WantedStream,
+  defaults: Partial<StreamConfig>,
+  log: Logger,
+): Promise<void> {
+  const { name, subjects, retention, explicit } = wanted;
+  const config: NamedStreamConfig = { ...defaults, ...explicit, name, subjects, retention };
+  let current: StreamConfig;
   try {
-    await jsm.streams.info(name);
-    await jsm.streams.update(name, config);
+    current = (await jsm.streams.info(name)).config;
   } catch (err) {
     if (!isNotFound(err)) throw err;
     try {
@@ -70,6 +136,43 @@ async function ensureStream(jsm: JetStreamManager, config: NamedStreamConfig): P
       // Another worker created it between our info and add.
       if (!/already in use/i.test(String(addErr))) throw addErr;
     }
+    return;
+  }
+  const changes = settingsToApply(
+    current,
+    { what: `stream '${name}'`, explicit, defaults: { ...defaults, retention } },
+    log,
+  );
+  const missing = subjects.filter((subject) => !(current.subjects ?? []).includes(subject));
+  if (missing.length > 0) {
+    changes.subjects = [...(current.subjects ?? []), ...missing];
+    log.info('subjects added to stream', { stream: name, subjects: missing });
+  }
+  if (Object.keys(changes).length > 0) {
+    await jsm.streams.update(name, { ...current, ...changes });
+  }
+}
+
+/** Brings an existing bucket's stream (`KV_<bucket>`) under the storage rule. */
+async function ensureBucketSettings(
+  jsm: JetStreamManager,
+  bucket: string,
+  storage: StorageSettings,
+  log: Logger,
+): Promise<void> {
+  const stream = `KV_${bucket}`;
+  const info = await jsm.streams.info(stream);
+  const changes = settingsToApply(
+    info.config,
+    {
+      what: `bucket '${bucket}'`,
+      explicit: storage.replicas !== undefined ? { num_replicas: storage.replicas } : {},
+      defaults: { num_replicas: 1, storage: StorageType.File, max_msgs_per_subject: 1 },
+    },
+    log,
+  );
+  if (Object.keys(changes).length > 0) {
+    await jsm.streams.update(stream, { ...info.config, ...changes });
   }
 }
 
@@ -77,9 +180,37 @@ function isNotFound(err: unknown): boolean {
   return err instanceof Error && /not found/i.test(err.message);
 }
 
+/** Storage settings the variables name (`HITL_REPLICAS`, `HITL_EVENTS_MAX_AGE_MS`); unset: not named. */
+export interface StorageSettings {
+  replicas?: number;
+  eventsMaxAgeMs?: number;
+  /** `HITL_<STREAM>_MAX_AGE_MS`: the retention of the tickets, responses, outbound and dlq streams. */
+  streamMaxAgeMs?: Partial<Record<RetainedStream, number>>;
+}
+
+/** Delivery settings the variables name (`HITL_ACK_WAIT_MS`, `HITL_MAX_DELIVER`); unset: not named. */
+export interface DeliverySettings {
+  ackWaitMs?: number;
+  maxDeliver?: number;
+}
+
+/** What {@link ensureTopology} leaves the worker with. */
+export interface Topology {
+  jsm: JetStreamManager;
+  buckets: Buckets;
+  /**
+   * The ack wait each consumer really has (by role: `tickets`, `responses`, `timers`,
+   * `actor-<kind>`), which an operator may have set and no variable names.
+   */
+  ackWaitMs: Record<string, number>;
+}
+
 /**
- * Creates the contract's streams, KV buckets and the runtime's durable consumers when missing,
- * with the same settings every time. Safe to run from many workers at once.
+ * Creates the contract's streams, KV buckets and the runtime's durable consumers when missing.
+ * On what exists it follows the storage rule (see {@link settingsToApply}): what a variable
+ * names is applied and logged, the rest is left as the operator set it. Refuses a prefix whose
+ * streams another prefix already uses ({@link PrefixClashError}). Safe to run from many workers
+ * at once.
  *
  * @example
  * const { buckets } = await ensureTopology(nc, new Subjects('hitl'), ['triage', 'gate']);
@@ -88,84 +219,105 @@ export async function ensureTopology(
   nc: NatsConnection,
   subjects: Subjects,
   kinds: readonly string[] = [],
-  delivery: { ackWaitMs?: number } = {},
-  storage: { replicas?: number; eventsMaxAgeMs?: number } = {},
-): Promise<{ jsm: JetStreamManager; buckets: Buckets }> {
-  const replicas = storage.replicas ?? 1;
+  delivery: DeliverySettings = {},
+  storage: StorageSettings = {},
+  log: Logger = createLogger({ component: 'topology' }),
+): Promise<Topology> {
   const jsm = await jetstreamManager(nc);
-  for (const config of streamConfigs(subjects, replicas, storage.eventsMaxAgeMs)) {
-    await ensureStream(jsm, config);
-  }
+  const streams = wantedStreams(subjects, storage);
+  await checkPrefix(jsm, subjects.prefix, streams);
+  const defaults = streamDefaults(storage.replicas ?? 1);
+  for (const wanted of streams) await ensureStream(jsm, wanted, defaults, log);
   const kvm = new Kvm(nc);
   const bucket = async (name: string): Promise<KV> => {
-    const kv = await kvm.create(name, { storage: StorageType.File, history: 1, replicas });
-    // An existing bucket is opened as it is: bring its replicas to HITL_REPLICAS (R1 -> R3).
-    const stream = `KV_${name}`;
-    const info = await jsm.streams.info(stream);
-    if (info.config.num_replicas !== replicas) {
-      await jsm.streams.update(stream, { ...info.config, num_replicas: replicas });
-    }
+    const kv = await kvm.create(name, {
+      storage: StorageType.File,
+      history: 1,
+      replicas: storage.replicas ?? 1,
+    });
+    // kvm.create opens an existing bucket as it is.
+    await ensureBucketSettings(jsm, name, storage, log);
     return kv;
   };
   const buckets: Buckets = {
     snapshots: await bucket(subjects.buckets.snapshots),
     interrupts: await bucket(subjects.buckets.interrupts),
   };
-  const durable = {
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(delivery.ackWaitMs ?? ACK_WAIT_MS),
-    // Unlimited on the server, which would otherwise stop delivering without a word: the worker
-    // counts a message's failed tries itself (HITL_MAX_DELIVER) and parks or dead-letters it,
-    // while a message it puts back to wait (a deadline not due, a snapshot of a newer machine
-    // version in a rolling upgrade) uses up nothing. Set on existing consumers too.
-    max_deliver: -1,
-    max_ack_pending: 10_000,
-  };
-  const consumers: { stream: string; name: string; filter: string }[] = [
-    {
-      stream: subjects.streams.tickets,
-      name: subjects.consumer('tickets'),
-      filter: subjects.ticketsNew,
-    },
-    {
-      stream: subjects.streams.responses,
-      name: subjects.consumer('responses'),
-      filter: subjects.respondAll,
-    },
-    // A timer is nak'ed with a delay until it is due, however many times that takes.
-    {
-      stream: subjects.streams.timers,
-      name: subjects.consumer('timers'),
-      filter: subjects.timerAll,
-    },
+  const ackWaitMs: Record<string, number> = {};
+  for (const consumer of wantedConsumers(subjects, kinds)) {
+    ackWaitMs[consumer.role] = await ensureConsumer(jsm, subjects, consumer, delivery, log);
+  }
+  return { jsm, buckets, ackWaitMs };
+}
+
+interface WantedConsumer {
+  stream: string;
+  role: string;
+  filter: string;
+}
+
+function wantedConsumers(subjects: Subjects, kinds: readonly string[]): WantedConsumer[] {
+  return [
+    { stream: subjects.streams.tickets, role: 'tickets', filter: subjects.ticketsNew },
+    { stream: subjects.streams.responses, role: 'responses', filter: subjects.respondAll },
+    // A due timer is put back while a response stored before it is not yet applied.
+    { stream: subjects.streams.timers, role: 'timers', filter: subjects.timerAll },
     ...kinds.map((kind) => ({
       stream: subjects.streams.mailbox,
-      name: subjects.consumer(`actor-${kind}`),
+      role: `actor-${kind}`,
       filter: subjects.mailboxOf(kind),
     })),
   ];
-  for (const { stream, name, filter } of consumers) {
-    const config = {
-      ...durable,
-      durable_name: name,
-      filter_subject: filter,
-    };
+}
+
+/** Creates or brings under the storage rule one durable consumer; returns its real ack wait. */
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  subjects: Subjects,
+  wanted: WantedConsumer,
+  delivery: DeliverySettings,
+  log: Logger,
+): Promise<number> {
+  const name = subjects.consumer(wanted.role);
+  const defaults: Partial<ConsumerConfig> = {
+    ack_wait: nanos(ACK_WAIT_MS),
+    max_ack_pending: 10_000,
+  };
+  const explicit: Partial<ConsumerConfig> = {
+    ...(delivery.ackWaitMs !== undefined ? { ack_wait: nanos(delivery.ackWaitMs) } : {}),
+    // Unlimited on the server, which would otherwise stop delivering without a word: the worker
+    // counts a message's failed tries itself (HITL_MAX_DELIVER) and parks or dead-letters it,
+    // while a message it puts back to wait (a deadline not due, a snapshot of a newer machine
+    // version in a rolling upgrade) uses up nothing. Needed for correctness, so always applied,
+    // on existing consumers too.
+    max_deliver: -1,
+  };
+  const config: Partial<ConsumerConfig> = {
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ...defaults,
+    ...explicit,
+    durable_name: name,
+    filter_subject: wanted.filter,
+  };
+  let current: ConsumerConfig;
+  try {
+    current = (await jsm.consumers.info(wanted.stream, name)).config;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
     try {
-      await jsm.consumers.info(stream, name);
-      await jsm.consumers.update(stream, name, {
-        ack_wait: config.ack_wait,
-        max_deliver: config.max_deliver,
-        max_ack_pending: config.max_ack_pending,
-      });
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-      try {
-        await jsm.consumers.add(stream, config);
-      } catch (addErr) {
-        if (!/already (exists|in use)/i.test(String(addErr))) throw addErr;
-      }
+      return ackWaitOf((await jsm.consumers.add(wanted.stream, config)).config);
+    } catch (addErr) {
+      if (!/already (exists|in use)/i.test(String(addErr))) throw addErr;
+      current = (await jsm.consumers.info(wanted.stream, name)).config;
     }
   }
-  return { jsm, buckets };
+  const changes = settingsToApply(current, { what: `consumer '${name}'`, explicit, defaults }, log);
+  if (Object.keys(changes).length === 0) return ackWaitOf(current);
+  const updated = await jsm.consumers.update(wanted.stream, name, changes);
+  return ackWaitOf(updated.config);
+}
+
+function ackWaitOf(config: Partial<ConsumerConfig>): number {
+  return config.ack_wait !== undefined ? millis(config.ack_wait) : ACK_WAIT_MS;
 }

@@ -1,3 +1,4 @@
+import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { BucketReader } from '../nats/streamReads.js';
 import { InterruptRecordSchema, type InterruptRecord } from '../base/schemas.js';
@@ -12,9 +13,14 @@ const encoder = new TextEncoder();
 export class InterruptStore {
   private readonly reader: BucketReader;
 
+  /**
+   * @param jsm when given, the delete marker a resolved interrupt leaves is purged, so the
+   * bucket (and every listing of it) does not grow with each workflow that ever paused.
+   */
   constructor(
     private readonly kv: KV,
     private readonly subjects: Subjects,
+    private readonly jsm?: JetStreamManager,
   ) {
     this.reader = new BucketReader(kv);
   }
@@ -39,6 +45,25 @@ export class InterruptStore {
    */
   async list(keys: () => Promise<string[]>, concurrency = 256): Promise<InterruptRecord[]> {
     return (await this.reader.values(keys, concurrency)).flatMap(parseRecord);
+  }
+
+  /**
+   * Removes a deleted key's marker (and anything before it) from the bucket's stream, up to the
+   * marker only: a record put again since (the next pause) is kept.
+   */
+  private async purgeMarker(key: string): Promise<void> {
+    if (!this.jsm) return;
+    try {
+      const entry = await this.kv.get(key);
+      if (!entry || entry.operation === 'PUT') return;
+      const bucket = this.subjects.buckets.interrupts;
+      await this.jsm.streams.purge(`KV_${bucket}`, {
+        filter: `$KV.${bucket}.${key}`,
+        seq: entry.revision + 1,
+      });
+    } catch {
+      // Best effort: the interrupt is resolved either way; a marker left costs listing time only.
+    }
   }
 
   async put(record: InterruptRecord): Promise<void> {
@@ -77,6 +102,7 @@ export class InterruptStore {
     if (revision !== undefined) {
       try {
         await this.kv.delete(key, { previousSeq: revision });
+        await this.purgeMarker(key);
         return;
       } catch (err) {
         if ((err as { code?: unknown }).code !== 10071) throw err;
@@ -88,6 +114,7 @@ export class InterruptStore {
     if (parsed.success && parsed.data.interruptId !== interruptId) return;
     try {
       await this.kv.delete(key, { previousSeq: entry.revision });
+      await this.purgeMarker(key);
     } catch (err) {
       // Changed since we read it: a newer interrupt or a concurrent resolve; either way not ours.
       if ((err as { code?: unknown }).code !== 10071) throw err;

@@ -1,5 +1,5 @@
 import type { KV } from '@nats-io/kv';
-import { RevisionConflictError } from '../base/errors.js';
+import { RevisionConflictError, SnapshotTooLargeError } from '../base/errors.js';
 import { SnapshotEnvelopeSchema, type SnapshotEnvelope } from '../base/schemas.js';
 import { BucketReader } from '../nats/streamReads.js';
 import type { Subjects } from '../nats/subjects.js';
@@ -46,9 +46,14 @@ function isWrongLastSequence(err: unknown): boolean {
 export class KvSnapshotStore implements SnapshotStore {
   private readonly reader: BucketReader;
 
+  /**
+   * @param maxBytes the largest snapshot written: a larger one fails its step with
+   * {@link SnapshotTooLargeError} instead of being sent to the server.
+   */
   constructor(
     private readonly kv: KV,
     private readonly subjects: Subjects,
+    private readonly maxBytes = Number.POSITIVE_INFINITY,
   ) {
     this.reader = new BucketReader(kv);
   }
@@ -62,6 +67,11 @@ export class KvSnapshotStore implements SnapshotStore {
   async put(envelope: SnapshotEnvelope, revision: number | undefined): Promise<number> {
     const key = this.subjects.snapshotKey(envelope.kind, envelope.workflowId);
     const data = encoder.encode(JSON.stringify(envelope));
+    if (data.length > this.maxBytes) {
+      throw new SnapshotTooLargeError(key, data.length, this.maxBytes, {
+        workflowId: envelope.workflowId,
+      });
+    }
     try {
       return revision === undefined
         ? await this.kv.create(key, data)

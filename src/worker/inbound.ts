@@ -22,8 +22,11 @@ const encoder = new TextEncoder();
 /** How a handled message is settled: acked (nothing), or put back to come again after a delay. */
 export type Settle = void | { nakMs: number };
 
-/** A timer due later than this is looked at again after this long (and put back again). */
-const MAX_TIMER_NAP_MS = 60 * 60_000;
+/**
+ * A timer message due within this long is put back until it is due; a later one is left to the
+ * deadline scheduler of the workers, which publishes it again when it is due.
+ */
+const NEAR_TIMER_MS = 30_000;
 
 /** When JetStream stored a message, as an ISO time. */
 function storedAt(m: JsMsg): string {
@@ -218,17 +221,29 @@ export class Inbound {
   }
 
   /**
-   * A deadline: put back until it is due; then, once every response JetStream stored for the
-   * workflow has been handled (one stored before the deadline still wins), expire the interrupt.
+   * A deadline. Not due yet: one due soon is put back until then; a later one is dropped, as the
+   * scheduler of every worker ({@link TimerScheduler}) publishes it again when it is due, so
+   * that waiting deadlines hold no ack-pending slot. One whose interrupt is no longer pending
+   * (answered, replaced) is dropped. Due: once every response JetStream stored for the workflow
+   * has been applied, including one forwarded to the actor's mailbox by a worker that does not
+   * host it (one stored before the deadline still wins), the interrupt expires.
    */
   async timer(m: JsMsg, final = false): Promise<Settle> {
     const parsed = TimerMessageSchema.safeParse(parseJson(m.data, this.maxPayloadBytes));
     if (!parsed.success) throw new BadInput(`invalid timer: ${describeZodError(parsed.error)}`);
     const timer = parsed.data;
-    const wait = Date.parse(timer.expiresAt) - Date.now();
-    if (wait > 0) return { nakMs: Math.min(wait, MAX_TIMER_NAP_MS) };
-    if (await this.responsesUnhandled(timer.workflowId)) return { nakMs: 250 };
     const wf = timer.workflowId;
+    const pending = await this.interrupts.get(wf);
+    if (pending?.interruptId !== timer.interruptId) return;
+    const wait = Date.parse(timer.expiresAt) - Date.now();
+    if (wait > NEAR_TIMER_MS) return;
+    if (wait > 0) return { nakMs: wait };
+    if (
+      (await this.responsesUnhandled(wf)) ||
+      (await this.mailboxHolds(this.subjects.mailbox(timer.actor, wf)))
+    ) {
+      return { nakMs: 250 };
+    }
     const id = `x${timer.interruptId}`;
     if (this.host.hosts(timer.actor)) {
       await this.host.apply(timer.actor, wf, {
@@ -254,6 +269,22 @@ export class Inbound {
       ),
       { msgID: `${wf}.${id}`, ...forwardTrace(m) },
     );
+  }
+
+  /**
+   * True while the mailbox `subject` (a work queue) still stores a message: a response a worker
+   * forwarded there was acked on the responses consumer before the actor applied it.
+   */
+  private async mailboxHolds(subject: string): Promise<boolean> {
+    try {
+      const held = await this.jsm.streams.getMessage(this.subjects.streams.mailbox, {
+        last_by_subj: subject,
+      });
+      return held !== null;
+    } catch (err) {
+      if (/no message found/i.test(describeError(err))) return false;
+      throw err;
+    }
   }
 
   /** True while the latest response stored for `wf` is not yet acknowledged by the consumer. */

@@ -21,7 +21,8 @@ import { InterruptStore } from '../stores/interruptStore.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { KvSnapshotStore } from '../stores/snapshotStore.js';
 import { Subjects } from '../nats/subjects.js';
-import { ACK_WAIT_MS, ensureTopology, MAX_DELIVER } from '../nats/topology.js';
+import { TimerScheduler } from './timerScheduler.js';
+import { ensureTopology, MAX_DELIVER } from '../nats/topology.js';
 
 /** Where tickets from `hitl.tickets.new` go: the actor kind that starts a workflow. */
 export interface TicketIntake {
@@ -34,7 +35,7 @@ export interface WorkerOptions {
   definitions: readonly ActorDefinition[];
   /** Consume `hitl.tickets.new` and start this actor for each ticket. */
   intake?: TicketIntake;
-  /** Messages processed at once by this worker. */
+  /** Steps run at once by this worker, in total across its pull loops (default 32). */
   concurrency?: number;
   /** An existing connection; otherwise the worker connects and closes its own. */
   connection?: NatsConnection;
@@ -43,7 +44,10 @@ export interface WorkerOptions {
 
 /** How messages come back: `HITL_ACK_WAIT_MS`, `HITL_MAX_DELIVER`, `HITL_RETRY_BACKOFF_MS`. */
 interface Delivery {
+  /** The longest ack wait of the worker's consumers. */
   ackWaitMs: number;
+  /** Each consumer's ack wait, by role. */
+  ackWaits: Record<string, number>;
   maxDeliver: number;
   /** A failed step comes back after `min(30 s, backoffMs × 2^deliveries)`. */
   backoffMs: number;
@@ -57,6 +61,21 @@ const MAX_COUNTED = 10_000;
 
 /** A consumer's handler: `final` says that this try is the message's last. */
 type Handler = (m: JsMsg, final: boolean) => Promise<Settle>;
+
+/** Room left in a message for the headers of a KV write. */
+const HEADER_ROOM_BYTES = 1_024;
+
+/** The largest snapshot the server stores: its max_payload, and the bucket's max_msg_size if set. */
+async function maxSnapshotBytes(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  subjects: Subjects,
+): Promise<number> {
+  const payload = (nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM_BYTES;
+  const bucket = await jsm.streams.info(`KV_${subjects.buckets.snapshots}`);
+  const perMessage = bucket.config.max_msg_size;
+  return perMessage !== undefined && perMessage > 0 ? Math.min(payload, perMessage) : payload;
+}
 
 /** How long one pull waits for messages; also the longest a stop waits for a pull to end. */
 const FETCH_EXPIRES_MS = 1_000;
@@ -78,7 +97,13 @@ export class Worker {
   private readonly held = new Set<JsMsg>();
   private readonly loops: Promise<void>[] = [];
   private waiters: (() => void)[] = [];
+  /** Steps running now, across every pull loop: at most `concurrency`. */
+  private running = 0;
+  /** Messages pulled while every slot was taken, first come first served. */
+  private readonly slotQueue: (() => void)[] = [];
   private stopping: Promise<void> | undefined;
+  /** Publishes each pending interrupt's deadline when it is due. */
+  private scheduler: TimerScheduler | undefined;
   private closing = false;
 
   private constructor(
@@ -100,24 +125,48 @@ export class Worker {
     try {
       const subjects = new Subjects(options.config.prefix);
       const kinds = options.definitions.map((d) => d.kind);
+      const { jsm, buckets, ackWaitMs } = await ensureTopology(
+        nc,
+        subjects,
+        kinds,
+        {
+          ...(options.config.ackWaitMs !== undefined
+            ? { ackWaitMs: options.config.ackWaitMs }
+            : {}),
+          ...(options.config.maxDeliver !== undefined
+            ? { maxDeliver: options.config.maxDeliver }
+            : {}),
+        },
+        {
+          ...(options.config.replicas !== undefined ? { replicas: options.config.replicas } : {}),
+          ...(options.config.eventsMaxAgeMs !== undefined
+            ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
+            : {}),
+          ...(options.config.streamMaxAgeMs !== undefined
+            ? { streamMaxAgeMs: options.config.streamMaxAgeMs }
+            : {}),
+        },
+        log,
+      );
+      // The consumers' own ack waits, which an operator may have set longer than the variable:
+      // applied ids are kept for four of the longest, so a late redelivery is still recognised.
       const delivery: Delivery = {
-        ackWaitMs: options.config.ackWaitMs ?? ACK_WAIT_MS,
+        ackWaitMs: Math.max(...Object.values(ackWaitMs)),
+        ackWaits: ackWaitMs,
         maxDeliver: options.config.maxDeliver ?? MAX_DELIVER,
         backoffMs: options.config.retryBackoffMs ?? RETRY_BACKOFF_MS,
       };
-      const { jsm, buckets } = await ensureTopology(nc, subjects, kinds, delivery, {
-        replicas: options.config.replicas ?? 1,
-        ...(options.config.eventsMaxAgeMs !== undefined
-          ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
-          : {}),
-      });
       const js = jetstream(nc);
-      const interrupts = new InterruptStore(buckets.interrupts, subjects);
+      const interrupts = new InterruptStore(buckets.interrupts, subjects, jsm);
       const mailboxes = new Mailboxes(jsm, subjects);
       const host = new ActorHost({
         js,
         subjects,
-        snapshots: new KvSnapshotStore(buckets.snapshots, subjects),
+        snapshots: new KvSnapshotStore(
+          buckets.snapshots,
+          subjects,
+          await maxSnapshotBytes(nc, jsm, subjects),
+        ),
         interrupts,
         definitions: options.definitions,
         logger: log,
@@ -166,6 +215,8 @@ export class Worker {
       await worker.consume(subjects.streams.timers, 'timers', (m, final) =>
         worker.inbound.timer(m, final),
       );
+      worker.scheduler = new TimerScheduler(buckets.interrupts, js, subjects, log);
+      await worker.scheduler.start();
       for (const kind of kinds) {
         await worker.consume(subjects.streams.mailbox, `actor-${kind}`, (m, final) =>
           worker.inbound.mailbox(m, kind, final),
@@ -185,6 +236,7 @@ export class Worker {
     this.host.drain();
     for (const wake of this.waiters.splice(0)) wake();
     this.stopping ??= (async () => {
+      await this.scheduler?.stop();
       // Pull loops end within one fetch expiry; whatever they still receive is handed back.
       await Promise.allSettled(this.loops);
       const drained = Promise.all([...this.inFlight]);
@@ -208,6 +260,19 @@ export class Worker {
       this.log.info('worker stopped');
     })();
     return this.stopping;
+  }
+
+  /**
+   * The longest ack wait of this worker's consumers, as the server has it (an operator may have
+   * set one that no variable names): applied ids are kept for four of them.
+   */
+  get ackWaitMs(): number {
+    return this.delivery.ackWaitMs;
+  }
+
+  /** Deadlines of pending interrupts this worker waits for, to publish each when it is due. */
+  get deadlinesWaiting(): number {
+    return this.scheduler?.waiting ?? 0;
   }
 
   /** Steps running now; after a {@link stop} that hit its bound, the ones it handed back. */
@@ -265,11 +330,13 @@ export class Worker {
    * none; what still fails on its last try (outside any step) is dead-lettered.
    */
   private async process(m: JsMsg, role: string, handler: Handler): Promise<void> {
-    const heartbeat = setInterval(() => m.working(), this.delivery.ackWaitMs / 3);
+    const ackWait = this.delivery.ackWaits[role] ?? this.delivery.ackWaitMs;
+    const heartbeat = setInterval(() => m.working(), ackWait / 3);
     this.held.add(m);
     const source = role.startsWith('actor-') ? 'mailbox' : role;
     const key = `${role} ${m.info.streamSequence}`;
     const failed = this.failures.get(key) ?? 0;
+    await this.takeSlot();
     try {
       const settle = await handler(m, failed + 1 >= this.delivery.maxDeliver);
       this.failures.delete(key);
@@ -330,6 +397,7 @@ export class Worker {
         m.nak(1_000);
       }
     } finally {
+      this.releaseSlot();
       clearInterval(heartbeat);
       this.held.delete(m);
     }
@@ -357,6 +425,26 @@ export class Worker {
       retryInMs: waitMs,
     });
     m.nak(waitMs);
+  }
+
+  /**
+   * `--concurrency` bounds the steps of the whole worker. Each pull loop sizes its batch by the
+   * free capacity it sees, but two loops may see the same free slots at once: a message pulled
+   * beyond the bound waits here (kept alive by its heartbeat) until a step ends.
+   */
+  private async takeSlot(): Promise<void> {
+    if (this.running < this.concurrency) {
+      this.running += 1;
+      return;
+    }
+    // The slot is handed over by releaseSlot, already counted.
+    await new Promise<void>((resolve) => this.slotQueue.push(resolve));
+  }
+
+  private releaseSlot(): void {
+    const next = this.slotQueue.shift();
+    if (next) next();
+    else this.running -= 1;
   }
 
   /** The log fields of a message: its subject, and the workflow and actor it is for. */

@@ -1,7 +1,12 @@
 import { RequestError } from '@nats-io/nats-core';
 import { RequestOne } from '@nats-io/nats-core/internal';
 import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tuneConnection } from '../../src/nats/natsTuning.js';
+import type { Logger } from '../../src/index.js';
 import { connectNats } from '../../src/index.js';
 import type { NatsServerHandle } from '../../src/cli/natsServer.js';
 import { startServer } from '../helpers/harness.js';
@@ -94,6 +99,69 @@ describe('request tuning', () => {
       expect(got).toEqual(['bye']);
     } finally {
       await reader.close();
+    }
+  });
+});
+
+describe('the check that the patches reach the connection', () => {
+  const coalesced = (nc: unknown) =>
+    (nc as { protocol: { hitlCoalesced?: boolean } }).protocol.hitlCoalesced === true;
+
+  it('tunes a connection built from the patched nats-core', async () => {
+    const nc = await connectNats({ url: server.url });
+    try {
+      expect(coalesced(nc)).toBe(true);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('leaves a connection of another nats-core copy unpatched, with a warning', async () => {
+    const nc = await connect({ servers: server.url });
+    const warnings: string[] = [];
+    const log: Logger = {
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (msg) => void warnings.push(msg),
+      error: () => undefined,
+      child: () => log,
+    };
+    // The classes a second installed copy would have: same names, other identities.
+    class NatsConnectionImpl {}
+    class ProtocolHandler {}
+    try {
+      const tuned = tuneConnection(nc, log, {
+        connection: NatsConnectionImpl,
+        protocol: ProtocolHandler,
+      });
+      expect(tuned).toBe(false);
+      expect(coalesced(nc)).toBe(false);
+      expect(warnings).toEqual([expect.stringContaining('nats.js tuning not applied')]);
+      // Unpatched, it still works.
+      const sub = nc.subscribe('echo2', { callback: (_e, m) => void m.respond(m.data) });
+      expect((await nc.request('echo2', 'hi', { timeout: 2_000 })).string()).toBe('hi');
+      sub.unsubscribe();
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('is installed as one nats-core, pinned to one exact version for the four packages', () => {
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    const natsVersions = Object.entries(pkg.dependencies)
+      .filter(([name]) =>
+        ['jetstream', 'kv', 'nats-core', 'transport-node'].some((n) => name === `@nats-io/${n}`),
+      )
+      .map(([, version]) => version);
+    expect(natsVersions).toHaveLength(4);
+    expect(new Set(natsVersions).size).toBe(1);
+    expect(natsVersions[0]).toMatch(/^\d+\.\d+\.\d+$/);
+    const require = createRequire(import.meta.url);
+    const ours = require.resolve('@nats-io/nats-core');
+    for (const name of ['@nats-io/transport-node', '@nats-io/jetstream', '@nats-io/kv']) {
+      expect(createRequire(require.resolve(name)).resolve('@nats-io/nats-core')).toBe(ours);
     }
   });
 });
