@@ -8,6 +8,8 @@ export type { LogLevel, Logger } from './base/logger.js';
 export type { NatsServerHandle } from './cli/natsServer.js';
 export type { ParkedStep, ParkedWorkflow } from './client/parked.js';
 export type { ResponsePolicy, ResponseVerdict } from './runtime/responsePolicy.js';
+export type { ResponseOrigin, ReviewerVerdict } from './runtime/reviewerIdentity.js';
+export type { ResponseSubject } from './nats/subjects.js';
 export type {
   DeadLetter,
   EventEnvelope,
@@ -17,6 +19,7 @@ export type {
   OutboundReply,
   Outbox,
   OutboxEntry,
+  ResponsePayload,
   SnapshotEnvelope,
   Ticket,
 } from './base/schemas.js';
@@ -53,6 +56,7 @@ export {
 } from './cli/natsServer.js';
 export { findParkedStep } from './client/parked.js';
 export { checkResponse, checkResponseTime, CLOCK_SKEW_MS } from './runtime/responsePolicy.js';
+export { resolveReviewer } from './runtime/reviewerIdentity.js';
 export {
   DeadLetterSchema,
   describeZodError,
@@ -60,6 +64,7 @@ export {
   InterruptRecordSchema,
   MailboxMessageSchema,
   OutboundReplySchema,
+  ResponsePayloadSchema,
   ResponseSchema,
   SnapshotEnvelopeSchema,
   TicketSchema,

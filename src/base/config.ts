@@ -29,6 +29,17 @@ export interface HitlConfig {
    */
   separateApprover?: boolean;
   /**
+   * `HITL_REVIEWER_FROM_SUBJECT`: workers accept only responses that name their reviewer in
+   * the subject (`hitl.human.respond.<wf>.<reviewer>`), where NATS permissions prove it.
+   */
+  reviewerFromSubject?: boolean;
+  /**
+   * `HITL_RESPOND_WITH_SUBJECT` (implied by `HITL_REVIEWER_FROM_SUBJECT`): `hitl respond` and
+   * the client publish on the reviewer's own subject. Set it once every worker runs a version
+   * that reads that subject: an older worker dead-letters such a response.
+   */
+  respondWithSubject?: boolean;
+  /**
    * `HITL_LOCAL_DELIVERY=false`: every message between actors goes through its mailbox stream,
    * even to an actor this worker runs (by default it is applied in-process).
    */
@@ -160,6 +171,13 @@ export function loadConfig(
   };
   // Set only when given, so a default configuration stays the short one above.
   if (flag('HITL_SEPARATE_APPROVER', env.HITL_SEPARATE_APPROVER)) config.separateApprover = true;
+  if (flag('HITL_REVIEWER_FROM_SUBJECT', env.HITL_REVIEWER_FROM_SUBJECT)) {
+    config.reviewerFromSubject = true;
+    config.respondWithSubject = true;
+  }
+  if (flag('HITL_RESPOND_WITH_SUBJECT', env.HITL_RESPOND_WITH_SUBJECT)) {
+    config.respondWithSubject = true;
+  }
   if (
     env.HITL_LOCAL_DELIVERY !== undefined &&
     !flag('HITL_LOCAL_DELIVERY', env.HITL_LOCAL_DELIVERY)

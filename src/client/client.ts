@@ -81,6 +81,7 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 export class HitlClient {
   readonly subjects: Subjects;
   private readonly js: JetStreamClient;
+  private readonly respondWithSubject: boolean;
   private stores: Promise<{ snapshots: KvSnapshotStore; interrupts: InterruptStore }> | undefined;
 
   private constructor(
@@ -90,6 +91,7 @@ export class HitlClient {
   ) {
     this.subjects = new Subjects(config.prefix);
     this.js = jetstream(nc);
+    this.respondWithSubject = config.respondWithSubject === true;
   }
 
   static async connect(options: HitlClientOptions = {}): Promise<HitlClient> {
@@ -303,7 +305,12 @@ export class HitlClient {
   }
 
   private async publishResponse(workflowId: string, response: HumanResponse): Promise<number> {
-    const ack = await this.publish(this.subjects.respond(workflowId), response);
+    // On the reviewer's own subject only once the workers read it (HITL_RESPOND_WITH_SUBJECT):
+    // a worker of an earlier version dead-letters a response published there.
+    const subject = this.respondWithSubject
+      ? this.subjects.respond(workflowId, response.reviewer)
+      : this.subjects.respond(workflowId);
+    const ack = await this.publish(subject, response);
     return ack.seq;
   }
 

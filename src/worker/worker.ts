@@ -127,6 +127,7 @@ export class Worker {
           subjects,
           interrupts,
           maxPayloadBytes: options.config.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+          ...(options.config.reviewerFromSubject ? { reviewerFromSubject: true } : {}),
         }),
         log,
         options.concurrency ?? 32,
