@@ -13,28 +13,29 @@ import {
   testConfig,
   workflowScope,
 } from '../helpers/harness.js';
-import { landedVersion, type LandedVersion } from '../helpers/landedVersion.js';
+import { LANDED_COMMIT, landedVersion, type LandedVersion } from '../helpers/landedVersion.js';
 
 // Rolling out the reviewer subject (issue 11, item 8): a worker of the landed version (this
-// round's base) cannot parse hitl.human.respond.<wf>.<reviewer> and dead-letters the response.
-// So the workers are upgraded first, and the clients publish there only when told to
-// (HITL_RESPOND_WITH_SUBJECT).
-const LANDED = '1b3c67b';
-
+// round's base, LANDED_COMMIT) cannot parse hitl.human.respond.<wf>.<reviewer> and dead-letters
+// the response. So the workers are upgraded first, and the clients publish there only when told
+// to (HITL_RESPOND_WITH_SUBJECT).
 const shared = serverPerFile();
 let landed: LandedVersion;
+const spawned = new Set<ChildProcess>();
 
-beforeAll(async () => {
-  landed = await landedVersion(LANDED);
+beforeAll(() => {
+  landed = landedVersion(LANDED_COMMIT);
 });
 
-afterAll(async () => {
-  await landed?.[Symbol.asyncDispose]();
+afterAll(() => {
+  for (const child of spawned) if (child.exitCode === null) child.kill('SIGKILL');
+  landed?.[Symbol.dispose]();
 });
 
 /** A `hitl worker` of the landed version, ready. */
 async function landedWorker(env: Record<string, string>): Promise<ChildProcess> {
   const child = landed.spawnCli(['worker'], env);
+  spawned.add(child);
   await waitForOutput(child, /hitl worker ready/, 60_000);
   return child;
 }
