@@ -11,6 +11,11 @@ export interface NatsSettings {
   user?: string;
   pass?: string;
   token?: string;
+  /**
+   * `NATS_INBOX_PREFIX`: where this client's request replies come (`_INBOX` by default). A
+   * role of its own per kind of user, which only that role may subscribe to (contract v2).
+   */
+  inboxPrefix?: string;
   /** `NATS_TLS_CA`, `NATS_TLS_CERT`, `NATS_TLS_KEY`: TLS, with a client certificate when the server verifies clients. */
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
 }
@@ -137,6 +142,17 @@ function nonNegativeInt(name: string, value: string | undefined): number | undef
   return n;
 }
 
+/** Subject tokens without wildcards: what nats.js accepts as an inbox prefix. */
+function inboxPrefix(value: string): string {
+  const v = value.trim();
+  if (!/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/.test(v)) {
+    throw new Error(
+      `NATS_INBOX_PREFIX must be subject tokens of letters, digits, '_', '-' and '$' joined by '.', without wildcards, got '${value}'`,
+    );
+  }
+  return v;
+}
+
 function flag(name: string, value: string | undefined): boolean {
   if (value === undefined) return false;
   const v = value.trim().toLowerCase();
@@ -191,6 +207,7 @@ export function loadConfig(
   if (env.NATS_USER) config.nats.user = env.NATS_USER;
   if (env.NATS_PASS) config.nats.pass = env.NATS_PASS;
   if (env.NATS_TOKEN) config.nats.token = env.NATS_TOKEN;
+  if (env.NATS_INBOX_PREFIX) config.nats.inboxPrefix = inboxPrefix(env.NATS_INBOX_PREFIX);
   if (env.NATS_USER && !env.NATS_PASS) throw new Error('NATS_USER needs NATS_PASS');
   if (env.NATS_PASS && !env.NATS_USER) throw new Error('NATS_PASS needs NATS_USER');
   if (Boolean(env.NATS_TLS_CERT) !== Boolean(env.NATS_TLS_KEY)) {

@@ -393,6 +393,13 @@ export class HitlClient {
         ...(headers ? { headers } : {}),
       });
     } catch (err) {
+      const inbox = /permissions violation for subscription to "([^"]+)"/i.exec(describeError(err));
+      if (inbox) {
+        throw new Error(
+          `this NATS user may not receive replies on '${inbox[1]}' (set NATS_INBOX_PREFIX to the inbox prefix its role may subscribe to, see deploy/nats-server.conf)`,
+          { cause: err },
+        );
+      }
       if (/permissions violation/i.test(describeError(err))) {
         throw new Error(
           `this NATS user may not publish to '${subject}' (permissions violation: use credentials of a role that may, see deploy/nats-server.conf)`,

@@ -116,6 +116,9 @@ export async function connectOptions(
     }
     options.authenticator = nkeyAuthenticator(new TextEncoder().encode(trimmed));
   }
+  // Replies (of requests, JetStream API calls, pulls, KV watches) come on this role's own
+  // prefix, which the server lets no other role subscribe to.
+  if (settings.inboxPrefix) options.inboxPrefix = settings.inboxPrefix;
   if (settings.user) options.user = settings.user;
   if (settings.pass) options.pass = settings.pass;
   if (settings.token) options.token = settings.token;

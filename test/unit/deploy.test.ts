@@ -70,8 +70,22 @@ describe('docker-compose.yml', () => {
     await access(root('bin/hitl.js'));
   });
 
-  it('ships an example nats-server configuration with the three roles', async () => {
+  it('ships an example nats-server configuration with the roles, each on its own inbox prefix', async () => {
     const conf = await readFile(root('deploy/nats-server.conf'), 'utf8');
-    for (const user of ['publisher', 'reviewer', 'worker']) expect(conf).toContain(`user: ${user}`);
+    for (const user of ['publisher', 'ana', 'bo', 'inbox', 'operator', 'worker']) {
+      expect(conf).toMatch(new RegExp(`user: ${user}\\b`));
+    }
+    // Reviewers answer on their own subject only; nobody but the worker subscribes to _INBOX.>.
+    for (const name of ['ana', 'bo']) {
+      const block = conf.slice(
+        conf.indexOf(`user: ${name}`),
+        conf.indexOf('}\n      {', conf.indexOf(`user: ${name}`)),
+      );
+      expect(block).toContain(`"hitl.human.respond.*.${name}"`);
+      expect(block).not.toContain('hitl.human.respond.>');
+      expect(block).toContain('"_INBOX_reviewer.>"');
+    }
+    expect(conf).not.toMatch(/"_INBOX\.>"/);
+    expect(conf).not.toMatch(/"\$JS\.API\.>"/);
   });
 });

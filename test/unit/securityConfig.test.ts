@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/base/config.js';
+import { connectOptions } from '../../src/nats/connection.js';
 import { checkResponse } from '../../src/runtime/responsePolicy.js';
 import type { InterruptRecord } from '../../src/base/schemas.js';
 
@@ -20,6 +21,18 @@ describe('security settings', () => {
         keyFile: '/etc/hitl/key.pem',
       },
     });
+  });
+
+  it('reads NATS_INBOX_PREFIX into the connection options, refusing wildcards', async () => {
+    const config = loadConfig({ NATS_INBOX_PREFIX: '_INBOX_reviewer' });
+    expect(config.nats.inboxPrefix).toBe('_INBOX_reviewer');
+    expect((await connectOptions(config.nats)).inboxPrefix).toBe('_INBOX_reviewer');
+    expect((await connectOptions(loadConfig({}).nats)).inboxPrefix).toBeUndefined();
+    for (const bad of ['_INBOX.>', 'a.*.b', 'a b', 'a..b']) {
+      expect(() => loadConfig({ NATS_INBOX_PREFIX: bad })).toThrow(
+        `NATS_INBOX_PREFIX must be subject tokens of letters, digits, '_', '-' and '$' joined by '.', without wildcards, got '${bad}'`,
+      );
+    }
   });
 
   it('refuses half a credential', () => {
