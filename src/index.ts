@@ -1,7 +1,14 @@
 export type { ActorDefinition, SnapshotMigration } from './runtime/actorDefinition.js';
 export type { ActorHostOptions, Incoming, StepResult } from './runtime/actorHost.js';
 export type { RunResult, ResumeOptions, RetryResult, HitlClientOptions } from './client/client.js';
-export type { HitlConfig, JsonMode, ModelSettings, NatsSettings } from './base/config.js';
+export type {
+  HitlConfig,
+  JsonMode,
+  ModelSettings,
+  NatsSettings,
+  StreamLimitSettings,
+} from './base/config.js';
+export type { TopologyStorage } from './nats/topology.js';
 export type { HitlEmitted, InterruptRequest, ResumeEvent, RetryEvent } from './runtime/effects.js';
 export type { ErrorContext, WireError } from './base/errors.js';
 export type { LogLevel, Logger } from './base/logger.js';
@@ -72,5 +79,6 @@ export {
 export { KvSnapshotStore } from './stores/snapshotStore.js';
 export { assertWorkflowId, isWorkflowId, Subjects, WORKFLOW_ID_PATTERN } from './nats/subjects.js';
 export { ACK_WAIT_MS, DUPLICATE_WINDOW_MS, ensureTopology, MAX_DELIVER } from './nats/topology.js';
+export { DEFAULT_STREAM_LIMITS, RUNTIME_MAX_MSG_BYTES, streamLimits } from './nats/streamLimits.js';
 export { activeTrace, inStepSpan, traceFromHeaders, traceHeaders } from './nats/tracing.js';
 export { Worker } from './worker/worker.js';

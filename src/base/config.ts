@@ -68,7 +68,61 @@ export interface HitlConfig {
   eventsMaxAgeMs?: number;
   /** `HITL_REPLICAS`: replicas of every stream and bucket the workers create (default 1). */
   replicas?: number;
+  /** The size and age limits named by variables (`HITL_TICKETS_MAX_BYTES` and the like). */
+  streamLimits?: StreamLimitSettings;
   model: ModelSettings;
+}
+
+/**
+ * Size and age limits of the streams, each from its variable (`HITL_TICKETS_MAX_BYTES`,
+ * `HITL_TICKETS_MAX_AGE_MS`, `HITL_RESPONSES_MAX_BYTES`, `HITL_RESPONSES_MAX_AGE_MS`,
+ * `HITL_DLQ_MAX_BYTES`, `HITL_DLQ_MAX_AGE_MS`, `HITL_EVENTS_MAX_BYTES` with
+ * `HITL_EVENTS_MAX_AGE_MS`); unset ones take the defaults of src/nats/streamLimits.ts. An age
+ * is at least JetStream's duplicate window (10 minutes).
+ */
+export interface StreamLimitSettings {
+  ticketsMaxBytes?: number;
+  ticketsMaxAgeMs?: number;
+  responsesMaxBytes?: number;
+  responsesMaxAgeMs?: number;
+  dlqMaxBytes?: number;
+  dlqMaxAgeMs?: number;
+  eventsMaxBytes?: number;
+  eventsMaxAgeMs?: number;
+}
+
+/** The variables of {@link StreamLimitSettings}, each with its field. */
+const LIMIT_VARIABLES: [string, keyof StreamLimitSettings][] = [
+  ['HITL_TICKETS_MAX_BYTES', 'ticketsMaxBytes'],
+  ['HITL_TICKETS_MAX_AGE_MS', 'ticketsMaxAgeMs'],
+  ['HITL_RESPONSES_MAX_BYTES', 'responsesMaxBytes'],
+  ['HITL_RESPONSES_MAX_AGE_MS', 'responsesMaxAgeMs'],
+  ['HITL_DLQ_MAX_BYTES', 'dlqMaxBytes'],
+  ['HITL_DLQ_MAX_AGE_MS', 'dlqMaxAgeMs'],
+  ['HITL_EVENTS_MAX_BYTES', 'eventsMaxBytes'],
+];
+
+function streamLimitSettings(
+  env: Record<string, string | undefined>,
+): StreamLimitSettings | undefined {
+  const limits: StreamLimitSettings = {};
+  for (const [name, field] of LIMIT_VARIABLES) {
+    const age = name.endsWith('_MS');
+    const n = positiveInt(name, env[name], age ? 'milliseconds' : 'bytes');
+    if (n === undefined) continue;
+    if (age && n < DUPLICATE_WINDOW_MS) {
+      throw new Error(
+        `${name} must be at least ${DUPLICATE_WINDOW_MS} (10 minutes, JetStream's duplicate window), got '${env[name]}'`,
+      );
+    }
+    limits[field] = n;
+  }
+  if (limits.eventsMaxBytes !== undefined && env.HITL_EVENTS_MAX_AGE_MS === undefined) {
+    throw new Error(
+      'HITL_EVENTS_MAX_BYTES needs HITL_EVENTS_MAX_AGE_MS: a size limit is paired with an age, so that a full audit log says how far back it goes',
+    );
+  }
+  return Object.keys(limits).length > 0 ? limits : undefined;
 }
 
 /** Default of `HITL_MAX_PAYLOAD_BYTES`: 64 KiB, well above any valid ticket or response. */
@@ -241,6 +295,8 @@ export function loadConfig(
     }
     config.eventsMaxAgeMs = eventsMaxAge;
   }
+  const limits = streamLimitSettings(env);
+  if (limits) config.streamLimits = limits;
   const drain = positiveInt('HITL_DRAIN_TIMEOUT_MS', env.HITL_DRAIN_TIMEOUT_MS);
   if (drain !== undefined) config.drainTimeoutMs = drain;
   if (env.HITL_MODEL) config.model.model = env.HITL_MODEL;

@@ -406,6 +406,18 @@ export class HitlClient {
           { cause: err },
         );
       }
+      if (/maximum (bytes|messages) exceeded/i.test(describeError(err))) {
+        throw new Error(
+          `the stream that stores '${subject}' is full (its size limit, e.g. HITL_TICKETS_MAX_BYTES): try again later, once older messages have aged out`,
+          { cause: err },
+        );
+      }
+      if (/message size exceeds maximum allowed/i.test(describeError(err))) {
+        throw new Error(
+          `the message for '${subject}' is larger than its stream takes (twice HITL_MAX_PAYLOAD_BYTES)`,
+          { cause: err },
+        );
+      }
       if (/no responders|503/i.test(describeError(err))) {
         throw new Error(
           `no JetStream stream stores '${subject}': start a worker once (hitl worker) to create the streams`,

@@ -9,7 +9,8 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
-import { DUPLICATE_WINDOW_MS } from '../base/config.js';
+import { DUPLICATE_WINDOW_MS, type StreamLimitSettings } from '../base/config.js';
+import { RUNTIME_MAX_MSG_BYTES, streamLimits } from './streamLimits.js';
 import type { Subjects } from './subjects.js';
 
 export { DUPLICATE_WINDOW_MS };
@@ -30,15 +31,22 @@ type NamedStreamConfig = Partial<StreamConfig> & { name: string };
 function streamConfigs(
   s: Subjects,
   replicas: number,
-  eventsMaxAgeMs: number | undefined,
+  storage: TopologyStorage,
 ): NamedStreamConfig[] {
   const common = {
     storage: StorageType.File,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
     num_replicas: replicas,
-    // Set every time (0: kept forever), so that a worker started without a limit lifts one.
-    max_age: 0,
   };
+  // Set every time, so that a worker started without a limit lifts one.
+  const limits = streamLimits(
+    s,
+    {
+      ...storage.limits,
+      ...(storage.eventsMaxAgeMs !== undefined ? { eventsMaxAgeMs: storage.eventsMaxAgeMs } : {}),
+    },
+    storage.maxPayloadBytes,
+  );
   return [
     { name: s.streams.tickets, subjects: [s.ticketsNew], retention: RetentionPolicy.Limits },
     { name: s.streams.responses, subjects: [s.respondAll], retention: RetentionPolicy.Limits },
@@ -46,7 +54,6 @@ function streamConfigs(
       name: s.streams.events,
       subjects: [s.events(), s.humanRequestAll],
       retention: RetentionPolicy.Limits,
-      ...(eventsMaxAgeMs !== undefined ? { max_age: nanos(eventsMaxAgeMs) } : {}),
     },
     { name: s.streams.outbound, subjects: [s.outboundAll], retention: RetentionPolicy.Limits },
     { name: s.streams.dlq, subjects: [s.dlqAll], retention: RetentionPolicy.Limits },
@@ -54,7 +61,17 @@ function streamConfigs(
     { name: s.streams.mailbox, subjects: [s.mailboxAll], retention: RetentionPolicy.Workqueue },
     // Deadlines: a timer message is redelivered (nak with delay) until it is due.
     { name: s.streams.timers, subjects: [s.timerAll], retention: RetentionPolicy.Workqueue },
-  ].map((c) => ({ ...common, ...c }));
+  ].map((c) => ({ ...common, ...limits[c.name], ...c }));
+}
+
+/** Where and how much the streams keep: see {@link ensureTopology}. */
+export interface TopologyStorage {
+  replicas?: number;
+  eventsMaxAgeMs?: number;
+  /** Size and age limits named by variables; the rest take DEFAULT_STREAM_LIMITS (streamLimits.ts). */
+  limits?: StreamLimitSettings;
+  /** `HITL_MAX_PAYLOAD_BYTES`: the inbound streams take messages of twice this at most. */
+  maxPayloadBytes?: number;
 }
 
 async function ensureStream(jsm: JetStreamManager, config: NamedStreamConfig): Promise<void> {
@@ -89,16 +106,21 @@ export async function ensureTopology(
   subjects: Subjects,
   kinds: readonly string[] = [],
   delivery: { ackWaitMs?: number; maxDeliver?: number } = {},
-  storage: { replicas?: number; eventsMaxAgeMs?: number } = {},
+  storage: TopologyStorage = {},
 ): Promise<{ jsm: JetStreamManager; buckets: Buckets }> {
   const replicas = storage.replicas ?? 1;
   const jsm = await jetstreamManager(nc);
-  for (const config of streamConfigs(subjects, replicas, storage.eventsMaxAgeMs)) {
+  for (const config of streamConfigs(subjects, replicas, storage)) {
     await ensureStream(jsm, config);
   }
   const kvm = new Kvm(nc);
   const bucket = async (name: string): Promise<KV> => {
-    const kv = await kvm.create(name, { storage: StorageType.File, history: 1, replicas });
+    const kv = await kvm.create(name, {
+      storage: StorageType.File,
+      history: 1,
+      replicas,
+      maxValueSize: RUNTIME_MAX_MSG_BYTES,
+    });
     // An existing bucket is opened as it is: bring its replicas to HITL_REPLICAS (R1 -> R3).
     const stream = `KV_${name}`;
     const info = await jsm.streams.info(stream);

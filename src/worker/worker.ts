@@ -95,6 +95,8 @@ export class Worker {
         ...(options.config.eventsMaxAgeMs !== undefined
           ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
           : {}),
+        ...(options.config.streamLimits ? { limits: options.config.streamLimits } : {}),
+        maxPayloadBytes: options.config.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
       });
       const js = jetstream(nc);
       const interrupts = new InterruptStore(buckets.interrupts, subjects);

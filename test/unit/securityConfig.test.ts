@@ -35,6 +35,33 @@ describe('security settings', () => {
     }
   });
 
+  it('reads the stream limits, each age at least the duplicate window, a size limit on events with an age', () => {
+    expect(loadConfig({}).streamLimits).toBeUndefined();
+    expect(
+      loadConfig({
+        HITL_TICKETS_MAX_BYTES: '1000',
+        HITL_TICKETS_MAX_AGE_MS: '600000',
+        HITL_DLQ_MAX_BYTES: '2000',
+        HITL_EVENTS_MAX_BYTES: '4096',
+        HITL_EVENTS_MAX_AGE_MS: '86400000',
+      }).streamLimits,
+    ).toEqual({
+      ticketsMaxBytes: 1000,
+      ticketsMaxAgeMs: 600000,
+      dlqMaxBytes: 2000,
+      eventsMaxBytes: 4096,
+    });
+    expect(() => loadConfig({ HITL_RESPONSES_MAX_AGE_MS: '1000' })).toThrow(
+      "HITL_RESPONSES_MAX_AGE_MS must be at least 600000 (10 minutes, JetStream's duplicate window), got '1000'",
+    );
+    expect(() => loadConfig({ HITL_DLQ_MAX_BYTES: '0' })).toThrow(
+      "HITL_DLQ_MAX_BYTES must be a positive integer of bytes, got '0'",
+    );
+    expect(() => loadConfig({ HITL_EVENTS_MAX_BYTES: '4096' })).toThrow(
+      /^HITL_EVENTS_MAX_BYTES needs HITL_EVENTS_MAX_AGE_MS/,
+    );
+  });
+
   it('refuses half a credential', () => {
     expect(() => loadConfig({ NATS_USER: 'ana' })).toThrow('NATS_USER needs NATS_PASS');
     expect(() => loadConfig({ NATS_PASS: 'x' })).toThrow('NATS_PASS needs NATS_USER');
