@@ -3,7 +3,13 @@
 // nats-server launcher are internals (tests import them from their own modules).
 export type { ActorDefinition, SnapshotMigration } from './runtime/actorDefinition.js';
 export type { RunResult, ResumeOptions, RetryResult, HitlClientOptions } from './client/client.js';
-export type { HitlConfig, JsonMode, ModelSettings, NatsSettings } from './base/config.js';
+export type {
+  HitlConfig,
+  JsonMode,
+  ModelSettings,
+  NatsSettings,
+  StreamLimitSettings,
+} from './base/config.js';
 export type {
   ExpireEvent,
   HitlEmitted,
@@ -14,6 +20,8 @@ export type {
 export type { ErrorContext, WireError } from './base/errors.js';
 export type { LogLevel, Logger } from './base/logger.js';
 export type { ResponsePolicy, ResponseVerdict } from './runtime/responsePolicy.js';
+export type { ResponseOrigin, ReviewerVerdict } from './runtime/reviewerIdentity.js';
+export type { ResponseSubject } from './nats/subjects.js';
 export type {
   DeadLetter,
   EventEnvelope,
@@ -24,6 +32,7 @@ export type {
   Outbox,
   OutboxEntry,
   ParkedMessage,
+  ResponsePayload,
   SnapshotEnvelope,
   Ticket,
 } from './base/schemas.js';
@@ -73,6 +82,7 @@ export {
   MailboxMessageSchema,
   OutboundReplySchema,
   ParkedMessageSchema,
+  ResponsePayloadSchema,
   ResponseSchema,
   SnapshotEnvelopeSchema,
   TicketSchema,

@@ -11,6 +11,11 @@ export interface NatsSettings {
   user?: string;
   pass?: string;
   token?: string;
+  /**
+   * `NATS_INBOX_PREFIX`: where this client's request replies come (`_INBOX` by default). A
+   * role of its own per kind of user, which only that role may subscribe to (contract v2).
+   */
+  inboxPrefix?: string;
   /** `NATS_TLS_CA`, `NATS_TLS_CERT`, `NATS_TLS_KEY`: TLS, with a client certificate when the server verifies clients. */
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
 }
@@ -28,6 +33,17 @@ export interface HitlConfig {
    * answer its approval.
    */
   separateApprover?: boolean;
+  /**
+   * `HITL_REVIEWER_FROM_SUBJECT`: workers accept only responses that name their reviewer in
+   * the subject (`hitl.human.respond.<wf>.<reviewer>`), where NATS permissions prove it.
+   */
+  reviewerFromSubject?: boolean;
+  /**
+   * `HITL_RESPOND_WITH_SUBJECT` (implied by `HITL_REVIEWER_FROM_SUBJECT`): `hitl respond` and
+   * the client publish on the reviewer's own subject. Set it once every worker runs a version
+   * that reads that subject: an older worker dead-letters such a response.
+   */
+  respondWithSubject?: boolean;
   /**
    * `HITL_LOCAL_DELIVERY=false`: every message between actors goes through its mailbox stream,
    * even to an actor this worker runs (by default it is applied in-process).
@@ -67,6 +83,8 @@ export interface HitlConfig {
   streamMaxAgeMs?: Partial<Record<RetainedStream, number>>;
   /** `HITL_REPLICAS`: replicas of every stream and bucket the workers create (default 1). */
   replicas?: number;
+  /** The size and age limits named by variables (`HITL_TICKETS_MAX_BYTES` and the like). */
+  streamLimits?: StreamLimitSettings;
   model: ModelSettings;
 }
 
@@ -76,6 +94,58 @@ export const DEFAULT_STEP_TIMEOUT_MS = 10 * 60_000;
 /** The streams whose retention (`max_age`) a variable sets, besides the event log. */
 export const RETAINED_STREAMS = ['tickets', 'responses', 'outbound', 'dlq'] as const;
 export type RetainedStream = (typeof RETAINED_STREAMS)[number];
+
+/**
+ * Size and age limits of the streams, each from its variable (`HITL_TICKETS_MAX_BYTES`,
+ * `HITL_TICKETS_MAX_AGE_MS`, `HITL_RESPONSES_MAX_BYTES`, `HITL_RESPONSES_MAX_AGE_MS`,
+ * `HITL_DLQ_MAX_BYTES`, `HITL_DLQ_MAX_AGE_MS`, `HITL_EVENTS_MAX_BYTES` with
+ * `HITL_EVENTS_MAX_AGE_MS`); unset ones take the defaults of src/nats/streamLimits.ts. An age
+ * is at least JetStream's duplicate window (10 minutes).
+ */
+export interface StreamLimitSettings {
+  ticketsMaxBytes?: number;
+  ticketsMaxAgeMs?: number;
+  responsesMaxBytes?: number;
+  responsesMaxAgeMs?: number;
+  dlqMaxBytes?: number;
+  dlqMaxAgeMs?: number;
+  eventsMaxBytes?: number;
+  eventsMaxAgeMs?: number;
+}
+
+/** The variables of {@link StreamLimitSettings}, each with its field. */
+const LIMIT_VARIABLES: [string, keyof StreamLimitSettings][] = [
+  ['HITL_TICKETS_MAX_BYTES', 'ticketsMaxBytes'],
+  ['HITL_TICKETS_MAX_AGE_MS', 'ticketsMaxAgeMs'],
+  ['HITL_RESPONSES_MAX_BYTES', 'responsesMaxBytes'],
+  ['HITL_RESPONSES_MAX_AGE_MS', 'responsesMaxAgeMs'],
+  ['HITL_DLQ_MAX_BYTES', 'dlqMaxBytes'],
+  ['HITL_DLQ_MAX_AGE_MS', 'dlqMaxAgeMs'],
+  ['HITL_EVENTS_MAX_BYTES', 'eventsMaxBytes'],
+];
+
+function streamLimitSettings(
+  env: Record<string, string | undefined>,
+): StreamLimitSettings | undefined {
+  const limits: StreamLimitSettings = {};
+  for (const [name, field] of LIMIT_VARIABLES) {
+    const age = name.endsWith('_MS');
+    const n = positiveInt(name, env[name], age ? 'milliseconds' : 'bytes');
+    if (n === undefined) continue;
+    if (age && n < DUPLICATE_WINDOW_MS) {
+      throw new Error(
+        `${name} must be at least ${DUPLICATE_WINDOW_MS} (10 minutes, JetStream's duplicate window), got '${env[name]}'`,
+      );
+    }
+    limits[field] = n;
+  }
+  if (limits.eventsMaxBytes !== undefined && env.HITL_EVENTS_MAX_AGE_MS === undefined) {
+    throw new Error(
+      'HITL_EVENTS_MAX_BYTES needs HITL_EVENTS_MAX_AGE_MS: a size limit is paired with an age, so that a full audit log says how far back it goes',
+    );
+  }
+  return Object.keys(limits).length > 0 ? limits : undefined;
+}
 
 /** Default of `HITL_MAX_PAYLOAD_BYTES`: 64 KiB, well above any valid ticket or response. */
 export const DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024;
@@ -160,6 +230,17 @@ function nonNegativeInt(name: string, value: string | undefined): number | undef
   return n;
 }
 
+/** Subject tokens without wildcards: what nats.js accepts as an inbox prefix. */
+function inboxPrefix(value: string): string {
+  const v = value.trim();
+  if (!/^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/.test(v)) {
+    throw new Error(
+      `NATS_INBOX_PREFIX must be subject tokens of letters, digits, '_', '-' and '$' joined by '.', without wildcards, got '${value}'`,
+    );
+  }
+  return v;
+}
+
 function flag(name: string, value: string | undefined): boolean {
   if (value === undefined) return false;
   const v = value.trim().toLowerCase();
@@ -194,6 +275,13 @@ export function loadConfig(
   };
   // Set only when given, so a default configuration stays the short one above.
   if (flag('HITL_SEPARATE_APPROVER', env.HITL_SEPARATE_APPROVER)) config.separateApprover = true;
+  if (flag('HITL_REVIEWER_FROM_SUBJECT', env.HITL_REVIEWER_FROM_SUBJECT)) {
+    config.reviewerFromSubject = true;
+    config.respondWithSubject = true;
+  }
+  if (flag('HITL_RESPOND_WITH_SUBJECT', env.HITL_RESPOND_WITH_SUBJECT)) {
+    config.respondWithSubject = true;
+  }
   if (
     env.HITL_LOCAL_DELIVERY !== undefined &&
     !flag('HITL_LOCAL_DELIVERY', env.HITL_LOCAL_DELIVERY)
@@ -207,6 +295,7 @@ export function loadConfig(
   if (env.NATS_USER) config.nats.user = env.NATS_USER;
   if (env.NATS_PASS) config.nats.pass = env.NATS_PASS;
   if (env.NATS_TOKEN) config.nats.token = env.NATS_TOKEN;
+  if (env.NATS_INBOX_PREFIX) config.nats.inboxPrefix = inboxPrefix(env.NATS_INBOX_PREFIX);
   if (env.NATS_USER && !env.NATS_PASS) throw new Error('NATS_USER needs NATS_PASS');
   if (env.NATS_PASS && !env.NATS_USER) throw new Error('NATS_PASS needs NATS_USER');
   if (Boolean(env.NATS_TLS_CERT) !== Boolean(env.NATS_TLS_KEY)) {
@@ -240,6 +329,8 @@ export function loadConfig(
     const age = maxAge(name, env[name]);
     if (age !== undefined) config.streamMaxAgeMs = { ...config.streamMaxAgeMs, [stream]: age };
   }
+  const limits = streamLimitSettings(env);
+  if (limits) config.streamLimits = limits;
   const drain = positiveInt('HITL_DRAIN_TIMEOUT_MS', env.HITL_DRAIN_TIMEOUT_MS);
   if (drain !== undefined) config.drainTimeoutMs = drain;
   if (env.HITL_MODEL) config.model.model = env.HITL_MODEL;

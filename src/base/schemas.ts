@@ -25,14 +25,28 @@ export const TicketSchema = z.object({
 /** A ticket, as {@link TicketSchema} decodes it. */
 export type Ticket = z.infer<typeof TicketSchema>;
 
-/** A human response on `hitl.human.respond.<wf>`. */
-export const ResponseSchema = z.object({
+const reviewerName = z.string().trim().min(1, 'reviewer must be a non-empty name').max(200);
+
+/**
+ * A human response as published on `hitl.human.respond.<wf>` or
+ * `hitl.human.respond.<wf>.<reviewer>`: the payload may leave the reviewer out when the subject
+ * names one (contract v2), so `reviewer` is optional here.
+ */
+export const ResponsePayloadSchema = z.object({
   answer: z.string().min(1).max(200),
-  reviewer: z.string().trim().min(1, 'reviewer must be a non-empty name').max(200),
+  reviewer: reviewerName.optional(),
   interruptId: z.string().min(1).max(200).optional(),
   update: z.record(z.string(), z.unknown()).optional(),
   comment: z.string().max(4_000).optional(),
 });
+export type ResponsePayload = z.infer<typeof ResponsePayloadSchema>;
+
+/**
+ * A human response with its reviewer settled (from the subject, or else the payload): what
+ * the runtime applies, and what a response on `hitl.human.respond.<wf>` alone must carry.
+ */
+export const ResponseSchema = ResponsePayloadSchema.extend({ reviewer: reviewerName });
+
 /** A human's answer to an interrupt, as {@link ResponseSchema} decodes it. */
 export type HumanResponse = z.infer<typeof ResponseSchema>;
 

@@ -30,8 +30,10 @@ environment: NATS_URL, NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASS, NATS_TOKEN, 
   HITL_GATE_TIMEOUT_MS, HITL_MAX_PAYLOAD_BYTES, HITL_REPLICAS, HITL_ACK_WAIT_MS,
   HITL_MAX_DELIVER, HITL_RETRY_BACKOFF_MS, HITL_DRAIN_TIMEOUT_MS, HITL_LOCAL_DELIVERY,
   HITL_EVENTS_MAX_AGE_MS, HITL_TICKETS_MAX_AGE_MS, HITL_RESPONSES_MAX_AGE_MS,
-  HITL_OUTBOUND_MAX_AGE_MS, HITL_DLQ_MAX_AGE_MS, HITL_STEP_TIMEOUT_MS, HITL_LOG_LEVEL
-  (docs/configuration.md, docs/operating-edges.md)
+  HITL_OUTBOUND_MAX_AGE_MS, HITL_DLQ_MAX_AGE_MS, HITL_TICKETS_MAX_BYTES,
+  HITL_RESPONSES_MAX_BYTES, HITL_DLQ_MAX_BYTES, HITL_EVENTS_MAX_BYTES, HITL_STEP_TIMEOUT_MS,
+  HITL_REVIEWER_FROM_SUBJECT, HITL_RESPOND_WITH_SUBJECT, NATS_INBOX_PREFIX, HITL_LOG_LEVEL
+  (docs/configuration.md)
 
 examples:
   hitl worker
@@ -95,9 +97,12 @@ examples:
 Answers the interrupt a workflow waits at, and waits for the verdict: exit 0 when it was
 accepted, 1 with the reason on stderr when it was rejected (not an option, stale interrupt,
 reviewer not allowed…). The reviewer is recorded in the events: the audit trail.
+With HITL_RESPOND_WITH_SUBJECT=true (set it once every worker reads that subject), the answer
+goes on hitl.human.respond.<wf>.<reviewer>, where NATS permissions can prove who answers.
 
 options:
-  --reviewer NAME      who answers (required)
+  --reviewer NAME      who answers (required; with HITL_RESPOND_WITH_SUBJECT, 1 to 64 letters,
+                       digits, '-' and '_', and the name your NATS user may answer as)
   --interrupt ID       the interrupt answered: refused if another one is pending by now
   --update JSON        state to merge before resuming; an approval takes {"draft": "…"}
   --comment TEXT       a note kept with the answer

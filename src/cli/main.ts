@@ -9,7 +9,16 @@ import { describeError } from '../base/errors.js';
 import type { HumanResponse } from '../base/schemas.js';
 import { assertWorkflowId } from '../nats/subjects.js';
 import type { TicketIntake } from '../worker/worker.js';
-import { formatEvent, formatParked, formatPending, parkedHeader, pendingHeader } from './format.js';
+import {
+  formatEvent,
+  formatParked,
+  formatPending,
+  parkedHeader,
+  pendingHeader,
+  printable,
+  terminalSafe,
+} from './format.js';
+import { redactNatsUrl } from '../nats/connection.js';
 import { COMMAND_HELP, HELP } from './help.js';
 
 /** A usage or input error: one line on stderr, exit code 2. */
@@ -17,8 +26,14 @@ class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** Prints a line to stdout; what came from the wire in it was made terminal-safe already. */
 function out(line: string): void {
-  process.stdout.write(`${line}\n`);
+  process.stdout.write(`${printable(line)}\n`);
+}
+
+/** Prints a line to stderr, made terminal-safe whole (reasons quote what was sent). */
+function fail(line: string): void {
+  process.stderr.write(`${terminalSafe(line)}\n`);
 }
 
 /** The command being run, for usage errors that point at its help. */
@@ -128,7 +143,7 @@ async function worker(argv: string[], config: HitlConfig): Promise<number> {
     logger: createLogger({ component: 'worker', pid: process.pid }),
   });
   out(
-    `hitl worker ready (actors: ${definitions.map((d) => d.kind).join(', ')}; nats: ${config.nats.url}; prefix: ${config.prefix})`,
+    `hitl worker ready (actors: ${definitions.map((d) => d.kind).join(', ')}; nats: ${redactNatsUrl(config.nats.url)}; prefix: ${config.prefix})`,
   );
   await stopRequested;
   await w.stop(config.drainTimeoutMs);
@@ -175,14 +190,22 @@ async function submit(argv: string[], config: HitlConfig): Promise<number> {
 function printRun(run: RunResult): void {
   if (run.status === 'paused') {
     out(
-      `${run.workflowId} paused: ${run.interrupt.type} ${run.interrupt.interruptId} [${(run.interrupt.options ?? []).join('|')}] ${run.interrupt.question}`,
+      terminalSafe(
+        `${run.workflowId} paused: ${run.interrupt.type} ${run.interrupt.interruptId} [${(run.interrupt.options ?? []).join('|')}] ${run.interrupt.question}`,
+      ),
     );
-    if (run.interrupt.draft) out(`draft: ${run.interrupt.draft}`);
+    if (run.interrupt.draft) out(terminalSafe(`draft: ${run.interrupt.draft}`));
   } else if (run.status === 'completed') {
-    out(`${run.workflowId} completed: ${run.outcome}${run.category ? ` (${run.category})` : ''}`);
+    out(
+      terminalSafe(
+        `${run.workflowId} completed: ${run.outcome}${run.category ? ` (${run.category})` : ''}`,
+      ),
+    );
   } else if (run.status === 'parked') {
     out(
-      `${run.workflowId} parked: ${run.step} failed: ${run.reason} (hitl retry ${run.workflowId} re-runs it)`,
+      terminalSafe(
+        `${run.workflowId} parked: ${run.step} failed: ${run.reason} (hitl retry ${run.workflowId} re-runs it)`,
+      ),
     );
   }
 }
@@ -201,13 +224,19 @@ async function retry(argv: string[], config: HitlConfig): Promise<number> {
     const result = await client.retry(wf, { wait: values.wait === true, timeoutMs });
     if (values.json) out(JSON.stringify(result));
     else if (result.duplicate) {
-      out(`${wf}: a retry of ${result.parked.step} was already requested for this failure`);
+      out(
+        terminalSafe(
+          `${wf}: a retry of ${result.parked.step} was already requested for this failure`,
+        ),
+      );
     } else {
-      out(`${wf}: retrying ${result.parked.step} (it failed: ${result.parked.reason})`);
+      out(
+        terminalSafe(`${wf}: retrying ${result.parked.step} (it failed: ${result.parked.reason})`),
+      );
       if (result.run) printRun(result.run);
     }
     if (result.run?.status === 'parked') {
-      process.stderr.write(`hitl: ${wf} failed again: ${result.run.reason}\n`);
+      fail(`hitl: ${wf} failed again: ${result.run.reason}`);
       return 1;
     }
     return 0;
@@ -319,7 +348,7 @@ async function respond(argv: string[], config: HitlConfig): Promise<number> {
       if (!values.json) out(`${wf}: ${answer} accepted`);
       return 0;
     }
-    process.stderr.write(`hitl: response rejected: ${verdict.reason}\n`);
+    fail(`hitl: response rejected: ${verdict.reason}`);
     return 1;
   });
 }
@@ -425,7 +454,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command(rest, name === 'demo' ? ({} as HitlConfig) : loadConfig());
   } catch (err) {
-    process.stderr.write(`hitl: ${describeError(err)}\n`);
+    fail(`hitl: ${describeError(err)}`);
     return err instanceof UsageError ? 2 : 1;
   }
 }

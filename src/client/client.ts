@@ -90,6 +90,7 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 export class HitlClient {
   readonly subjects: Subjects;
   private readonly js: JetStreamClient;
+  private readonly respondWithSubject: boolean;
   private stores: Promise<{ snapshots: KvSnapshotStore; interrupts: InterruptStore }> | undefined;
 
   private constructor(
@@ -99,6 +100,7 @@ export class HitlClient {
   ) {
     this.subjects = new Subjects(config.prefix);
     this.js = jetstream(nc);
+    this.respondWithSubject = config.respondWithSubject === true;
   }
 
   static async connect(options: HitlClientOptions = {}): Promise<HitlClient> {
@@ -333,7 +335,12 @@ export class HitlClient {
   }
 
   private async publishResponse(workflowId: string, response: HumanResponse): Promise<number> {
-    const ack = await this.publish(this.subjects.respond(workflowId), response);
+    // On the reviewer's own subject only once the workers read it (HITL_RESPOND_WITH_SUBJECT):
+    // a worker of an earlier version dead-letters a response published there.
+    const subject = this.respondWithSubject
+      ? this.subjects.respond(workflowId, response.reviewer)
+      : this.subjects.respond(workflowId);
+    const ack = await this.publish(subject, response);
     return ack.seq;
   }
 
@@ -421,9 +428,28 @@ export class HitlClient {
         ...(headers ? { headers } : {}),
       });
     } catch (err) {
+      const inbox = /permissions violation for subscription to "([^"]+)"/i.exec(describeError(err));
+      if (inbox) {
+        throw new Error(
+          `this NATS user may not receive replies on '${inbox[1]}' (set NATS_INBOX_PREFIX to the inbox prefix its role may subscribe to, see deploy/nats-server.conf)`,
+          { cause: err },
+        );
+      }
       if (/permissions violation/i.test(describeError(err))) {
         throw new Error(
           `this NATS user may not publish to '${subject}' (permissions violation: use credentials of a role that may, see deploy/nats-server.conf)`,
+          { cause: err },
+        );
+      }
+      if (/maximum (bytes|messages) exceeded/i.test(describeError(err))) {
+        throw new Error(
+          `the stream that stores '${subject}' is full (its size limit, e.g. HITL_TICKETS_MAX_BYTES): try again later, once older messages have aged out`,
+          { cause: err },
+        );
+      }
+      if (/message size exceeds maximum allowed/i.test(describeError(err))) {
+        throw new Error(
+          `the message for '${subject}' is larger than its stream takes (twice HITL_MAX_PAYLOAD_BYTES)`,
           { cause: err },
         );
       }

@@ -4,6 +4,7 @@ import {
   EventEnvelopeSchema,
   InterruptRecordSchema,
   OutboundReplySchema,
+  ResponsePayloadSchema,
   ResponseSchema,
   TicketSchema,
 } from '../base/schemas.js';
@@ -52,6 +53,16 @@ export function buildAsyncApi(): Record<string, unknown> {
       description: 'A reviewer answers the pending interrupt; stored in HITL_RESPONSES.',
       parameters: { workflowId: wf },
       messages: { response: { $ref: '#/components/messages/HumanResponse' } },
+    },
+    humanRespondAs: {
+      address: 'hitl.human.respond.{workflowId}.{reviewer}',
+      description:
+        'A reviewer answers under their own name, which NATS permissions can prove; the payload may leave reviewer out, and one that differs is rejected. Stored in HITL_RESPONSES.',
+      parameters: {
+        workflowId: wf,
+        reviewer: { description: "the reviewer's name, '^[A-Za-z0-9_-]{1,64}$'" },
+      },
+      messages: { response: { $ref: '#/components/messages/ReviewerResponse' } },
     },
     events: {
       address: 'hitl.events.{workflowId}.{type}',
@@ -103,6 +114,11 @@ export function buildAsyncApi(): Record<string, unknown> {
       submitTicket: op('receive', 'ticketsNew', 'The runtime consumes tickets.'),
       requestHuman: op('send', 'humanRequest', 'The runtime asks a human.'),
       receiveResponse: op('receive', 'humanRespond', 'The runtime consumes human responses.'),
+      receiveReviewerResponse: op(
+        'receive',
+        'humanRespondAs',
+        'The runtime consumes responses that name their reviewer in the subject.',
+      ),
       publishEvent: op('send', 'events', 'The runtime publishes every step.'),
       releaseReply: op('send', 'outboundReply', 'The runtime releases replies.'),
       deadLetter: op('send', 'deadLetter', 'The runtime dead-letters bad input.'),
@@ -112,6 +128,11 @@ export function buildAsyncApi(): Record<string, unknown> {
         Ticket: message('ticket', 'Support ticket', TicketSchema),
         InterruptRecord: message('interrupt', 'Interrupt record', InterruptRecordSchema),
         HumanResponse: message('response', 'Human response', ResponseSchema),
+        ReviewerResponse: message(
+          'reviewerResponse',
+          'Human response on the reviewer subject',
+          ResponsePayloadSchema,
+        ),
         Event: message('event', 'Event envelope', EventEnvelopeSchema),
         OutboundReply: message('reply', 'Outbound reply', OutboundReplySchema),
         DeadLetter: message('deadLetter', 'Dead letter', DeadLetterSchema),

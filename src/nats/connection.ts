@@ -31,6 +31,20 @@ async function readSetting(variable: string, path: string): Promise<Uint8Array> 
   }
 }
 
+/**
+ * `NATS_URL` as it may be printed: the password of a `user:pass@` (or a token given as
+ * `token@`) replaced by `***`, in every server of a comma-separated list.
+ *
+ * @example
+ * redactNatsUrl('nats://worker:s3cret@nats:4222'); // 'nats://worker:***@nats:4222'
+ */
+export function redactNatsUrl(url: string): string {
+  return url.replace(/(^|,\s*)([a-z][a-z0-9+.-]*:\/\/)?([^@,/\s]*)@/gi, (_m, sep, scheme, auth) => {
+    const user = String(auth).includes(':') ? `${String(auth).split(':')[0]}:***` : '***';
+    return `${String(sep)}${scheme === undefined ? '' : String(scheme)}${user}@`;
+  });
+}
+
 /** Which variables hold the credentials the connection used: named in an auth error's hint. */
 function credentialVariables(settings: NatsSettings): string {
   if (settings.credsFile) return 'NATS_CREDS';
@@ -116,6 +130,9 @@ export async function connectOptions(
     }
     options.authenticator = nkeyAuthenticator(new TextEncoder().encode(trimmed));
   }
+  // Replies (of requests, JetStream API calls, pulls, KV watches) come on this role's own
+  // prefix, which the server lets no other role subscribe to.
+  if (settings.inboxPrefix) options.inboxPrefix = settings.inboxPrefix;
   if (settings.user) options.user = settings.user;
   if (settings.pass) options.pass = settings.pass;
   if (settings.token) options.token = settings.token;
@@ -153,7 +170,7 @@ export async function connectNats(settings: NatsSettings, name = 'hitl'): Promis
     return nc;
   } catch (err) {
     throw new Error(
-      `cannot connect to NATS at ${settings.url}: ${describeConnectError(settings, err)}`,
+      `cannot connect to NATS at ${redactNatsUrl(settings.url)}: ${describeConnectError(settings, err)}`,
       { cause: err },
     );
   }

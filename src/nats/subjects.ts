@@ -16,8 +16,16 @@ export function isWorkflowId(id: string): boolean {
   return WORKFLOW_ID_PATTERN.test(id);
 }
 
+/** A subject token the runtime names things with: a reviewer, an event type, a DLQ source. */
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** What a response subject names: see {@link Subjects.parseResponse}. */
+export type ResponseSubject =
+  | { ok: true; workflowId: string; reviewer?: string }
+  | { ok: false; reason: string; workflowId?: string };
+
 function assertToken(what: string, token: string): void {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(token)) {
+  if (!TOKEN_PATTERN.test(token)) {
     throw new Error(`illegal ${what}: '${token}' (use letters, digits, '-' and '_')`);
   }
 }
@@ -93,15 +101,58 @@ export class Subjects {
     assertToken('reviewer name', reviewer);
     return `${base}.${reviewer}`;
   }
+  /** The responses to `wf` that name their reviewer: `…human.respond.<wf>.*`. */
+  respondNamed(wf: string): string {
+    return `${this.prefix}.human.respond.${assertWorkflowId(wf)}.*`;
+  }
   get respondAll(): string {
     return `${this.prefix}.human.respond.>`;
   }
-  /** The workflow id named by a `…human.respond.<wf>` subject, or undefined when it names none. */
+  /**
+   * The workflow id named by a `…human.respond.<wf>` or `…human.respond.<wf>.<reviewer>`
+   * subject, or undefined when it names none; also of a subject with a bad reviewer token or
+   * extra tokens, so that the response's waiter can be told (see {@link Subjects.parseResponse}).
+   */
   workflowOfResponse(subject: string): string | undefined {
+    return this.parseResponse(subject).workflowId;
+  }
+  /**
+   * The workflow and, when the subject names one, the reviewer of a response subject
+   * (`…human.respond.<wf>[.<reviewer>]`); or why the subject is not one a response may be
+   * published on (with the workflow id when that part is legal, so its waiter can be told).
+   *
+   * @example
+   * new Subjects('hitl').parseResponse('hitl.human.respond.wf-1.ana');
+   * // { ok: true, workflowId: 'wf-1', reviewer: 'ana' }
+   */
+  parseResponse(subject: string): ResponseSubject {
     const head = `${this.prefix}.human.respond.`;
-    if (!subject.startsWith(head)) return undefined;
-    const wf = subject.slice(head.length);
-    return isWorkflowId(wf) ? wf : undefined;
+    if (!subject.startsWith(head)) {
+      return { ok: false, reason: `'${subject}' is not a response subject (${head}<wf>)` };
+    }
+    const [wf = '', reviewer, ...extra] = subject.slice(head.length).split('.');
+    if (!isWorkflowId(wf)) {
+      return {
+        ok: false,
+        reason: `illegal workflow id in subject '${subject}' (use 1 to 64 letters, digits, '-' and '_')`,
+      };
+    }
+    if (extra.length > 0) {
+      return {
+        ok: false,
+        workflowId: wf,
+        reason: `subject '${subject}' has ${extra.length} token(s) too many (publish on ${head}<wf> or ${head}<wf>.<reviewer>)`,
+      };
+    }
+    if (reviewer === undefined) return { ok: true, workflowId: wf };
+    if (!TOKEN_PATTERN.test(reviewer)) {
+      return {
+        ok: false,
+        workflowId: wf,
+        reason: `illegal reviewer name '${reviewer}' in subject '${subject}' (use 1 to 64 letters, digits, '-' and '_')`,
+      };
+    }
+    return { ok: true, workflowId: wf, reviewer };
   }
   event(wf: string, type: string): string {
     assertToken('event type', type);

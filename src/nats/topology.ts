@@ -10,10 +10,15 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { millis, nanos, type NatsConnection } from '@nats-io/transport-node';
-import { DUPLICATE_WINDOW_MS, type RetainedStream } from '../base/config.js';
+import {
+  DUPLICATE_WINDOW_MS,
+  type RetainedStream,
+  type StreamLimitSettings,
+} from '../base/config.js';
 import { PrefixClashError } from '../base/errors.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { settingsToApply } from './settingsRule.js';
+import { RUNTIME_MAX_MSG_BYTES, streamLimits } from './streamLimits.js';
 import type { Subjects } from './subjects.js';
 
 export { DUPLICATE_WINDOW_MS };
@@ -36,8 +41,10 @@ interface WantedStream {
   name: string;
   subjects: string[];
   retention: RetentionPolicy;
+  /** This stream's own defaults (its limits: streamLimits.ts): set on creation, else warned of. */
+  defaults?: Partial<StreamConfig>;
   /** Named by a variable: applied to an existing stream. */
-  explicit: Partial<StreamConfig>;
+  explicit?: Partial<StreamConfig>;
 }
 
 function streamDefaults(replicas: number): Partial<StreamConfig> {
@@ -45,33 +52,39 @@ function streamDefaults(replicas: number): Partial<StreamConfig> {
     storage: StorageType.File,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
     num_replicas: replicas,
-    max_age: 0,
   };
 }
 
 function wantedStreams(s: Subjects, storage: StorageSettings): WantedStream[] {
   const replicas = storage.replicas !== undefined ? { num_replicas: storage.replicas } : {};
   const age = (ms: number | undefined) => (ms !== undefined ? { max_age: nanos(ms) } : {});
+  const bytes = (n: number | undefined) => (n !== undefined ? { max_bytes: n } : {});
   const ages = storage.streamMaxAgeMs ?? {};
+  const set = storage.limits ?? {};
+  // Each stream's size and age limits when no variable names them (streamLimits.ts).
+  const limitsOf = streamLimits(s, {}, storage.maxPayloadBytes);
   const limits = RetentionPolicy.Limits;
   return [
     {
       name: s.streams.tickets,
       subjects: [s.ticketsNew],
       retention: limits,
-      explicit: age(ages.tickets),
+      explicit: { ...bytes(set.ticketsMaxBytes), ...age(set.ticketsMaxAgeMs ?? ages.tickets) },
     },
     {
       name: s.streams.responses,
       subjects: [s.respondAll],
       retention: limits,
-      explicit: age(ages.responses),
+      explicit: {
+        ...bytes(set.responsesMaxBytes),
+        ...age(set.responsesMaxAgeMs ?? ages.responses),
+      },
     },
     {
       name: s.streams.events,
       subjects: [s.events(), s.humanRequestAll],
       retention: limits,
-      explicit: age(storage.eventsMaxAgeMs),
+      explicit: { ...bytes(set.eventsMaxBytes), ...age(storage.eventsMaxAgeMs) },
     },
     {
       name: s.streams.outbound,
@@ -79,13 +92,22 @@ function wantedStreams(s: Subjects, storage: StorageSettings): WantedStream[] {
       retention: limits,
       explicit: age(ages.outbound),
     },
-    { name: s.streams.dlq, subjects: [s.dlqAll], retention: limits, explicit: age(ages.dlq) },
+    {
+      name: s.streams.dlq,
+      subjects: [s.dlqAll],
+      retention: limits,
+      explicit: { ...bytes(set.dlqMaxBytes), ...age(set.dlqMaxAgeMs ?? ages.dlq) },
+    },
     // Mailboxes are work queues: a message is gone once its step is committed and acked.
     { name: s.streams.mailbox, subjects: [s.mailboxAll], retention: RetentionPolicy.Workqueue },
     // Deadlines: a due timer, published by the workers' deadline scheduler (and the pause's
     // own, put back until due when it is near).
     { name: s.streams.timers, subjects: [s.timerAll], retention: RetentionPolicy.Workqueue },
-  ].map((w) => ({ ...w, explicit: { ...replicas, ...(w.explicit ?? {}) } }));
+  ].map((w: WantedStream) => ({
+    ...w,
+    defaults: limitsOf[w.name] ?? {},
+    explicit: { ...replicas, ...(w.explicit ?? {}) },
+  }));
 }
 
 /**
@@ -123,8 +145,10 @@ async function ensureStream(
   defaults: Partial<StreamConfig>,
   log: Logger,
 ): Promise<void> {
-  const { name, subjects, retention, explicit } = wanted;
-  const config: NamedStreamConfig = { ...defaults, ...explicit, name, subjects, retention };
+  const { name, subjects, retention } = wanted;
+  const explicit = wanted.explicit ?? {};
+  const own = { ...defaults, ...(wanted.defaults ?? {}) };
+  const config: NamedStreamConfig = { ...own, ...explicit, name, subjects, retention };
   let current: StreamConfig;
   try {
     current = (await jsm.streams.info(name)).config;
@@ -140,7 +164,7 @@ async function ensureStream(
   }
   const changes = settingsToApply(
     current,
-    { what: `stream '${name}'`, explicit, defaults: { ...defaults, retention } },
+    { what: `stream '${name}'`, explicit, defaults: { ...own, retention } },
     log,
   );
   const missing = subjects.filter((subject) => !(current.subjects ?? []).includes(subject));
@@ -186,6 +210,10 @@ export interface StorageSettings {
   eventsMaxAgeMs?: number;
   /** `HITL_<STREAM>_MAX_AGE_MS`: the retention of the tickets, responses, outbound and dlq streams. */
   streamMaxAgeMs?: Partial<Record<RetainedStream, number>>;
+  /** Size and age limits named by variables (`HITL_TICKETS_MAX_BYTES` and the like). */
+  limits?: StreamLimitSettings;
+  /** `HITL_MAX_PAYLOAD_BYTES`: the inbound streams take messages of twice this at most. */
+  maxPayloadBytes?: number;
 }
 
 /** Delivery settings the variables name (`HITL_ACK_WAIT_MS`, `HITL_MAX_DELIVER`); unset: not named. */
@@ -234,6 +262,7 @@ export async function ensureTopology(
       storage: StorageType.File,
       history: 1,
       replicas: storage.replicas ?? 1,
+      maxValueSize: RUNTIME_MAX_MSG_BYTES,
     });
     // kvm.create opens an existing bucket as it is.
     await ensureBucketSettings(jsm, name, storage, log);

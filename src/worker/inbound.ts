@@ -7,11 +7,13 @@ import type { InterruptStore } from '../stores/interruptStore.js';
 import {
   describeZodError,
   MailboxMessageSchema,
+  ResponsePayloadSchema,
   ResponseSchema,
   TicketSchema,
   TimerMessageSchema,
-  type HumanResponse,
+  type ResponsePayload,
 } from '../base/schemas.js';
+import { resolveReviewer } from '../runtime/reviewerIdentity.js';
 import { isWorkflowId, type Subjects } from '../nats/subjects.js';
 import { traceFromHeaders, traceHeaders, type TraceCarrier } from '../nats/tracing.js';
 
@@ -100,6 +102,8 @@ export interface InboundDeps {
   interrupts: InterruptStore;
   /** `HITL_MAX_PAYLOAD_BYTES`: a larger inbound message is dead-lettered unread. */
   maxPayloadBytes: number;
+  /** `HITL_REVIEWER_FROM_SUBJECT`: a response must name its reviewer in its subject. */
+  reviewerFromSubject?: boolean;
 }
 
 /**
@@ -115,6 +119,7 @@ export class Inbound {
   private readonly subjects: Subjects;
   private readonly interrupts: InterruptStore;
   private readonly maxPayloadBytes: number;
+  private readonly reviewerFromSubject: boolean;
 
   constructor(deps: InboundDeps) {
     this.host = deps.host;
@@ -123,6 +128,7 @@ export class Inbound {
     this.subjects = deps.subjects;
     this.interrupts = deps.interrupts;
     this.maxPayloadBytes = deps.maxPayloadBytes;
+    this.reviewerFromSubject = deps.reviewerFromSubject === true;
   }
 
   async ticket(m: JsMsg, actor: string, final = false): Promise<Settle> {
@@ -151,22 +157,43 @@ export class Inbound {
   }
 
   async response(m: JsMsg, final = false): Promise<Settle> {
-    const wf = this.subjects.workflowOfResponse(m.subject);
-    if (!wf)
-      throw new BadInput(
-        `illegal workflow id in subject '${m.subject}' (use 1 to 64 letters, digits, '-' and '_')`,
-      );
     const seq = m.info.streamSequence;
-    let response: HumanResponse;
+    const target = this.subjects.parseResponse(m.subject);
+    if (!target.ok) {
+      // Nothing is applied; a waiter on a legal workflow id is told why.
+      if (target.workflowId !== undefined) {
+        await this.host.publishRejection(target.workflowId, seq, target.reason, {});
+      }
+      throw new BadInput(target.reason);
+    }
+    const wf = target.workflowId;
+    const proven = target.reviewer !== undefined ? { reviewer: target.reviewer } : {};
+    let payload: ResponsePayload;
     try {
-      const parsed = ResponseSchema.safeParse(parseJson(m.data, this.maxPayloadBytes));
+      const parsed = ResponsePayloadSchema.safeParse(parseJson(m.data, this.maxPayloadBytes));
       if (!parsed.success)
         throw new BadInput(`invalid response: ${describeZodError(parsed.error)}`);
-      response = parsed.data;
+      payload = parsed.data;
     } catch (err) {
-      await this.host.publishRejection(wf, seq, describeError(err), {});
+      await this.host.publishRejection(wf, seq, describeError(err), proven);
       throw err;
     }
+    const who = resolveReviewer(
+      payload,
+      { subject: m.subject, ...proven },
+      this.reviewerFromSubject,
+    );
+    if (!who.ok) {
+      await this.host.publishRejection(
+        wf,
+        seq,
+        who.reason,
+        who.reviewer !== undefined ? { reviewer: who.reviewer } : {},
+      );
+      if (who.deadLetter) throw new BadInput(who.reason);
+      return;
+    }
+    const response = who.response;
     const incoming: Incoming = {
       id: `r${seq}`,
       type: 'response',
@@ -290,16 +317,24 @@ export class Inbound {
   /** True while the latest response stored for `wf` is not yet acknowledged by the consumer. */
   private async responsesUnhandled(wf: string): Promise<boolean> {
     const stream = this.subjects.streams.responses;
-    let last: { seq: number } | null;
-    try {
-      last = await this.jsm.streams.getMessage(stream, { last_by_subj: this.subjects.respond(wf) });
-    } catch (err) {
-      if (/no message found/i.test(describeError(err))) return false;
-      throw err;
-    }
-    if (!last) return false;
+    const lastOn = async (subject: string): Promise<number> => {
+      try {
+        const last = await this.jsm.streams.getMessage(stream, { last_by_subj: subject });
+        return last?.seq ?? 0;
+      } catch (err) {
+        if (/no message found/i.test(describeError(err))) return 0;
+        throw err;
+      }
+    };
+    // Responses without and with the reviewer's token (`…respond.<wf>` and `…respond.<wf>.*`).
+    const [plain, named] = await Promise.all([
+      lastOn(this.subjects.respond(wf)),
+      lastOn(this.subjects.respondNamed(wf)),
+    ]);
+    const last = Math.max(plain, named);
+    if (last === 0) return false;
     const info = await this.jsm.consumers.info(stream, this.subjects.consumer('responses'));
-    return last.seq > info.ack_floor.stream_seq;
+    return last > info.ack_floor.stream_seq;
   }
 
   async mailbox(m: JsMsg, kind: string, final = false): Promise<Settle> {

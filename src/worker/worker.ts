@@ -145,6 +145,8 @@ export class Worker {
           ...(options.config.streamMaxAgeMs !== undefined
             ? { streamMaxAgeMs: options.config.streamMaxAgeMs }
             : {}),
+          ...(options.config.streamLimits ? { limits: options.config.streamLimits } : {}),
+          maxPayloadBytes: options.config.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
         },
         log,
       );
@@ -195,6 +197,7 @@ export class Worker {
           subjects,
           interrupts,
           maxPayloadBytes: options.config.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+          ...(options.config.reviewerFromSubject ? { reviewerFromSubject: true } : {}),
         }),
         log,
         options.concurrency ?? 32,

@@ -362,7 +362,8 @@ describe('responses that cannot be accepted', () => {
       seqs.push(seq);
     }
     // One with a subject that names no legal workflow: there is nobody to tell but the DLQ.
-    const illegal = `${t.subjects.prefix}.human.respond.a.b`;
+    // (`…respond.a.b` would be workflow 'a' answered by reviewer 'b', contract v2.)
+    const illegal = `${t.subjects.prefix}.human.respond.a!b`;
     await publishRaw(shared.nc, illegal, { answer: 'yes', reviewer: 'ana' });
 
     const rejections = await eventually(async () => {

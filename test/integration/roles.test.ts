@@ -1,134 +1,73 @@
-import { fileURLToPath } from 'node:url';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  connectNats,
-  HitlClient,
-  loadConfig,
-  Subjects,
-  type HitlConfig,
-  type Worker,
-} from '../../src/index.js';
-import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.js';
+import { describe, expect, it } from 'vitest';
+import { HitlClient, Subjects } from '../../src/index.js';
 import { readWorkflowEvents } from '../../src/client/eventLog.js';
 import { runCli, spawnCli, waitForOutput } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
-import { startWorker } from '../helpers/harness.js';
+import { refusal, shippedRolesServer } from '../helpers/shippedRoles.js';
 
 // The shipped example configuration, as it is: its roles name the default prefix `hitl`, so this
 // file (its own server) runs under that prefix, with a workflow id per test.
-const CONF = fileURLToPath(new URL('../../deploy/nats-server.conf', import.meta.url));
-const PASSWORDS = { publisher: 'pub-pw', reviewer: 'rev-pw', worker: 'wrk-pw' } as const;
-type Role = keyof typeof PASSWORDS;
-
-let server: NatsServerHandle;
-let worker: Worker;
-let admin: NatsConnection;
+const shipped = shippedRolesServer();
 const subjects = new Subjects('hitl');
 const encoder = new TextEncoder();
-
-function roleEnv(role: Role): Record<string, string> {
-  return {
-    NATS_URL: server.url,
-    NATS_USER: role,
-    NATS_PASS: PASSWORDS[role],
-    HITL_MODEL_PROVIDER: 'mock',
-  };
-}
-
-function roleConfig(role: Role): HitlConfig {
-  return loadConfig(roleEnv(role));
-}
-
-async function as<T>(role: Role, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const nc = await connectNats(roleConfig(role).nats);
-  try {
-    return await fn(nc);
-  } finally {
-    await nc.close();
-  }
-}
-
-/** What the server said when it refused `fn`. */
-async function refusal(fn: () => Promise<unknown>): Promise<string> {
-  try {
-    await fn();
-  } catch (err) {
-    return String((err as Error).message);
-  }
-  throw new Error('the server allowed it');
-}
-
-async function storedCount(stream: string): Promise<number> {
-  const jsm = await jetstreamManager(admin);
-  return (await jsm.streams.info(stream)).state.messages;
-}
-
-beforeAll(async () => {
-  // nats-server reads the role passwords from its environment.
-  process.env.HITL_PUBLISHER_PASSWORD = PASSWORDS.publisher;
-  process.env.HITL_REVIEWER_PASSWORD = PASSWORDS.reviewer;
-  process.env.HITL_WORKER_PASSWORD = PASSWORDS.worker;
-  server = await startNatsServer({ configFile: CONF });
-  worker = await startWorker(roleConfig('worker'));
-  admin = await connectNats(roleConfig('worker').nats);
-});
-
-afterAll(async () => {
-  await admin?.close();
-  await worker?.stop();
-  await server?.dispose();
-});
+const roleEnv = shipped.env;
+const roleConfig = shipped.config;
+const as = shipped.as;
+const storedCount = (stream: string) => shipped.stored(stream);
 
 describe('deploy/nats-server.conf roles', () => {
-  it('lets a publisher submit, a worker run and a reviewer list, answer and show', async () => {
-    const submitted = await runCli(
-      ['submit', 'I want my money back', '--id', 'roles-1'],
-      roleEnv('publisher'),
-    );
-    expect(submitted).toMatchObject({ code: 0, stdout: 'roles-1\n' });
-
-    const reviewer = await HitlClient.connect({ config: roleConfig('reviewer') });
-    try {
-      await eventually(async () =>
-        expect((await reviewer.interrupt('roles-1'))?.type).toBe('approval'),
+  it(
+    'lets a publisher submit, a worker run and a reviewer list, answer and show',
+    { timeout: 120_000 },
+    async () => {
+      const submitted = await runCli(
+        ['submit', 'I want my money back', '--id', 'roles-1'],
+        roleEnv('publisher'),
       );
-    } finally {
-      await reviewer.close();
-    }
-    const pending = await runCli(['pending', '--json'], roleEnv('reviewer'));
-    expect(pending.code).toBe(0);
-    expect(JSON.parse(pending.stdout)).toEqual([
-      expect.objectContaining({ workflowId: 'roles-1', interruptId: 'gate-1' }),
-    ]);
-    // Parked workflows, read key by key (no consumer): none here.
-    const parked = await runCli(['parked', '--json'], roleEnv('reviewer'));
-    expect(parked).toMatchObject({ code: 0, stdout: '[]\n' });
-    const tap = spawnCli(['tap', 'roles-1', '--json'], roleEnv('reviewer'));
-    const listening = new Promise<void>((resolve) => {
-      tap.stderr?.on('data', (d: Buffer) => {
-        if (d.toString().includes('hitl tap: listening')) resolve();
-      });
-    });
-    const tapped = waitForOutput(tap, /"type":"completed"/);
-    await listening;
-    const answered = await runCli(
-      ['respond', 'roles-1', 'yes', '--reviewer', 'ana'],
-      roleEnv('reviewer'),
-    );
-    expect(answered).toMatchObject({ code: 0, stdout: 'roles-1: yes accepted\n' });
-    expect(await tapped).toMatch(/"type":"approved"/);
-    tap.kill('SIGTERM');
-    await eventually(async () => {
-      const shown = await runCli(['show', 'roles-1', '--json'], roleEnv('reviewer'));
-      expect(shown.code).toBe(0);
-      const timeline = JSON.parse(shown.stdout) as { events: { type: string }[] };
-      expect(timeline.events.map((e) => e.type)).toContain('completed');
-    });
-  });
+      expect(submitted).toMatchObject({ code: 0, stdout: 'roles-1\n' });
 
-  it('refuses the publisher everything but submitting tickets', async () => {
+      const reviewer = await HitlClient.connect({ config: roleConfig('ana') });
+      try {
+        await eventually(async () =>
+          expect((await reviewer.interrupt('roles-1'))?.type).toBe('approval'),
+        );
+      } finally {
+        await reviewer.close();
+      }
+      const pending = await runCli(['pending', '--json'], roleEnv('ana'));
+      expect(pending.code).toBe(0);
+      expect(JSON.parse(pending.stdout)).toEqual([
+        expect.objectContaining({ workflowId: 'roles-1', interruptId: 'gate-1' }),
+      ]);
+      // Parked workflows, read key by key (no consumer): none here.
+      const parked = await runCli(['parked', '--json'], roleEnv('ana'));
+      expect(parked).toMatchObject({ code: 0, stdout: '[]\n' });
+      const tap = spawnCli(['tap', 'roles-1', '--json'], roleEnv('ana'));
+      const listening = new Promise<void>((resolve) => {
+        tap.stderr?.on('data', (d: Buffer) => {
+          if (d.toString().includes('hitl tap: listening')) resolve();
+        });
+      });
+      const tapped = waitForOutput(tap, /"type":"completed"/);
+      await listening;
+      const answered = await runCli(
+        ['respond', 'roles-1', 'yes', '--reviewer', 'ana'],
+        roleEnv('ana'),
+      );
+      expect(answered).toMatchObject({ code: 0, stdout: 'roles-1: yes accepted\n' });
+      expect(await tapped).toMatch(/"type":"approved"/);
+      tap.kill('SIGTERM');
+      await eventually(async () => {
+        const shown = await runCli(['show', 'roles-1', '--json'], roleEnv('ana'));
+        expect(shown.code).toBe(0);
+        const timeline = JSON.parse(shown.stdout) as { events: { type: string }[] };
+        expect(timeline.events.map((e) => e.type)).toContain('completed');
+      });
+    },
+  );
+
+  it('refuses the publisher everything but submitting tickets', { timeout: 60_000 }, async () => {
     const responses = await storedCount(subjects.streams.responses);
     await as('publisher', async (nc) => {
       const js = jetstream(nc);
@@ -149,43 +88,49 @@ describe('deploy/nats-server.conf roles', () => {
     );
     expect(respond.code).toBe(1);
     expect(respond.stderr).toBe(
-      "hitl: this NATS user may not publish to 'hitl.human.respond.roles-1' (permissions violation: use credentials of a role that may, see deploy/nats-server.conf)\n",
+      "hitl: this NATS user may not publish to 'hitl.human.respond.roles-1.x' (permissions violation: use credentials of a role that may, see deploy/nats-server.conf)\n",
     );
     expect(await storedCount(subjects.streams.responses)).toBe(responses);
   });
 
-  it('refuses the reviewer tickets, writes to KV and events, and consumers', async () => {
-    const tickets = await storedCount(subjects.streams.tickets);
-    const events = await storedCount(subjects.streams.events);
-    await as('reviewer', async (nc) => {
-      const js = jetstream(nc);
-      const publish = (subject: string) => () =>
-        js.publish(subject, encoder.encode('{"request":"x"}'));
-      expect(await refusal(publish(subjects.ticketsNew))).toMatch(
-        /Permissions Violation for Publish to "hitl\.tickets\.new"/,
+  it(
+    'refuses the reviewer tickets, writes to KV and events, and consumers',
+    { timeout: 60_000 },
+    async () => {
+      const tickets = await storedCount(subjects.streams.tickets);
+      const events = await storedCount(subjects.streams.events);
+      await as('ana', async (nc) => {
+        const js = jetstream(nc);
+        const publish = (subject: string) => () =>
+          js.publish(subject, encoder.encode('{"request":"x"}'));
+        expect(await refusal(publish(subjects.ticketsNew))).toMatch(
+          /Permissions Violation for Publish to "hitl\.tickets\.new"/,
+        );
+        expect(await refusal(publish('$KV.hitl_interrupts.x'))).toMatch(
+          /Permissions Violation for Publish to "\$KV\.hitl_interrupts\.x"/,
+        );
+        expect(await refusal(publish(subjects.event('x', 'completed')))).toMatch(
+          /Permissions Violation for Publish to "hitl\.events\.x\.completed"/,
+        );
+        // A consumer could deliver stored messages to any subject: a write in disguise.
+        const jsm = await jetstreamManager(nc, { checkAPI: false });
+        expect(
+          await refusal(() =>
+            jsm.consumers.add(subjects.streams.events, {
+              name: 'sneaky',
+              deliver_subject: '$KV.hitl_interrupts.x',
+              ack_policy: AckPolicy.None,
+            }),
+          ),
+        ).toMatch(/Permissions Violation for Publish to "\$JS\.API\.CONSUMER\.CREATE\.HITL_EVENTS/);
+      });
+      const submit = await runCli(['submit', 'refund please'], roleEnv('ana'));
+      expect(submit.code).toBe(1);
+      expect(submit.stderr).toMatch(
+        /^hitl: this NATS user may not publish to 'hitl\.tickets\.new'/,
       );
-      expect(await refusal(publish('$KV.hitl_interrupts.x'))).toMatch(
-        /Permissions Violation for Publish to "\$KV\.hitl_interrupts\.x"/,
-      );
-      expect(await refusal(publish(subjects.event('x', 'completed')))).toMatch(
-        /Permissions Violation for Publish to "hitl\.events\.x\.completed"/,
-      );
-      // A consumer could deliver stored messages to any subject: a write in disguise.
-      const jsm = await jetstreamManager(nc, { checkAPI: false });
-      expect(
-        await refusal(() =>
-          jsm.consumers.add(subjects.streams.events, {
-            name: 'sneaky',
-            deliver_subject: '$KV.hitl_interrupts.x',
-            ack_policy: AckPolicy.None,
-          }),
-        ),
-      ).toMatch(/Permissions Violation for Publish to "\$JS\.API\.CONSUMER\.CREATE\.HITL_EVENTS/);
-    });
-    const submit = await runCli(['submit', 'refund please'], roleEnv('reviewer'));
-    expect(submit.code).toBe(1);
-    expect(submit.stderr).toMatch(/^hitl: this NATS user may not publish to 'hitl\.tickets\.new'/);
-    expect(await storedCount(subjects.streams.tickets)).toBe(tickets);
-    expect(await storedCount(subjects.streams.events)).toBe(events);
-  });
+      expect(await storedCount(subjects.streams.tickets)).toBe(tickets);
+      expect(await storedCount(subjects.streams.events)).toBe(events);
+    },
+  );
 });

@@ -2,6 +2,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/index.js';
 import { serverPerFile, startWorker, testConfig, workflowScope } from '../helpers/harness.js';
+import { DEFAULT_STREAM_LIMITS } from '../../src/nats/streamLimits.js';
 
 // What the workers make of the streams when they start: here, the event log's retention
 // (HITL_EVENTS_MAX_AGE_MS), applied when the variable names it, and otherwise left as it is
@@ -22,8 +23,8 @@ describe('the event log retention', () => {
     await limited.worker();
     const streams = limited.subjects.streams;
     expect(await maxAgeMs(streams.events)).toBe(DAY_MS);
-    // Only the event log: tickets, responses and replies are kept as they were.
-    expect(await maxAgeMs(streams.responses)).toBe(0);
+    // Only the event log: responses keep their own limit, replies none.
+    expect(await maxAgeMs(streams.responses)).toBe(DEFAULT_STREAM_LIMITS.responsesMaxAgeMs);
     expect(await maxAgeMs(streams.outbound)).toBe(0);
 
     // A worker of the same prefix started without the setting leaves the limit as it is.

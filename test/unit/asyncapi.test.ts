@@ -20,6 +20,7 @@ describe('AsyncAPI document', () => {
       'hitl.events.{workflowId}.{type}',
       'hitl.human.request.{workflowId}',
       'hitl.human.respond.{workflowId}',
+      'hitl.human.respond.{workflowId}.{reviewer}',
       'hitl.outbound.reply.{workflowId}',
       'hitl.tickets.new',
     ]);
@@ -39,6 +40,9 @@ describe('AsyncAPI document', () => {
     expect(ticket.additionalProperties).not.toBe(false);
     const response = doc.components.messages.HumanResponse?.payload as { required: string[] };
     expect(response.required.sort()).toEqual(['answer', 'reviewer']);
+    // On the reviewer's subject the subject names the reviewer: the payload may leave it out.
+    const named = doc.components.messages.ReviewerResponse?.payload as { required: string[] };
+    expect(named.required).toEqual(['answer']);
   });
 
   // The official parser: schema validation of the document plus AsyncAPI's own rules

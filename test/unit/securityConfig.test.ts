@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/base/config.js';
+import { connectOptions } from '../../src/nats/connection.js';
 import { checkResponse } from '../../src/runtime/responsePolicy.js';
 import type { InterruptRecord } from '../../src/base/schemas.js';
 
@@ -20,6 +21,45 @@ describe('security settings', () => {
         keyFile: '/etc/hitl/key.pem',
       },
     });
+  });
+
+  it('reads NATS_INBOX_PREFIX into the connection options, refusing wildcards', async () => {
+    const config = loadConfig({ NATS_INBOX_PREFIX: '_INBOX_reviewer' });
+    expect(config.nats.inboxPrefix).toBe('_INBOX_reviewer');
+    expect((await connectOptions(config.nats)).inboxPrefix).toBe('_INBOX_reviewer');
+    expect((await connectOptions(loadConfig({}).nats)).inboxPrefix).toBeUndefined();
+    for (const bad of ['_INBOX.>', 'a.*.b', 'a b', 'a..b']) {
+      expect(() => loadConfig({ NATS_INBOX_PREFIX: bad })).toThrow(
+        `NATS_INBOX_PREFIX must be subject tokens of letters, digits, '_', '-' and '$' joined by '.', without wildcards, got '${bad}'`,
+      );
+    }
+  });
+
+  it('reads the stream limits, each age at least the duplicate window, a size limit on events with an age', () => {
+    expect(loadConfig({}).streamLimits).toBeUndefined();
+    expect(
+      loadConfig({
+        HITL_TICKETS_MAX_BYTES: '1000',
+        HITL_TICKETS_MAX_AGE_MS: '600000',
+        HITL_DLQ_MAX_BYTES: '2000',
+        HITL_EVENTS_MAX_BYTES: '4096',
+        HITL_EVENTS_MAX_AGE_MS: '86400000',
+      }).streamLimits,
+    ).toEqual({
+      ticketsMaxBytes: 1000,
+      ticketsMaxAgeMs: 600000,
+      dlqMaxBytes: 2000,
+      eventsMaxBytes: 4096,
+    });
+    expect(() => loadConfig({ HITL_RESPONSES_MAX_AGE_MS: '1000' })).toThrow(
+      "HITL_RESPONSES_MAX_AGE_MS must be at least 600000 (10 minutes, JetStream's duplicate window), got '1000'",
+    );
+    expect(() => loadConfig({ HITL_DLQ_MAX_BYTES: '0' })).toThrow(
+      "HITL_DLQ_MAX_BYTES must be a positive integer of bytes, got '0'",
+    );
+    expect(() => loadConfig({ HITL_EVENTS_MAX_BYTES: '4096' })).toThrow(
+      /^HITL_EVENTS_MAX_BYTES needs HITL_EVENTS_MAX_AGE_MS/,
+    );
   });
 
   it('refuses half a credential', () => {
