@@ -96,12 +96,18 @@ export class Subjects {
   get respondAll(): string {
     return `${this.prefix}.human.respond.>`;
   }
-  /** The workflow id named by a `…human.respond.<wf>` subject, or undefined when it names none. */
+  /**
+   * The workflow id named by a `…human.respond.<wf>` or `…human.respond.<wf>.<reviewer>` subject,
+   * or undefined when it names none.
+   */
   workflowOfResponse(subject: string): string | undefined {
     const head = `${this.prefix}.human.respond.`;
     if (!subject.startsWith(head)) return undefined;
-    const wf = subject.slice(head.length);
-    return isWorkflowId(wf) ? wf : undefined;
+    const [wf, reviewer, ...rest] = subject.slice(head.length).split('.');
+    if (rest.length > 0 || (reviewer !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(reviewer))) {
+      return undefined;
+    }
+    return wf !== undefined && isWorkflowId(wf) ? wf : undefined;
   }
   event(wf: string, type: string): string {
     assertToken('event type', type);

@@ -11,6 +11,8 @@ const COMMANDS = [
   'show',
   'tap',
   'retry',
+  'inbox',
+  'link',
   'demo',
 ];
 const env = { NATS_URL: 'nats://127.0.0.1:1', HITL_MODEL_PROVIDER: 'mock' };

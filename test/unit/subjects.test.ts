@@ -52,7 +52,9 @@ describe('Subjects with the default prefix', () => {
 
   it('reads the workflow id back from a response subject', () => {
     expect(s.workflowOfResponse('hitl.human.respond.wf-1')).toBe('wf-1');
-    expect(s.workflowOfResponse('hitl.human.respond.a.b')).toBeUndefined();
+    expect(s.workflowOfResponse('hitl.human.respond.wf-1.ana')).toBe('wf-1');
+    expect(s.workflowOfResponse('hitl.human.respond.a.b.c')).toBeUndefined();
+    expect(s.workflowOfResponse('hitl.human.respond.a.b c')).toBeUndefined();
     expect(s.workflowOfResponse('other.human.respond.wf-1')).toBeUndefined();
   });
 
