@@ -3,10 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { createActors } from '../../actors/index.js';
-import { Subjects } from '../../src/index.js';
+import { Subjects, type InterruptRecord } from '../../src/index.js';
+import { Kvm } from '@nats-io/kv';
 import { signGrant } from '../../src/inbox/answerLinks.js';
 import { ReviewerNames } from '../../src/inbox/reviewerNames.js';
 import { startInbox, type Inbox } from '../../src/inbox/server.js';
+import { runCli } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   publishRaw,
@@ -50,7 +52,7 @@ afterAll(async () => {
 });
 
 /** A worker, an inbox behind a (pretend) proxy naming reviewers in X-Forwarded-User, one prefix. */
-async function setup() {
+async function setup(signIn: 'proxy' | 'nats' = 'proxy') {
   const prefix = uniquePrefix('inbox');
   const config = testConfig(shared.server, prefix);
   const worker = await startWorker(config);
@@ -59,7 +61,7 @@ async function setup() {
     definitions: createActors(config).definitions,
     port: 0,
     names: ReviewerNames.normalising(),
-    trustProxyHeader: 'X-Forwarded-User',
+    ...(signIn === 'proxy' ? { trustProxyHeader: 'X-Forwarded-User' } : {}),
     secret: SECRET,
     verdictTimeoutMs: 10_000,
   });
@@ -68,6 +70,7 @@ async function setup() {
   return {
     subjects,
     inbox,
+    config,
     /** A browser context signed in as `user` (the proxy's header), with the inbox open. */
     async reviewer(user: string | undefined, width = 1280, path = '/'): Promise<Page> {
       const context = await browser.newContext({
@@ -201,7 +204,19 @@ describe('hitl inbox in a browser', () => {
       return r.pending as { interruptId: string };
     });
     const grant = { workflowId: 'link-1', interruptId: pending.interruptId, reviewer: 'dee' };
-    const good = signGrant(SECRET, { ...grant, expires: Date.now() + 60_000 });
+    const cli = await runCli(
+      ['link', 'link-1', '--reviewer', 'dee', '--ttl', '10m', '--url', t.inbox.url],
+      {
+        NATS_URL: shared.server.url,
+        HITL_PREFIX: t.subjects.prefix,
+        HITL_INBOX_SECRET: SECRET,
+      },
+    );
+    expect(cli).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^http:\/\/.*\/link\/\S+\n$/),
+    });
+    const good = cli.stdout.trim().split('/link/')[1] as string;
     const forged = signGrant('another-secret-0123456789abcdef0123456789', {
       ...grant,
       expires: Date.now() + 60_000,
@@ -232,7 +247,8 @@ describe('hitl inbox in a browser', () => {
       text: expect.stringMatching(/already answered by dee/),
     });
     expect(await t.responses()).toHaveLength(1);
-  });
+    // Spawns the CLI (hitl link), slow on a loaded machine.
+  }, 90_000);
 
   it('refuses a request without the CSRF token and bad input with a clear 4xx, publishing nothing', async () => {
     await using t = await setup();
@@ -293,6 +309,68 @@ describe('hitl inbox in a browser', () => {
       error: /already answered by ana/,
     });
     expect(await t.responses()).toHaveLength(1);
+  });
+
+  it('pages, filters and sorts a long list, and drops an answered item from the open page', async () => {
+    await using t = await setup();
+    const kv = await new Kvm(shared.nc).open(t.subjects.buckets.interrupts);
+    const now = Date.now();
+    const record = (i: number): InterruptRecord => ({
+      workflowId: `p-${String(i).padStart(3, '0')}`,
+      interruptId: `i-${i}`,
+      actor: i % 2 ? 'gate' : 'triage',
+      type: i % 2 ? 'approval' : 'escalation',
+      question: i === 77 ? 'Send this unusual reply?' : `question ${i}`,
+      ...(i % 2 ? { category: i % 3 ? 'refund' : 'billing', options: ['yes', 'no'] } : {}),
+      createdAt: new Date(now - (200 - i) * 1_000).toISOString(),
+      // Deadlines run the other way round: the oldest is due last.
+      expiresAt: new Date(now + 3_600_000 - i * 10_000).toISOString(),
+    });
+    for (let i = 0; i < 120; i++) {
+      await kv.put(
+        t.subjects.interruptKey(`p-${String(i).padStart(3, '0')}`),
+        JSON.stringify(record(i)),
+      );
+    }
+    const page = await t.reviewer('ana@example.com');
+    await expect
+      .poll(() => page.textContent('#count'), { timeout: 15_000 })
+      .toBe('1–50 of 120 waiting');
+    expect(await page.locator('#items li').count()).toBe(50);
+    expect(await page.locator('#items button').first().getAttribute('data-wf')).toBe('p-119');
+    await page.click('#next');
+    await page.click('#next');
+    await expect.poll(() => page.textContent('#count')).toBe('101–120 of 120 waiting');
+    await page.selectOption('#type', 'approval');
+    await expect.poll(() => page.textContent('#count')).toBe('1–50 of 60 waiting');
+    await page.selectOption('#category', 'billing');
+    await expect.poll(() => page.textContent('#count')).toBe('1–20 of 20 waiting');
+    await page.selectOption('#category', '');
+    await page.fill('#text', 'unusual');
+    await expect.poll(() => page.textContent('#count')).toBe('1–1 of 1 waiting');
+    await page.fill('#text', '');
+    await page.selectOption('#type', '');
+    await page.selectOption('#sort', 'deadline');
+    await expect
+      .poll(() => page.locator('#items button').first().getAttribute('data-wf'))
+      .toBe('p-119');
+    // Nearest deadline first is the newest here; the oldest comes last.
+    const api = await page.request.get(`${t.inbox.url}/api/pending?sort=deadline&offset=119`);
+    expect((await api.json()).items[0].workflowId).toBe('p-000');
+
+    await kv.delete(t.subjects.interruptKey('p-119'));
+    await expect.poll(() => page.textContent('#count')).toBe('1–50 of 119 waiting');
+    expect(await item(page, 'p-119').count()).toBe(0);
+  });
+
+  it('refuses a NATS sign-in against a server that checks no passwords', async () => {
+    await using t = await setup('nats');
+    const page = await t.reviewer(undefined);
+    await page.fill('#user', 'ana');
+    await page.fill('#password', 'anything');
+    await page.click('#signin-form button');
+    await expect.poll(() => page.textContent('#signin-error')).toMatch(/checks no passwords/);
+    expect((await page.request.get(`${t.inbox.url}/api/pending`)).status()).toBe(401);
   });
 
   it('refuses a proxy name that maps to no reviewer', async () => {
