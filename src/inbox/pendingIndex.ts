@@ -97,15 +97,16 @@ export class PendingIndex {
       if (text && !haystack(r).includes(text)) continue;
       hits.push(r);
     }
+    // ISO-8601 times in UTC order as plain strings; localeCompare would cost 10x more here.
     if (q.sort === 'deadline') {
-      // Nearest deadline first; those without one last, newest first among them.
+      // Nearest deadline first; those without one last, newest first among equals.
       hits.sort(
         (a, b) =>
-          (a.expiresAt ?? '\uffff').localeCompare(b.expiresAt ?? '\uffff') ||
-          b.createdAt.localeCompare(a.createdAt),
+          order(a.expiresAt ?? '\uffff', b.expiresAt ?? '\uffff') ||
+          order(b.createdAt, a.createdAt),
       );
     } else {
-      hits.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+      hits.sort((a, b) => order(b.createdAt, a.createdAt));
     }
     const limit = Math.min(Math.max(q.limit ?? 50, 1), 200);
     const offset = Math.min(Math.max(q.offset ?? 0, 0), Math.max(hits.length - 1, 0));
@@ -134,6 +135,10 @@ export class PendingIndex {
       return undefined;
     }
   }
+}
+
+function order(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function haystack(r: InterruptRecord): string {

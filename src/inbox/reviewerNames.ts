@@ -60,7 +60,7 @@ export class ReviewerNames {
     if (trimmed === '') return undefined;
     if (this.table) return this.table.get(trimmed.toLowerCase());
     const at = trimmed.lastIndexOf('@');
-    const local = at > 0 ? trimmed.slice(0, at) : trimmed;
+    const local = at >= 0 ? trimmed.slice(0, at) : trimmed;
     const token = local.replace(/[^A-Za-z0-9_-]/g, '_');
     if (!REVIEWER_PATTERN.test(token) || /^_+$/.test(token)) return undefined;
     return token;
