@@ -52,9 +52,9 @@ afterAll(async () => {
 });
 
 /** A worker, an inbox behind a (pretend) proxy naming reviewers in X-Forwarded-User, one prefix. */
-async function setup(signIn: 'proxy' | 'nats' = 'proxy') {
+async function setup(signIn: 'proxy' | 'nats' = 'proxy', env: Record<string, string> = {}) {
   const prefix = uniquePrefix('inbox');
-  const config = testConfig(shared.server, prefix);
+  const config = testConfig(shared.server, prefix, env);
   const worker = await startWorker(config);
   const inbox: Inbox = await startInbox({
     config,
@@ -103,7 +103,8 @@ const item = (page: Page, wf: string) => page.locator(`#items button[data-wf="${
 
 describe('hitl inbox in a browser', () => {
   it('shows a new ticket live; an edited approval goes out under the signed-in name; a second reviewer sees it answered', async () => {
-    await using t = await setup();
+    // A deadline an hour away, so the page counts it down.
+    await using t = await setup('proxy', { HITL_GATE_TIMEOUT_MS: '3600000' });
     const ana = await t.reviewer('ana.lopez@example.com');
     const bo = await t.reviewer('bo@example.com');
     await expect.poll(() => ana.textContent('#who')).toBe('Signed in as ana_lopez');
@@ -128,6 +129,7 @@ describe('hitl inbox in a browser', () => {
     const edited = 'Hello, we are sorry your parcel never arrived: your refund is on its way.';
     await draft.fill(edited);
     await expect.poll(() => ana.textContent('#approve')).toBe('Approve my edit');
+    expect(await ana.textContent('#detail .meta .due')).toMatch(/^59m \d+s left$/);
     await ana.click('#approve');
     await expect
       .poll(() => ana.textContent('#outcome'))
@@ -309,6 +311,22 @@ describe('hitl inbox in a browser', () => {
       error: /already answered by ana/,
     });
     expect(await t.responses()).toHaveLength(1);
+  });
+
+  it("shows the runtime's reason when it refuses an answer, and sends nothing", async () => {
+    await using t = await setup('proxy', { HITL_APPROVERS: 'bo' });
+    const page = await t.reviewer('ana@example.com');
+    await t.ticket('policy-1', 'Refund please, the parcel never arrived');
+    await item(page, 'policy-1').click({ timeout: 15_000 });
+    await page.click('#approve', { timeout: 10_000 });
+    await expect
+      .poll(() => page.textContent('#outcome'))
+      .toMatch(/^the runtime refused the answer: .*ana.*/);
+    expect(await page.getAttribute('#outcome', 'role')).toBe('alert');
+    const events = await storedEvents(shared.nc, t.subjects, 'policy-1');
+    expect(events.map((e) => e.type)).toContain('response_rejected');
+    expect(events.map((e) => e.type)).not.toContain('approved');
+    expect(await item(page, 'policy-1').count()).toBe(1);
   });
 
   it('pages, filters and sorts a long list, and drops an answered item from the open page', async () => {
