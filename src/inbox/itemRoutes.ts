@@ -158,6 +158,12 @@ export function registerItemRoutes(app: FastifyInstance, ctx: ItemRoutesContext)
       if (/permissions violation/i.test(describeError(err))) {
         return reply.code(403).send({ error: 'your NATS user may not answer this workflow' });
       }
+      if (/^timed out/.test(describeError(err))) {
+        // Published, but no verdict yet: the answer stands and is applied when a worker runs.
+        return reply.code(504).send({
+          error: `the answer was sent, but no verdict came in time: ${describeError(err)}`,
+        });
+      }
       throw err;
     }
   });

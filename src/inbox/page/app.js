@@ -235,7 +235,7 @@ function follow() {
   source.addEventListener('del', (ev) => {
     reloadSoon();
     const { workflowId } = JSON.parse(/** @type {MessageEvent} */ (ev).data);
-    if (workflowId === state.open && !answering) {
+    if (workflowId === state.open && !answering && !state.current?.answeredHere) {
       closeAnswering('This item is no longer waiting for an answer.', 'info');
     }
   });
@@ -244,6 +244,8 @@ function follow() {
     if (
       a.workflowId === state.open &&
       !answering &&
+      // The page's own answer: its outcome stays, however late the event comes.
+      !state.current?.answeredHere &&
       state.current?.pending?.interruptId === a.interruptId
     ) {
       closeAnswering(`Answered by ${a.reviewer} (${a.answer}).`, 'info');
@@ -459,6 +461,7 @@ async function answer(wf, r, choice, draft) {
       body: JSON.stringify(form),
     });
     if (res.ok) {
+      if (state.current?.workflowId === wf) state.current.answeredHere = true;
       closeAnswering(`Done: ${choice} accepted, answered by ${res.body.reviewer}.`, 'ok');
     } else {
       say(res.body.error, 'bad');
