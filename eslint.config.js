@@ -94,4 +94,25 @@ export default defineConfig(
       globals: { process: 'readonly', console: 'readonly', URL: 'readonly' },
     },
   },
+  {
+    // The inbox page: browser modules, type-checked by tsc -p src/inbox/page.
+    files: ['src/inbox/page/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        [
+          'document',
+          'window',
+          'location',
+          'fetch',
+          'Headers',
+          'URLSearchParams',
+          'EventSource',
+          'Event',
+          'setInterval',
+          'setTimeout',
+          'clearTimeout',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

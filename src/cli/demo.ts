@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { HitlClient } from '../client/client.js';
-import { loadConfig } from '../base/config.js';
+import { loadConfig, type HitlConfig } from '../base/config.js';
+import type { ActorDefinition } from '../runtime/actorDefinition.js';
 import { describeError } from '../base/errors.js';
 import {
   ensureNatsServerBinary,
@@ -132,10 +134,13 @@ export async function runDemo(_argv: string[]): Promise<number> {
   const stamp = startedAt.getTime().toString(36);
   const ids = { a: `demo-a-${stamp}`, b: `demo-b-${stamp}`, c: `demo-c-${stamp}` };
   let client: HitlClient | undefined;
+  let inbox: Awaited<ReturnType<typeof startDemoInbox>> | undefined;
   try {
     let worker1 = await startWorkerProcess('worker 1', env);
     children.add(worker1);
     client = await HitlClient.connect({ config });
+    inbox = await startDemoInbox(config);
+    say(`== reviewers' inbox (hitl inbox) at ${inbox.url}`);
     const seen: EventEnvelope[] = [];
     const listeners = new Set<() => void>();
     const tapAbort = new AbortController();
@@ -156,6 +161,9 @@ export async function runDemo(_argv: string[]): Promise<number> {
       customer: 'Ada',
     });
     const a = await waitForEvent(seen, listeners, ids.a, 'interrupted');
+    say(
+      `   a reviewer could answer it in the inbox: ${inbox.url}/link/${inbox.link(ids.a, String(a.data.interruptId), 'alice')}`,
+    );
     say(`   the reviewer sees the draft and answers yes to ${String(a.data.interruptId)}`);
     const ra = await client.respond(ids.a, { answer: 'yes', reviewer: 'alice' });
     if (!ra.accepted) throw new Error(`pattern A response rejected: ${ra.reason}`);
@@ -210,7 +218,34 @@ export async function runDemo(_argv: string[]): Promise<number> {
     return 1;
   } finally {
     for (const child of children) child.kill('SIGTERM');
+    await inbox?.close();
     await client?.close();
     await server?.dispose();
   }
+}
+
+/** The reviewers' inbox, in process on a free port, with a one-off secret for answer links. */
+async function startDemoInbox(config: HitlConfig) {
+  const [{ startInbox }, { ReviewerNames }, { signGrant }, actors] = await Promise.all([
+    import('../inbox/server.js'),
+    import('../inbox/reviewerNames.js'),
+    import('../inbox/answerLinks.js'),
+    import(new URL('../../actors/index.ts', import.meta.url).href) as Promise<{
+      createActors: (c: HitlConfig) => { definitions: ActorDefinition[] };
+    }>,
+  ]);
+  const secret = randomBytes(32).toString('base64url');
+  const inbox = await startInbox({
+    config,
+    definitions: actors.createActors(config).definitions,
+    port: 0,
+    names: ReviewerNames.normalising(),
+    secret,
+  });
+  return {
+    url: inbox.url,
+    close: () => inbox.close(),
+    link: (workflowId: string, interruptId: string, reviewer: string) =>
+      signGrant(secret, { workflowId, interruptId, reviewer, expires: Date.now() + 3_600_000 }),
+  };
 }

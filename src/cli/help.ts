@@ -18,6 +18,10 @@ commands:
                           re-run the step a parked workflow failed at (the model was down, say)
   dlq [--json]            list dead letters: input the workers refused, with the reason
   dlq retry <seq>         send dead letter <seq> again to its subject, once its cause is fixed
+  inbox [--port 8080] [--host 127.0.0.1] [--trust-proxy-header HEADER] [--reviewer-map FILE]
+                          serve the reviewers' web page: what waits, answering, editing
+  link <wf> --reviewer NAME [--ttl 1h] [--url BASE]
+                          print a signed link that lets NAME answer wf's pending question
   demo                    patterns A, B and C end to end
 
 exit codes: 0 ok; 1 failed (cannot connect, refused, rejected, timed out); 2 usage error
@@ -32,7 +36,8 @@ environment: NATS_URL, NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASS, NATS_TOKEN, 
   HITL_EVENTS_MAX_AGE_MS, HITL_TICKETS_MAX_AGE_MS, HITL_RESPONSES_MAX_AGE_MS,
   HITL_OUTBOUND_MAX_AGE_MS, HITL_DLQ_MAX_AGE_MS, HITL_TICKETS_MAX_BYTES,
   HITL_RESPONSES_MAX_BYTES, HITL_DLQ_MAX_BYTES, HITL_EVENTS_MAX_BYTES, HITL_STEP_TIMEOUT_MS,
-  HITL_REVIEWER_FROM_SUBJECT, HITL_RESPOND_WITH_SUBJECT, NATS_INBOX_PREFIX, HITL_LOG_LEVEL
+  HITL_REVIEWER_FROM_SUBJECT, HITL_RESPOND_WITH_SUBJECT, NATS_INBOX_PREFIX, HITL_INBOX_SECRET,
+  HITL_INBOX_URL, HITL_LOG_LEVEL
   (docs/configuration.md)
 
 examples:
@@ -179,6 +184,49 @@ options:
 examples:
   hitl retry order-42
   hitl retry order-42 --wait
+`,
+  inbox: `usage: hitl inbox [--port 8080] [--host 127.0.0.1] [--trust-proxy-header HEADER] [--reviewer-map FILE] [--secure-cookies] [--module PATH]
+
+Serves the reviewers' web page: the live list of what waits for a human, each item with its
+question, request, model details, deadline, timeline and machine, and the answers (approve,
+approve an edited draft, reject; pick a category or drop). Every answer is published on
+<prefix>.human.respond.<wf>.<reviewer> under the signed-in reviewer's name.
+
+Signing in: with --trust-proxy-header, a proxy in front (oauth2-proxy and the like) names the
+reviewer in that header; the name is mapped to a reviewer token (e-mail: the local part, other
+characters as '_'; or only the names of --reviewer-map, a JSON object of name -> reviewer), and
+a name that maps to nothing is refused. Without it, reviewers sign in with their own NATS user
+and password, and their answers are published on their own connection (only against a NATS
+server that checks passwords). HITL_INBOX_SECRET (32+ characters) signs the session cookies and
+turns on answer links (hitl link). See docs/inbox.md.
+
+options:
+  --port N                   port to listen on (default 8080; 0 picks a free one)
+  --host HOST                address to listen on (default 127.0.0.1)
+  --trust-proxy-header NAME  the header that names the signed-in reviewer (e.g. X-Forwarded-User)
+  --reviewer-map FILE        JSON mapping of proxy names to reviewer tokens; other names refused
+  --secure-cookies           mark cookies Secure (when served over HTTPS)
+  --module PATH              the actors module whose machines the page draws (default: support)
+
+examples:
+  hitl inbox --trust-proxy-header X-Forwarded-User
+  HITL_INBOX_SECRET=$(openssl rand -hex 32) hitl inbox --port 8080
+`,
+  link: `usage: hitl link <wf> --reviewer NAME [--ttl 1h] [--url BASE]
+
+Prints a URL that lets NAME answer the question <wf> waits for now, without signing in (for
+chat and e-mail). The link is signed with HITL_INBOX_SECRET (the inbox's own), and names the
+workflow, the interrupt, the reviewer and its expiry; it is refused once the question is
+answered, replaced or expired, or once its time is up.
+
+options:
+  --reviewer NAME      who answers through the link (letters, digits, '-' and '_')
+  --ttl DURATION       how long it is valid: 90s, 15m, 1h, 2d (default 1h)
+  --url BASE           the inbox's address (default HITL_INBOX_URL or http://127.0.0.1:8080)
+
+examples:
+  hitl link order-42 --reviewer ana
+  hitl link order-42 --reviewer ana --ttl 15m --url https://inbox.example.com
 `,
   demo: `usage: hitl demo
 

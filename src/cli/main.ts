@@ -413,6 +413,103 @@ async function tap(argv: string[], config: HitlConfig): Promise<number> {
   });
 }
 
+async function inbox(argv: string[], config: HitlConfig): Promise<number> {
+  const { values } = parse(argv, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'trust-proxy-header': { type: 'string' },
+    'reviewer-map': { type: 'string' },
+    'secure-cookies': { type: 'boolean' },
+    module: { type: 'string' },
+  });
+  const port = values.port === undefined ? 8080 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new UsageError(`--port must be a port number, got '${String(values.port)}'`);
+  }
+  const secret = process.env.HITL_INBOX_SECRET;
+  if (secret !== undefined && secret.length < 32) {
+    throw new UsageError('HITL_INBOX_SECRET must be at least 32 characters (openssl rand -hex 32)');
+  }
+  const [{ startInbox }, { ReviewerNames }] = await Promise.all([
+    import('../inbox/server.js'),
+    import('../inbox/reviewerNames.js'),
+  ]);
+  const names = values['reviewer-map']
+    ? ReviewerNames.fromFile(values['reviewer-map'])
+    : ReviewerNames.normalising();
+  const { definitions } = await loadActors(config, values.module ?? process.env.HITL_ACTORS_MODULE);
+  const stopRequested = new Promise<void>((done) => {
+    process.once('SIGINT', () => done());
+    process.once('SIGTERM', () => done());
+  });
+  const server = await startInbox({
+    config,
+    definitions,
+    port,
+    host: values.host ?? '127.0.0.1',
+    names,
+    ...(values['trust-proxy-header'] ? { trustProxyHeader: values['trust-proxy-header'] } : {}),
+    ...(secret ? { secret } : {}),
+    secureCookies: values['secure-cookies'] === true,
+  });
+  const signIn = values['trust-proxy-header']
+    ? `reviewers named by the proxy header ${values['trust-proxy-header']}`
+    : 'reviewers sign in with their own NATS user';
+  out(
+    `hitl inbox: ${server.url} (${signIn}${secret ? '; answer links on' : '; answer links off: set HITL_INBOX_SECRET'})`,
+  );
+  await stopRequested;
+  await server.close();
+  out('hitl inbox: stopped');
+  return 0;
+}
+
+async function link(argv: string[], config: HitlConfig): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    reviewer: { type: 'string' },
+    ttl: { type: 'string' },
+    url: { type: 'string' },
+  });
+  const [wf] = positionals;
+  if (!wf) throw new UsageError('link needs a workflow id: hitl link <wf> --reviewer NAME');
+  assertWorkflowId(wf);
+  if (typeof values.reviewer !== 'string') {
+    throw new UsageError('link needs --reviewer NAME (the reviewer the link answers as)');
+  }
+  const secret = process.env.HITL_INBOX_SECRET;
+  if (!secret || secret.length < 32) {
+    throw new UsageError(
+      "link needs HITL_INBOX_SECRET (the inbox's secret, at least 32 characters) to sign the link",
+    );
+  }
+  const { signGrant, parseTtl } = await import('../inbox/answerLinks.js');
+  let ttl: number;
+  try {
+    ttl = parseTtl(values.ttl ?? '1h');
+  } catch (err) {
+    throw new UsageError(describeError(err));
+  }
+  const base = (values.url ?? process.env.HITL_INBOX_URL ?? 'http://127.0.0.1:8080').replace(
+    /\/+$/,
+    '',
+  );
+  return withClient(config, async (client) => {
+    const pending = await client.interrupt(wf);
+    if (!pending) {
+      process.stderr.write(`hitl: workflow '${wf}' is not waiting for an answer\n`);
+      return 1;
+    }
+    const token = signGrant(secret, {
+      workflowId: wf,
+      interruptId: pending.interruptId,
+      reviewer: values.reviewer as string,
+      expires: Date.now() + ttl,
+    });
+    out(`${base}/link/${token}`);
+    return 0;
+  });
+}
+
 const commands: Record<string, (argv: string[], config: HitlConfig) => Promise<number>> = {
   worker,
   submit,
@@ -423,6 +520,8 @@ const commands: Record<string, (argv: string[], config: HitlConfig) => Promise<n
   tap,
   retry,
   dlq,
+  inbox,
+  link,
   demo: async (argv) => (await import('./demo.js')).runDemo(argv),
 };
 

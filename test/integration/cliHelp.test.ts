@@ -11,6 +11,8 @@ const COMMANDS = [
   'show',
   'tap',
   'retry',
+  'inbox',
+  'link',
   'demo',
 ];
 const env = { NATS_URL: 'nats://127.0.0.1:1', HITL_MODEL_PROVIDER: 'mock' };
@@ -18,10 +20,10 @@ const env = { NATS_URL: 'nats://127.0.0.1:1', HITL_MODEL_PROVIDER: 'mock' };
 describe('hitl CLI help', () => {
   it('prints help with examples for every command, with --help, -h and hitl help', async () => {
     const runs = await Promise.all([
-      ...COMMANDS.map((c) => runCli([c, '--help'], env)),
-      runCli(['respond', '-h'], env),
-      runCli(['help', 'respond'], env),
-      runCli(['--help'], env),
+      ...COMMANDS.map((c) => runCli([c, '--help'], env, 80_000)),
+      runCli(['respond', '-h'], env, 80_000),
+      runCli(['help', 'respond'], env, 80_000),
+      runCli(['--help'], env, 80_000),
     ]);
     COMMANDS.forEach((c, i) => {
       const run = runs[i];
@@ -33,7 +35,8 @@ describe('hitl CLI help', () => {
     expect(short?.stdout).toBe(runs[COMMANDS.indexOf('respond')]?.stdout);
     expect(viaHelp?.stdout).toBe(short?.stdout);
     expect(top?.stdout).toMatch(/exit codes: 0 ok; 1 failed .*; 2 usage error/);
-  });
+    // Fourteen CLI processes at once: slow on a loaded machine.
+  }, 90_000);
 
   it('says what to do in one line, with exit code 2 for usage errors', async () => {
     const [bogus, timeout, none] = await Promise.all([

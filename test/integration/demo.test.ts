@@ -33,9 +33,12 @@ it('runs patterns A, B and C end to end, pattern C across worker processes', asy
     /Pattern C[\s\S]*interrupted\s+approval[\s\S]*worker 1 \(pid \d+\) exited with code 0[\s\S]*KV still holds the pause: approval gate-1[\s\S]*worker 2 started[\s\S]*resumed\s+yes by carol[\s\S]*completed\s+sent \(billing\)/,
   );
   expect(stdout).toMatch(/done: A sent, B sent, C sent/);
+  // Where a reviewer could have answered pattern A in the browser.
+  expect(stdout).toMatch(/answer it in the inbox: http:\/\/127\.0\.0\.1:\d+\/link\/\S+/);
   // No event is printed twice.
   const eventLines = stdout
     .split('\n')
     .filter((l) => /demo-[abc]-/.test(l) && /\d\d:\d\d:\d\d\.\d{3}/.test(l));
   expect(new Set(eventLines).size).toBe(eventLines.length);
-});
+  // runCli's own bound: three processes and the inbox start, slow on a loaded machine.
+}, 70_000);

@@ -55,6 +55,7 @@ describe('Subjects with the default prefix', () => {
     // Contract v2: the token after the workflow id names the reviewer.
     expect(s.workflowOfResponse('hitl.human.respond.a.b')).toBe('a');
     expect(s.workflowOfResponse('hitl.human.respond.a b')).toBeUndefined();
+    expect(s.workflowOfResponse('hitl.human.respond.wf-1.ana')).toBe('wf-1');
     expect(s.workflowOfResponse('other.human.respond.wf-1')).toBeUndefined();
   });
 
