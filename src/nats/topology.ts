@@ -98,7 +98,15 @@ export async function ensureTopology(
   }
   const kvm = new Kvm(nc);
   const bucket = async (name: string): Promise<KV> => {
-    const kv = await kvm.create(name, { storage: StorageType.File, history: 1, replicas });
+    const kv = await kvm.create(name, {
+      storage: StorageType.File,
+      history: 1,
+      replicas,
+      // Replicated, a bucket's direct gets may be answered by a follower that lags: the
+      // workers read through the stream leader, so a step never starts from a stale snapshot
+      // or misses an interrupt just put (see docs/deploying-cluster.md).
+      ...(replicas > 1 ? { allow_direct: false } : {}),
+    });
     // An existing bucket is opened as it is: bring its replicas to HITL_REPLICAS (R1 -> R3).
     const stream = `KV_${name}`;
     const info = await jsm.streams.info(stream);
@@ -118,6 +126,7 @@ export async function ensureTopology(
     // The worker dead-letters at its limit; the server's, a little higher, is only a backstop.
     max_deliver: (delivery.maxDeliver ?? MAX_DELIVER) + 5,
     max_ack_pending: 10_000,
+    num_replicas: replicas,
   };
   const consumers: { stream: string; name: string; filter: string; maxDeliver?: number }[] = [
     {

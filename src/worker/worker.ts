@@ -17,6 +17,15 @@ import { createLogger, type Logger } from '../base/logger.js';
 import { KvSnapshotStore } from '../stores/snapshotStore.js';
 import { Subjects } from '../nats/subjects.js';
 import { ACK_WAIT_MS, ensureTopology, MAX_DELIVER } from '../nats/topology.js';
+import { checkReplicas, explainReplicaError } from '../nats/replicas.js';
+import {
+  isTransientNatsError,
+  Outage,
+  retryingJetStream,
+  retryingKv,
+  STARTUP_RETRY,
+  withRetry,
+} from '../nats/retry.js';
 
 /** Where tickets from `hitl.tickets.new` go: the actor kind that starts a workflow. */
 export interface TicketIntake {
@@ -77,6 +86,7 @@ export class Worker {
     private readonly log: Logger,
     private readonly concurrency: number,
     private readonly delivery: Delivery,
+    private readonly outage: Outage,
   ) {}
 
   static async start(options: WorkerOptions): Promise<Worker> {
@@ -90,18 +100,31 @@ export class Worker {
         maxDeliver: options.config.maxDeliver ?? MAX_DELIVER,
         backoffMs: options.config.retryBackoffMs ?? RETRY_BACKOFF_MS,
       };
-      const { jsm, buckets } = await ensureTopology(nc, subjects, kinds, delivery, {
-        replicas: options.config.replicas ?? 1,
-        ...(options.config.eventsMaxAgeMs !== undefined
-          ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
-          : {}),
+      const replicas = options.config.replicas ?? 1;
+      checkReplicas(nc, replicas);
+      // Every NATS request of the worker is retried through a leader election (logged once
+      // per outage), never turned into an exit or a dead letter.
+      const outage = new Outage(log);
+      const { jsm, buckets } = await withRetry(
+        'creating streams and buckets',
+        () =>
+          ensureTopology(nc, subjects, kinds, delivery, {
+            replicas,
+            ...(options.config.eventsMaxAgeMs !== undefined
+              ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
+              : {}),
+          }),
+        outage,
+        STARTUP_RETRY,
+      ).catch((err: unknown) => {
+        throw explainReplicaError(err, replicas, nc);
       });
-      const js = jetstream(nc);
-      const interrupts = new InterruptStore(buckets.interrupts, subjects);
+      const js = retryingJetStream(jetstream(nc), outage);
+      const interrupts = new InterruptStore(retryingKv(buckets.interrupts, outage), subjects);
       const host = new ActorHost({
         js,
         subjects,
-        snapshots: new KvSnapshotStore(buckets.snapshots, subjects),
+        snapshots: new KvSnapshotStore(retryingKv(buckets.snapshots, outage), subjects),
         interrupts,
         definitions: options.definitions,
         logger: log,
@@ -131,6 +154,7 @@ export class Worker {
         log,
         options.concurrency ?? 32,
         delivery,
+        outage,
       );
       if (options.intake) {
         if (!host.hosts(options.intake.actor)) {
@@ -205,7 +229,12 @@ export class Worker {
     role: string,
     handler: (m: JsMsg) => Promise<Settle>,
   ): Promise<void> {
-    const consumer = await this.js.consumers.get(stream, this.subjects.consumer(role));
+    const consumer = await withRetry(
+      `opening consumer ${role}`,
+      () => this.js.consumers.get(stream, this.subjects.consumer(role)),
+      this.outage,
+      STARTUP_RETRY,
+    );
     this.loops.push(
       (async () => {
         while (!this.closing) {
@@ -230,10 +259,17 @@ export class Worker {
               });
               this.inFlight.add(task);
             }
+            this.outage.recovered();
           } catch (err) {
             if (this.closing) break;
-            // The server is away or restarting: the connection reconnects by itself.
-            this.log.warn('pull failed, retrying', { consumer: role, reason: describeError(err) });
+            // The server is away or restarting, or the consumer's leader is being elected: the
+            // connection reconnects by itself; logged once per outage.
+            if (isTransientNatsError(err)) this.outage.failed(`pulling ${role}`, err);
+            else
+              this.log.warn('pull failed, retrying', {
+                consumer: role,
+                reason: describeError(err),
+              });
             await new Promise((resolve) => setTimeout(resolve, 500));
           }
         }
@@ -271,6 +307,11 @@ export class Worker {
             dedupe,
           );
           m.ack();
+        } else if (isTransientNatsError(err)) {
+          // NATS failed the step (a leader election outlasting the step's retries), not the
+          // message: it comes back however many deliveries that takes, never dead-lettered.
+          this.outage.failed(`step of ${m.subject}`, err);
+          m.nak(Math.min(5_000, this.delivery.backoffMs * 2 ** Math.min(m.info.deliveryCount, 6)));
         } else if (m.info.deliveryCount >= this.delivery.maxDeliver) {
           const why = `gave up after ${m.info.deliveryCount} deliveries: ${reason}`;
           this.log.error('message dead-lettered', { ...this.about(m, role), reason: why });
