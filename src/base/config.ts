@@ -50,7 +50,10 @@ export interface HitlConfig {
    * removed; kept forever when unset. At least JetStream's duplicate window (10 minutes).
    */
   eventsMaxAgeMs?: number;
-  /** `HITL_REPLICAS`: replicas of every stream and bucket the workers create (default 1). */
+  /**
+   * `HITL_REPLICAS` (1, 3 or 5): replicas of every stream, bucket and durable consumer the
+   * workers create (default 1).
+   */
   replicas?: number;
   model: ModelSettings;
 }
@@ -111,8 +114,9 @@ function positiveInt(
 
 function replicas(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 5) {
-    throw new Error(`HITL_REPLICAS must be 1 to 5 (3 on a three-node cluster), got '${value}'`);
+  // Odd counts only: a group of 2 or 4 survives no more node losses than one of 1 or 3.
+  if (n !== 1 && n !== 3 && n !== 5) {
+    throw new Error(`HITL_REPLICAS must be 1, 3 or 5 (3 on a three-node cluster), got '${value}'`);
   }
   return n;
 }
