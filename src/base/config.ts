@@ -55,6 +55,12 @@ export interface HitlConfig {
    * workers create (default 1).
    */
   replicas?: number;
+  /**
+   * `HITL_METRICS_PORT`: the worker serves `/healthz`, `/readyz` and Prometheus `/metrics` on
+   * this port (0: any free port); off when unset. `HITL_METRICS_HOST`: the address it listens
+   * on (127.0.0.1; 0.0.0.0 in a container).
+   */
+  metrics?: { port: number; host?: string };
   model: ModelSettings;
 }
 
@@ -172,6 +178,16 @@ export function loadConfig(
   const maxPayload = positiveInt('HITL_MAX_PAYLOAD_BYTES', env.HITL_MAX_PAYLOAD_BYTES, 'bytes');
   if (maxPayload !== undefined) config.maxPayloadBytes = maxPayload;
   if (env.HITL_REPLICAS !== undefined) config.replicas = replicas(env.HITL_REPLICAS);
+  const metricsPort = nonNegativeInt('HITL_METRICS_PORT', env.HITL_METRICS_PORT);
+  if (metricsPort !== undefined) {
+    if (metricsPort > 65_535) {
+      throw new Error(`HITL_METRICS_PORT must be a port number (0 to 65535), got '${metricsPort}'`);
+    }
+    config.metrics = {
+      port: metricsPort,
+      ...(env.HITL_METRICS_HOST ? { host: env.HITL_METRICS_HOST } : {}),
+    };
+  }
   if (env.NATS_CREDS) config.nats.credsFile = env.NATS_CREDS;
   if (env.NATS_NKEY) config.nats.nkeyFile = env.NATS_NKEY;
   if (env.NATS_USER) config.nats.user = env.NATS_USER;

@@ -52,7 +52,11 @@ export class Outage {
   private since: number | undefined;
   private retries = 0;
 
-  constructor(private readonly log: Logger) {}
+  /** `onOutage`: called once as each outage starts (a metric, say). */
+  constructor(
+    private readonly log: Logger,
+    private readonly onOutage?: () => void,
+  ) {}
 
   /** True while requests fail. */
   get ongoing(): boolean {
@@ -63,6 +67,7 @@ export class Outage {
     this.retries += 1;
     if (this.since !== undefined) return;
     this.since = Date.now();
+    this.onOutage?.();
     this.log.warn('NATS unavailable, retrying', { during: what, reason: describeNatsError(err) });
   }
 

@@ -4,6 +4,7 @@ import {
   type JetStreamClient,
   type JsMsg,
 } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ActorDefinition } from '../runtime/actorDefinition.js';
 import { ActorHost } from '../runtime/actorHost.js';
@@ -12,6 +13,8 @@ import { connectNats } from '../nats/connection.js';
 import { deadLetter } from '../runtime/deadLetter.js';
 import { describeError, TerminalError } from '../base/errors.js';
 import { Inbound, PayloadTooLarge, type Settle } from './inbound.js';
+import { serveWorkerEndpoints, type WorkerEndpoints } from './httpEndpoints.js';
+import { PendingCount, WorkerMetrics } from './metrics.js';
 import { InterruptStore } from '../stores/interruptStore.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { KvSnapshotStore } from '../stores/snapshotStore.js';
@@ -74,6 +77,9 @@ export class Worker {
   private waiters: (() => void)[] = [];
   private stopping: Promise<void> | undefined;
   private closing = false;
+  /** False from a disconnect until the connection is back (readiness). */
+  private connected = true;
+  private endpoints: WorkerEndpoints | undefined;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -87,6 +93,8 @@ export class Worker {
     private readonly concurrency: number,
     private readonly delivery: Delivery,
     private readonly outage: Outage,
+    /** Steps, failures, redeliveries and latency: served on `HITL_METRICS_PORT`. */
+    readonly metrics: WorkerMetrics,
   ) {}
 
   static async start(options: WorkerOptions): Promise<Worker> {
@@ -104,7 +112,8 @@ export class Worker {
       checkReplicas(nc, replicas);
       // Every NATS request of the worker is retried through a leader election (logged once
       // per outage), never turned into an exit or a dead letter.
-      const outage = new Outage(log);
+      const metrics = new WorkerMetrics();
+      const outage = new Outage(log, () => metrics.outage());
       const { jsm, buckets } = await withRetry(
         'creating streams and buckets',
         () =>
@@ -155,6 +164,7 @@ export class Worker {
         options.concurrency ?? 32,
         delivery,
         outage,
+        metrics,
       );
       if (options.intake) {
         if (!host.hosts(options.intake.actor)) {
@@ -174,6 +184,7 @@ export class Worker {
           worker.inbound.mailbox(m, kind),
         );
       }
+      await worker.serveEndpoints(options.config, buckets.interrupts);
       log.info('worker started', { actors: kinds, intake: options.intake?.actor ?? null });
       return worker;
     } catch (err) {
@@ -208,9 +219,46 @@ export class Worker {
         });
       }
       if (this.ownsConnection) await this.nc.drain();
+      await this.endpoints?.close();
       this.log.info('worker stopped');
     })();
     return this.stopping;
+  }
+
+  /** The port of `/healthz`, `/readyz` and `/metrics` (`HITL_METRICS_PORT`), when served. */
+  get endpointsPort(): number | undefined {
+    return this.endpoints?.port;
+  }
+
+  /** Health, readiness and metrics on `HITL_METRICS_PORT`, when set. */
+  private async serveEndpoints(config: HitlConfig, interrupts: KV): Promise<void> {
+    void (async () => {
+      for await (const s of this.nc.status()) {
+        if (s.type === 'disconnect') this.connected = false;
+        if (s.type === 'reconnect') this.connected = true;
+      }
+    })();
+    if (config.metrics === undefined) return;
+    const pending = new PendingCount(interrupts);
+    this.endpoints = await serveWorkerEndpoints(
+      {
+        metrics: this.metrics,
+        ready: () =>
+          this.closing
+            ? { ready: false, reason: 'stopping' }
+            : !this.connected || this.nc.isClosed()
+              ? { ready: false, reason: 'no NATS server reachable (reconnecting)' }
+              : { ready: true },
+        gauges: async () => ({
+          hitl_pending_interrupts: await pending.get(),
+          hitl_steps_in_flight: this.inFlight.size,
+          hitl_nats_connected: this.connected ? 1 : 0,
+        }),
+      },
+      config.metrics.port,
+      config.metrics.host,
+    );
+    this.log.info('health and metrics served', { port: this.endpoints.port });
   }
 
   /** Steps running now; after a {@link stop} that hit its bound, the ones it handed back. */
@@ -286,11 +334,14 @@ export class Worker {
     const heartbeat = setInterval(() => m.working(), this.delivery.ackWaitMs / 3);
     this.held.add(m);
     const source = role.startsWith('actor-') ? 'mailbox' : role;
+    const started = performance.now();
     try {
       const settle = await handler(m);
       if (settle && 'nakMs' in settle) m.nak(settle.nakMs);
       else m.ack();
+      this.metrics.observe(role, performance.now() - started, 'ok', m.info.redelivered);
     } catch (err) {
+      this.metrics.observe(role, performance.now() - started, 'failed', m.info.redelivered);
       const reason = describeError(err);
       const dedupe = `${source}.${m.info.streamSequence}`;
       try {
