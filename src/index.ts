@@ -36,6 +36,7 @@ export {
   IllegalWorkflowIdError,
   IncompatibleSnapshotError,
   InvalidPayloadError,
+  ReplicasUnavailableError,
   RetryableError,
   RevisionConflictError,
   TerminalError,
@@ -43,6 +44,7 @@ export {
   WorkflowNotParkedError,
 } from './base/errors.js';
 export { InterruptStore } from './stores/interruptStore.js';
+export { describeNatsError, isTransientNatsError } from './nats/retry.js';
 export { createLogger } from './base/logger.js';
 export { runMachine } from './runtime/machineRunner.js';
 export {
