@@ -35,7 +35,14 @@ export interface BenchConfig {
   output: string;
 }
 
-export const SECTIONS = ['ceiling', 'throughput', 'latency', 'waiting', 'langgraph'] as const;
+export const SECTIONS = [
+  'ceiling',
+  'throughput',
+  'latency',
+  'waiting',
+  'langgraph',
+  'cluster',
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

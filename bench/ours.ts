@@ -46,13 +46,16 @@ export async function runThroughput(
   cfg: BenchConfig,
   workerCount: number,
   withSteady: boolean,
+  /** Another prefix, and `HITL_REPLICAS` for the workers (the cluster section). */
+  on: { prefix?: string; replicas?: number } = {},
 ): Promise<ThroughputResult> {
-  const prefix = `bt${workerCount}`;
+  const prefix = on.prefix ?? `bt${workerCount}`;
   progress(`ours, ${workerCount} worker(s): starting worker processes (prefix ${prefix})`);
   const workers = await startWorkers(workerCount, {
     natsUrl: url,
     prefix,
     concurrency: cfg.workerConcurrency,
+    ...(on.replicas !== undefined ? { env: { HITL_REPLICAS: String(on.replicas) } } : {}),
   });
   const driver = await Driver.connect(url, prefix);
   const jsm = await jetstreamManager(driver.nc);

@@ -1,4 +1,5 @@
 import type { CeilingResult } from './ceiling.js';
+import type { ReplicasResult } from './cluster.js';
 import type { AlternativeResult } from './langgraph.js';
 import type { ThroughputResult, WaitingResult } from './ours.js';
 import type { LatencySummary } from './util.js';
@@ -16,6 +17,8 @@ export interface BenchResults {
   throughput: ThroughputResult[];
   waiting?: WaitingResult;
   alternatives: AlternativeResult[];
+  /** The same workflow at R1 and R3 on a three-node cluster (bench/cluster.ts). */
+  replicas?: ReplicasResult[];
   /** Ours (2 workers) workflows/s × writes per workflow ÷ the raw pipelined publish rate. */
   ceilingRatio?: number;
   targets: Target[];
@@ -288,6 +291,34 @@ export function renderReport(r: BenchResults): string {
       '',
       '5. The ceiling: the same nats-server, one Node client',
       table(['measure', 'per second'], rows),
+    );
+  }
+
+  if (r.replicas && r.replicas.length > 0) {
+    const r1 = r.replicas.find((x) => x.replicas === 1)?.run.workflowsPerSecond;
+    out.push(
+      '',
+      '6. Replication: the same workflow on a three-node cluster on this machine, 2 workers, R1 then R3',
+      table(
+        [
+          'HITL_REPLICAS',
+          'workflows/s',
+          'vs R1',
+          `resume p50 / p99 / max ms at ${String(r.settings.steadyRate)}/s`,
+          'resume p50 / p99 ms at saturation',
+          'CPU ms / workflow (workers + driver)',
+          'errors',
+        ],
+        r.replicas.map(({ replicas, run }) => [
+          `R${replicas}`,
+          fmt(run.workflowsPerSecond),
+          r1 ? `${fmt((run.workflowsPerSecond / r1) * 100)}%` : 'n/a',
+          ms(run.steadyLatency),
+          `${fmt(run.saturationLatency.p50Ms, 1)} / ${fmt(run.saturationLatency.p99Ms, 1)}`,
+          `${fmt(run.cpuMsPerWorkflow.workers, 2)} + ${fmt(run.cpuMsPerWorkflow.driver, 2)}`,
+          fmt(run.errors + run.steadyLatency.errors),
+        ]),
+      ),
     );
   }
 

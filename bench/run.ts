@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { findNatsServerBinary, startNatsServer } from '../src/cli/natsServer.js';
 import { runCeiling } from './ceiling.js';
+import { runReplicas } from './cluster.js';
 import { loadBenchConfig } from './config.js';
 import {
   findPostgres,
@@ -87,6 +88,9 @@ async function main(): Promise<void> {
     }
   } finally {
     await server.dispose();
+  }
+  if (cfg.sections.has('cluster')) {
+    results.replicas = await timed('R3 vs R1 on a cluster', () => runReplicas(cfg));
   }
   if (cfg.sections.has('langgraph')) {
     await timed('LangGraph.js', async () => {

@@ -20,6 +20,8 @@ export interface WorkerOptions {
   natsUrl: string;
   prefix: string;
   concurrency?: number | undefined;
+  /** Further environment of the worker (`HITL_REPLICAS`, say). */
+  env?: Record<string, string>;
   /** Extra node flags, e.g. `--cpu-prof` (also from `BENCH_WORKER_NODE_ARGS`). */
   nodeArgs?: string[];
 }
@@ -35,6 +37,7 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerProcess
     HITL_PREFIX: options.prefix,
     HITL_LOG_LEVEL: 'warn',
     HITL_MODEL_PROVIDER: 'mock',
+    ...options.env,
   };
   delete env.OPENAI_API_KEY;
   delete env.HITL_APPROVERS;

@@ -63,6 +63,7 @@ export {
   InvalidPayloadError,
   NewerSnapshotError,
   PrefixClashError,
+  ReplicasUnavailableError,
   RetryableError,
   RevisionConflictError,
   SnapshotTooLargeError,
@@ -72,6 +73,7 @@ export {
   WorkflowNotParkedError,
 } from './base/errors.js';
 export { InterruptStore } from './stores/interruptStore.js';
+export { describeNatsError, isTransientNatsError } from './nats/retry.js';
 export { createLogger } from './base/logger.js';
 export { runMachine } from './runtime/machineRunner.js';
 export {

@@ -81,10 +81,19 @@ export interface HitlConfig {
    * when unset (or as an operator set the stream). At least the duplicate window (10 minutes).
    */
   streamMaxAgeMs?: Partial<Record<RetainedStream, number>>;
-  /** `HITL_REPLICAS`: replicas of every stream and bucket the workers create (default 1). */
-  replicas?: number;
   /** The size and age limits named by variables (`HITL_TICKETS_MAX_BYTES` and the like). */
   streamLimits?: StreamLimitSettings;
+  /**
+   * `HITL_REPLICAS` (1, 3 or 5): replicas of every stream, bucket and durable consumer the
+   * workers create (default 1).
+   */
+  replicas?: number;
+  /**
+   * `HITL_METRICS_PORT`: the worker serves `/healthz`, `/readyz` and Prometheus `/metrics` on
+   * this port (0: any free port); off when unset. `HITL_METRICS_HOST`: the address it listens
+   * on (127.0.0.1; 0.0.0.0 in a container).
+   */
+  metrics?: { port: number; host?: string };
   model: ModelSettings;
 }
 
@@ -215,8 +224,9 @@ function maxAge(name: string, value: string | undefined): number | undefined {
 
 function replicas(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 5) {
-    throw new Error(`HITL_REPLICAS must be 1 to 5 (3 on a three-node cluster), got '${value}'`);
+  // Odd counts only: a group of 2 or 4 survives no more node losses than one of 1 or 3.
+  if (n !== 1 && n !== 3 && n !== 5) {
+    throw new Error(`HITL_REPLICAS must be 1, 3 or 5 (3 on a three-node cluster), got '${value}'`);
   }
   return n;
 }
@@ -290,6 +300,16 @@ export function loadConfig(
   const maxPayload = positiveInt('HITL_MAX_PAYLOAD_BYTES', env.HITL_MAX_PAYLOAD_BYTES, 'bytes');
   if (maxPayload !== undefined) config.maxPayloadBytes = maxPayload;
   if (env.HITL_REPLICAS !== undefined) config.replicas = replicas(env.HITL_REPLICAS);
+  const metricsPort = nonNegativeInt('HITL_METRICS_PORT', env.HITL_METRICS_PORT);
+  if (metricsPort !== undefined) {
+    if (metricsPort > 65_535) {
+      throw new Error(`HITL_METRICS_PORT must be a port number (0 to 65535), got '${metricsPort}'`);
+    }
+    config.metrics = {
+      port: metricsPort,
+      ...(env.HITL_METRICS_HOST ? { host: env.HITL_METRICS_HOST } : {}),
+    };
+  }
   if (env.NATS_CREDS) config.nats.credsFile = env.NATS_CREDS;
   if (env.NATS_NKEY) config.nats.nkeyFile = env.NATS_NKEY;
   if (env.NATS_USER) config.nats.user = env.NATS_USER;

@@ -151,6 +151,14 @@ export class WorkflowNotParkedError extends Error {
   }
 }
 
+/**
+ * `HITL_REPLICAS` more than the NATS cluster can place: the worker refuses to start, with one
+ * line saying how many nodes it asked for and what it found.
+ */
+export class ReplicasUnavailableError extends Error {
+  override name = 'ReplicasUnavailableError';
+}
+
 /** How an error travels across the wire. */
 export interface WireError {
   name: string;

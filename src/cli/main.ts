@@ -7,6 +7,7 @@ import type { HitlClient, RunResult } from '../client/client.js';
 import { loadConfig, type HitlConfig } from '../base/config.js';
 import { describeError } from '../base/errors.js';
 import type { HumanResponse } from '../base/schemas.js';
+import { describeNatsError } from '../nats/retry.js';
 import { assertWorkflowId } from '../nats/subjects.js';
 import type { TicketIntake } from '../worker/worker.js';
 import {
@@ -553,7 +554,8 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command(rest, name === 'demo' ? ({} as HitlConfig) : loadConfig());
   } catch (err) {
-    fail(`hitl: ${describeError(err)}`);
+    // Never a bare 'timeout': a NATS failure says what it likely means.
+    fail(`hitl: ${describeNatsError(err)}`);
     return err instanceof UsageError ? 2 : 1;
   }
 }

@@ -158,6 +158,11 @@ export class Subjects {
     assertToken('event type', type);
     return `${this.prefix}.events.${assertWorkflowId(wf)}.${type}`;
   }
+  /** Events of one type, of every workflow (`hitl.events.*.completed`). */
+  eventsOfType(type: string): string {
+    assertToken('event type', type);
+    return `${this.prefix}.events.*.${type}`;
+  }
   /** Events of one workflow, or of all workflows when `wf` is undefined. */
   events(wf?: string): string {
     return wf === undefined

@@ -190,7 +190,10 @@ async function ensureBucketSettings(
     info.config,
     {
       what: `bucket '${bucket}'`,
-      explicit: storage.replicas !== undefined ? { num_replicas: storage.replicas } : {},
+      explicit: {
+        ...(storage.replicas !== undefined ? { num_replicas: storage.replicas } : {}),
+        ...((storage.replicas ?? 1) > 1 ? { allow_direct: false } : {}),
+      },
       defaults: { num_replicas: 1, storage: StorageType.File, max_msgs_per_subject: 1 },
     },
     log,
@@ -263,6 +266,10 @@ export async function ensureTopology(
       history: 1,
       replicas: storage.replicas ?? 1,
       maxValueSize: RUNTIME_MAX_MSG_BYTES,
+      // Replicated, a bucket's direct gets may be answered by a follower that lags: the
+      // workers read through the stream leader, so a step never starts from a stale snapshot
+      // or misses an interrupt just put (see docs/deploying-cluster.md).
+      ...((storage.replicas ?? 1) > 1 ? { allow_direct: false } : {}),
     });
     // kvm.create opens an existing bucket as it is.
     await ensureBucketSettings(jsm, name, storage, log);
@@ -274,7 +281,14 @@ export async function ensureTopology(
   };
   const ackWaitMs: Record<string, number> = {};
   for (const consumer of wantedConsumers(subjects, kinds)) {
-    ackWaitMs[consumer.role] = await ensureConsumer(jsm, subjects, consumer, delivery, log);
+    ackWaitMs[consumer.role] = await ensureConsumer(
+      jsm,
+      subjects,
+      consumer,
+      delivery,
+      log,
+      storage.replicas,
+    );
   }
   return { jsm, buckets, ackWaitMs };
 }
@@ -306,11 +320,14 @@ async function ensureConsumer(
   wanted: WantedConsumer,
   delivery: DeliverySettings,
   log: Logger,
+  replicas: number | undefined,
 ): Promise<number> {
   const name = subjects.consumer(wanted.role);
   const defaults: Partial<ConsumerConfig> = {
     ack_wait: nanos(ACK_WAIT_MS),
     max_ack_pending: 10_000,
+    // Set on creation: HITL_REPLICAS for consumers too, so a durable survives losing a node.
+    ...(replicas !== undefined ? { num_replicas: replicas } : {}),
   };
   const explicit: Partial<ConsumerConfig> = {
     ...(delivery.ackWaitMs !== undefined ? { ack_wait: nanos(delivery.ackWaitMs) } : {}),

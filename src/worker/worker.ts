@@ -4,6 +4,7 @@ import {
   type JetStreamClient,
   type JsMsg,
 } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ActorDefinition } from '../runtime/actorDefinition.js';
 import { ActorHost } from '../runtime/actorHost.js';
@@ -17,12 +18,23 @@ import { deadLetter } from '../runtime/deadLetter.js';
 import { describeError, NewerSnapshotError, TerminalError } from '../base/errors.js';
 import { Mailboxes } from '../runtime/mailboxes.js';
 import { Inbound, PayloadTooLarge, type Settle } from './inbound.js';
+import { serveWorkerEndpoints, type WorkerEndpoints } from './httpEndpoints.js';
+import { PendingCount, WorkerMetrics } from './metrics.js';
 import { InterruptStore } from '../stores/interruptStore.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { KvSnapshotStore } from '../stores/snapshotStore.js';
 import { Subjects } from '../nats/subjects.js';
 import { TimerScheduler } from './timerScheduler.js';
 import { ensureTopology, MAX_DELIVER } from '../nats/topology.js';
+import { checkReplicas, explainReplicaError } from '../nats/replicas.js';
+import {
+  isTransientNatsError,
+  Outage,
+  retryingJetStream,
+  retryingKv,
+  STARTUP_RETRY,
+  withRetry,
+} from '../nats/retry.js';
 
 /** Where tickets from `hitl.tickets.new` go: the actor kind that starts a workflow. */
 export interface TicketIntake {
@@ -105,6 +117,9 @@ export class Worker {
   /** Publishes each pending interrupt's deadline when it is due. */
   private scheduler: TimerScheduler | undefined;
   private closing = false;
+  /** False from a disconnect until the connection is back (readiness). */
+  private connected = true;
+  private endpoints: WorkerEndpoints | undefined;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -117,6 +132,9 @@ export class Worker {
     private readonly log: Logger,
     private readonly concurrency: number,
     private readonly delivery: Delivery,
+    private readonly outage: Outage,
+    /** Steps, failures, redeliveries and latency: served on `HITL_METRICS_PORT`. */
+    readonly metrics: WorkerMetrics,
   ) {}
 
   static async start(options: WorkerOptions): Promise<Worker> {
@@ -125,31 +143,46 @@ export class Worker {
     try {
       const subjects = new Subjects(options.config.prefix);
       const kinds = options.definitions.map((d) => d.kind);
-      const { jsm, buckets, ackWaitMs } = await ensureTopology(
-        nc,
-        subjects,
-        kinds,
-        {
-          ...(options.config.ackWaitMs !== undefined
-            ? { ackWaitMs: options.config.ackWaitMs }
-            : {}),
-          ...(options.config.maxDeliver !== undefined
-            ? { maxDeliver: options.config.maxDeliver }
-            : {}),
-        },
-        {
-          ...(options.config.replicas !== undefined ? { replicas: options.config.replicas } : {}),
-          ...(options.config.eventsMaxAgeMs !== undefined
-            ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
-            : {}),
-          ...(options.config.streamMaxAgeMs !== undefined
-            ? { streamMaxAgeMs: options.config.streamMaxAgeMs }
-            : {}),
-          ...(options.config.streamLimits ? { limits: options.config.streamLimits } : {}),
-          maxPayloadBytes: options.config.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
-        },
-        log,
-      );
+      const replicas = options.config.replicas ?? 1;
+      checkReplicas(nc, replicas);
+      // Every NATS request of the worker is retried through a leader election (logged once
+      // per outage), never turned into an exit or a dead letter.
+      const metrics = new WorkerMetrics();
+      const outage = new Outage(log, () => metrics.outage());
+      const ensure = () =>
+        ensureTopology(
+          nc,
+          subjects,
+          kinds,
+          {
+            ...(options.config.ackWaitMs !== undefined
+              ? { ackWaitMs: options.config.ackWaitMs }
+              : {}),
+            ...(options.config.maxDeliver !== undefined
+              ? { maxDeliver: options.config.maxDeliver }
+              : {}),
+          },
+          {
+            ...(options.config.replicas !== undefined ? { replicas: options.config.replicas } : {}),
+            ...(options.config.eventsMaxAgeMs !== undefined
+              ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
+              : {}),
+            ...(options.config.streamMaxAgeMs !== undefined
+              ? { streamMaxAgeMs: options.config.streamMaxAgeMs }
+              : {}),
+            ...(options.config.streamLimits ? { limits: options.config.streamLimits } : {}),
+            maxPayloadBytes: options.config.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
+          },
+          log,
+        );
+      const { jsm, buckets, ackWaitMs } = await withRetry(
+        'creating streams and buckets',
+        ensure,
+        outage,
+        STARTUP_RETRY,
+      ).catch((err: unknown) => {
+        throw explainReplicaError(err, replicas, nc);
+      });
       // The consumers' own ack waits, which an operator may have set longer than the variable:
       // applied ids are kept for four of the longest, so a late redelivery is still recognised.
       const delivery: Delivery = {
@@ -158,14 +191,14 @@ export class Worker {
         maxDeliver: options.config.maxDeliver ?? MAX_DELIVER,
         backoffMs: options.config.retryBackoffMs ?? RETRY_BACKOFF_MS,
       };
-      const js = jetstream(nc);
-      const interrupts = new InterruptStore(buckets.interrupts, subjects, jsm);
+      const js = retryingJetStream(jetstream(nc), outage);
+      const interrupts = new InterruptStore(retryingKv(buckets.interrupts, outage), subjects, jsm);
       const mailboxes = new Mailboxes(jsm, subjects);
       const host = new ActorHost({
         js,
         subjects,
         snapshots: new KvSnapshotStore(
-          buckets.snapshots,
+          retryingKv(buckets.snapshots, outage),
           subjects,
           await maxSnapshotBytes(nc, jsm, subjects),
         ),
@@ -202,6 +235,8 @@ export class Worker {
         log,
         options.concurrency ?? 32,
         delivery,
+        outage,
+        metrics,
       );
       if (options.intake) {
         if (!host.hosts(options.intake.actor)) {
@@ -225,6 +260,7 @@ export class Worker {
           worker.inbound.mailbox(m, kind, final),
         );
       }
+      await worker.serveEndpoints(options.config, buckets.interrupts);
       log.info('worker started', { actors: kinds, intake: options.intake?.actor ?? null });
       return worker;
     } catch (err) {
@@ -260,6 +296,7 @@ export class Worker {
         });
       }
       if (this.ownsConnection) await this.nc.drain();
+      await this.endpoints?.close();
       this.log.info('worker stopped');
     })();
     return this.stopping;
@@ -278,6 +315,42 @@ export class Worker {
     return this.scheduler?.waiting ?? 0;
   }
 
+  /** The port of `/healthz`, `/readyz` and `/metrics` (`HITL_METRICS_PORT`), when served. */
+  get endpointsPort(): number | undefined {
+    return this.endpoints?.port;
+  }
+
+  /** Health, readiness and metrics on `HITL_METRICS_PORT`, when set. */
+  private async serveEndpoints(config: HitlConfig, interrupts: KV): Promise<void> {
+    void (async () => {
+      for await (const s of this.nc.status()) {
+        if (s.type === 'disconnect') this.connected = false;
+        if (s.type === 'reconnect') this.connected = true;
+      }
+    })();
+    if (config.metrics === undefined) return;
+    const pending = new PendingCount(interrupts);
+    this.endpoints = await serveWorkerEndpoints(
+      {
+        metrics: this.metrics,
+        ready: () =>
+          this.closing
+            ? { ready: false, reason: 'stopping' }
+            : !this.connected || this.nc.isClosed()
+              ? { ready: false, reason: 'no NATS server reachable (reconnecting)' }
+              : { ready: true },
+        gauges: async () => ({
+          hitl_pending_interrupts: await pending.get(),
+          hitl_steps_in_flight: this.inFlight.size,
+          hitl_nats_connected: this.connected ? 1 : 0,
+        }),
+      },
+      config.metrics.port,
+      config.metrics.host,
+    );
+    this.log.info('health and metrics served', { port: this.endpoints.port });
+  }
+
   /** Steps running now; after a {@link stop} that hit its bound, the ones it handed back. */
   get stepsInFlight(): number {
     return this.inFlight.size;
@@ -290,7 +363,12 @@ export class Worker {
    * ack wait in a buffer that was thrown away.
    */
   private async consume(stream: string, role: string, handler: Handler): Promise<void> {
-    const consumer = await this.js.consumers.get(stream, this.subjects.consumer(role));
+    const consumer = await withRetry(
+      `opening consumer ${role}`,
+      () => this.js.consumers.get(stream, this.subjects.consumer(role)),
+      this.outage,
+      STARTUP_RETRY,
+    );
     this.loops.push(
       (async () => {
         while (!this.closing) {
@@ -315,10 +393,17 @@ export class Worker {
               });
               this.inFlight.add(task);
             }
+            this.outage.recovered();
           } catch (err) {
             if (this.closing) break;
-            // The server is away or restarting: the connection reconnects by itself.
-            this.log.warn('pull failed, retrying', { consumer: role, reason: describeError(err) });
+            // The server is away or restarting, or the consumer's leader is being elected: the
+            // connection reconnects by itself; logged once per outage.
+            if (isTransientNatsError(err)) this.outage.failed(`pulling ${role}`, err);
+            else
+              this.log.warn('pull failed, retrying', {
+                consumer: role,
+                reason: describeError(err),
+              });
             await new Promise((resolve) => setTimeout(resolve, 500));
           }
         }
@@ -340,12 +425,15 @@ export class Worker {
     const key = `${role} ${m.info.streamSequence}`;
     const failed = this.failures.get(key) ?? 0;
     await this.takeSlot();
+    const started = performance.now();
     try {
       const settle = await handler(m, failed + 1 >= this.delivery.maxDeliver);
       this.failures.delete(key);
       if (settle && 'nakMs' in settle) m.nak(settle.nakMs);
       else m.ack();
+      this.metrics.observe(role, performance.now() - started, 'ok', m.info.redelivered);
     } catch (err) {
+      this.metrics.observe(role, performance.now() - started, 'failed', m.info.redelivered);
       const reason = describeError(err);
       const dedupe = `${source}.${m.info.streamSequence}`;
       const failures = failed + 1;
@@ -366,6 +454,11 @@ export class Worker {
             dedupe,
           );
           m.ack();
+        } else if (isTransientNatsError(err)) {
+          // NATS failed the step (a leader election outlasting the step's retries), not the
+          // message: it comes back however many deliveries that takes, never dead-lettered.
+          this.outage.failed(`step of ${m.subject}`, err);
+          m.nak(Math.min(5_000, this.delivery.backoffMs * 2 ** Math.min(m.info.deliveryCount, 6)));
         } else if (failures >= this.delivery.maxDeliver) {
           this.failures.delete(key);
           const why = `gave up after ${failures} failed tries: ${reason}`;

@@ -85,8 +85,11 @@ describe('security settings', () => {
       "HITL_MAX_PAYLOAD_BYTES must be a positive integer of bytes, got '-1'",
     );
     expect(() => loadConfig({ HITL_REPLICAS: '7' })).toThrow(
-      "HITL_REPLICAS must be 1 to 5 (3 on a three-node cluster), got '7'",
+      "HITL_REPLICAS must be 1, 3 or 5 (3 on a three-node cluster), got '7'",
     );
+    // An even group survives no more losses than the odd one below it.
+    expect(() => loadConfig({ HITL_REPLICAS: '2' })).toThrow("got '2'");
+    expect(loadConfig({ HITL_REPLICAS: '5' }).replicas).toBe(5);
   });
 });
 
