@@ -1,0 +1,455 @@
+import {
+  BaseCheckpointSaver,
+  TASKS,
+  WRITES_IDX_MAP,
+  compareWritesSortKeys,
+  copyCheckpoint,
+  maxChannelVersion,
+  writesSortKey,
+  type ChannelVersions,
+  type Checkpoint,
+  type CheckpointListOptions,
+  type CheckpointMetadata,
+  type CheckpointPendingWrite,
+  type CheckpointTuple,
+  type PendingWrite,
+  type SerializerProtocol,
+} from '@langchain/langgraph-checkpoint';
+import type { RunnableConfig } from '@langchain/core/runnables';
+import { StorageType, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { CheckpointTooLargeError, RevisionConflictError } from '../base/errors.js';
+import { kvKeys, mapLimit } from '../nats/streamReads.js';
+import { LangGraphKeys, Subjects, keyTokenValue } from '../nats/subjects.js';
+import {
+  BlobEntrySchema,
+  CheckpointEntrySchema,
+  HeadEntrySchema,
+  WritesEntrySchema,
+  decodeFrame,
+  encodeFrame,
+  type CheckpointEntry,
+  type StoredWrite,
+} from './entries.js';
+
+/** Options of {@link JetStreamSaver.create}. */
+export interface JetStreamSaverOptions {
+  /** A connection to a JetStream-enabled server; the saver does not close it. */
+  nc: NatsConnection;
+  /** The runtime's subject prefix (`HITL_PREFIX`): the bucket is `<prefix>_langgraph`. */
+  prefix?: string;
+  /** Replicas of the bucket's stream (3 on a cluster). */
+  replicas?: number;
+  /** LangGraph's serializer; its default when omitted. */
+  serde?: SerializerProtocol;
+}
+
+// Room left in a message for the KV subject's headers (the CAS header among them).
+const HEADER_ROOM = 512;
+// Gets in flight while a list reads checkpoints, newest first.
+const LIST_BATCH = 16;
+const CAS_ATTEMPTS = 20;
+
+function isWrongLastSequence(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 10071 || (err instanceof Error && /wrong last sequence/i.test(err.message));
+}
+
+function requireThread(config: RunnableConfig, what: string): string {
+  const thread = config.configurable?.thread_id as unknown;
+  if (typeof thread === 'string' && thread !== '') return thread;
+  if (typeof thread === 'number') return String(thread);
+  throw new Error(
+    `cannot ${what}: config.configurable.thread_id is missing (pass { configurable: { thread_id } })`,
+  );
+}
+
+/**
+ * A LangGraph.js checkpointer whose checkpoints, channel values and pending writes live in one
+ * JetStream KV bucket, `<prefix>_langgraph`: a graph that calls `interrupt()` pauses in NATS and
+ * resumes in any process. Each channel value, the pending writes of a checkpoint and the
+ * checkpoint itself must each fit in one NATS message (the server's `max_payload`, 1 MB by
+ * default): a larger one throws {@link CheckpointTooLargeError} before anything is written.
+ *
+ * @example
+ * const saver = await JetStreamSaver.create({ nc, prefix: 'hitl' });
+ * const app = graph.compile({ checkpointer: saver });
+ * await app.invoke(input, { configurable: { thread_id: 'ticket-42' } });
+ */
+export class JetStreamSaver extends BaseCheckpointSaver<number | string> {
+  /** The KV bucket it keeps everything in. */
+  readonly bucket: string;
+
+  private constructor(
+    private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
+    private readonly keys: LangGraphKeys,
+    private readonly maxValueBytes: number,
+    serde?: SerializerProtocol,
+  ) {
+    super(serde);
+    this.bucket = keys.bucket;
+  }
+
+  /** Creates the bucket when missing (same settings every time) and returns a saver on it. */
+  static async create(options: JetStreamSaverOptions): Promise<JetStreamSaver> {
+    const keys = new LangGraphKeys(new Subjects(options.prefix ?? 'hitl'));
+    const kv = await new Kvm(options.nc).create(keys.bucket, {
+      storage: StorageType.File,
+      history: 1,
+      replicas: options.replicas ?? 1,
+    });
+    const jsm = await jetstreamManager(options.nc);
+    const maxPayload = options.nc.info?.max_payload ?? 1024 * 1024;
+    return new JetStreamSaver(kv, jsm, keys, maxPayload - HEADER_ROOM, options.serde);
+  }
+
+  /** Deletes the bucket and everything in it (tests, teardown). */
+  async destroy(): Promise<void> {
+    await this.kv.destroy();
+  }
+
+  /**
+   * Versions `<32-digit counter>.<random>`, as LangGraph's Python savers do: two runs forked
+   * from one checkpoint never give different values the same version, so a channel value,
+   * once stored under its version, is never overwritten by another.
+   */
+  override getNextVersion(current: number | string | undefined): string {
+    const n =
+      current === undefined
+        ? 0
+        : typeof current === 'number'
+          ? current
+          : Number.parseInt(current.split('.')[0] ?? '0', 10);
+    return `${String(n + 1).padStart(32, '0')}.${Math.random().toFixed(16)}`;
+  }
+
+  async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
+    const thread = config.configurable?.thread_id as unknown;
+    if (typeof thread !== 'string' && typeof thread !== 'number') return undefined;
+    const threadId = String(thread);
+    const ns = (config.configurable?.checkpoint_ns as string | undefined) ?? '';
+    let id = config.configurable?.checkpoint_id as string | undefined;
+    if (!id) {
+      const head = await this.kv.get(this.keys.head(threadId, ns));
+      if (!head || head.operation !== 'PUT') return undefined;
+      id = decodeFrame(HeadEntrySchema, head.value, head.key).header.checkpoint_id;
+    }
+    const entry = await this.readCheckpoint(threadId, ns, id);
+    return entry ? this.toTuple(entry) : undefined;
+  }
+
+  async *list(
+    config: RunnableConfig,
+    options: CheckpointListOptions = {},
+  ): AsyncGenerator<CheckpointTuple> {
+    const { before, filter } = options;
+    let limit = options.limit;
+    const thread = config.configurable?.thread_id as unknown;
+    const threadId =
+      typeof thread === 'string' || typeof thread === 'number' ? String(thread) : undefined;
+    const ns = config.configurable?.checkpoint_ns as string | undefined;
+    const onlyId = config.configurable?.checkpoint_id as string | undefined;
+    const beforeId = before?.configurable?.checkpoint_id as string | undefined;
+    // Keys only (one stream info request), newest first by checkpoint id; values read lazily.
+    const keys = await kvKeys(this.jsm, this.bucket, this.keys.checkpoints(threadId, ns));
+    const found = await this.idsOf(keys);
+    found.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    const wanted = found.filter(
+      (f) => (!onlyId || f.id === onlyId) && (!beforeId || f.id < beforeId),
+    );
+    for (let i = 0; i < wanted.length; i += LIST_BATCH) {
+      const batch = wanted.slice(i, i + LIST_BATCH);
+      const entries = await Promise.all(batch.map((f) => this.readEntry(f.key)));
+      for (const entry of entries) {
+        if (!entry) continue;
+        if (filter && !(await this.matches(entry, filter))) continue;
+        if (limit !== undefined) {
+          if (limit <= 0) return;
+          limit -= 1;
+        }
+        yield await this.toTuple(entry);
+      }
+    }
+  }
+
+  async put(
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    newVersions: ChannelVersions,
+  ): Promise<RunnableConfig> {
+    if (config.configurable === undefined) {
+      throw new Error('cannot put a checkpoint: config.configurable is missing');
+    }
+    const threadId = requireThread(config, 'put a checkpoint');
+    const ns = (config.configurable.checkpoint_ns as string | undefined) ?? '';
+    const parentId = (config.configurable.checkpoint_id as string | undefined) ?? null;
+    const where = `checkpoint '${checkpoint.id}' of thread '${threadId}'`;
+
+    // Serialize and measure everything before the first write: a value too large leaves the
+    // thread exactly as it was.
+    const blobs = await Promise.all(
+      Object.entries(newVersions).map(async ([channel, version]) => {
+        const has = Object.prototype.hasOwnProperty.call(checkpoint.channel_values, channel);
+        const [type, bytes] = has
+          ? await this.serde.dumpsTyped(checkpoint.channel_values[channel])
+          : ['empty', new Uint8Array()];
+        const value = encodeFrame({ k: 'b', type }, has ? [bytes] : []);
+        this.checkSize(value, `${where}: channel '${channel}'`);
+        return { key: this.keys.blob(threadId, ns, channel, String(version)), value };
+      }),
+    );
+    const bare: Partial<Checkpoint> = copyCheckpoint(checkpoint);
+    delete bare.channel_values;
+    const [[checkpointType, checkpointBytes], [metadataType, metadataBytes]] = await Promise.all([
+      this.serde.dumpsTyped(bare),
+      this.serde.dumpsTyped(metadata),
+    ]);
+    const header = {
+      k: 'c',
+      thread_id: threadId,
+      checkpoint_ns: ns,
+      checkpoint_id: checkpoint.id,
+      parent_id: parentId,
+      checkpointType,
+      metadataType,
+    };
+    const record = encodeFrame(header, [checkpointBytes, metadataBytes]);
+    this.checkSize(record, `${where}: its versions and metadata`);
+
+    await Promise.all(blobs.map((b) => this.kv.put(b.key, b.value)));
+    await this.kv.put(this.keys.checkpoint(threadId, ns, checkpoint.id), record);
+    await this.advanceHead(threadId, ns, checkpoint.id);
+    return {
+      configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id },
+    };
+  }
+
+  async putWrites(
+    config: RunnableConfig,
+    writes: PendingWrite[],
+    taskId: string,
+    taskPath = '',
+  ): Promise<void> {
+    const threadId = requireThread(config, 'put writes');
+    const ns = (config.configurable?.checkpoint_ns as string | undefined) ?? '';
+    const id = config.configurable?.checkpoint_id as string | undefined;
+    if (!id) {
+      throw new Error('cannot put writes: config.configurable.checkpoint_id is missing');
+    }
+    const incoming = await Promise.all(
+      writes.map(async ([channel, value], i) => {
+        const [type, bytes] = await this.serde.dumpsTyped(value);
+        const idx = WRITES_IDX_MAP[channel] ?? i;
+        return { write: { task: taskId, channel, idx, path: taskPath, type }, bytes };
+      }),
+    );
+    const key = this.keys.writes(threadId, ns, id);
+    // Parallel tasks of one step write to the same entry: merge under compare-and-set.
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.kv.get(key);
+      const live = current && current.operation === 'PUT' ? current : undefined;
+      const stored = live
+        ? decodeFrame(WritesEntrySchema, live.value, key)
+        : { header: { writes: [] as StoredWrite[] }, parts: [] as Uint8Array[] };
+      const rows = stored.header.writes.map((write, i) => ({
+        write,
+        bytes: stored.parts[i] ?? new Uint8Array(),
+      }));
+      for (const add of incoming) {
+        const at = rows.findIndex((r) => r.write.task === taskId && r.write.idx === add.write.idx);
+        // A regular write is kept as first written (a task re-run writes the same); a special
+        // one (error, interrupt, resume: negative index) is replaced.
+        if (at < 0) rows.push(add);
+        else if (add.write.idx < 0) rows[at] = add;
+      }
+      const value = encodeFrame(
+        { k: 'w', writes: rows.map((r) => r.write) },
+        rows.map((r) => r.bytes),
+      );
+      this.checkSize(value, `pending writes of checkpoint '${id}' of thread '${threadId}'`);
+      try {
+        if (live) await this.kv.update(key, value, live.revision);
+        else await this.kv.create(key, value);
+        return;
+      } catch (err) {
+        if (!isWrongLastSequence(err) || attempt >= CAS_ATTEMPTS) throw this.conflict(err, key);
+      }
+    }
+  }
+
+  async deleteThread(threadId: string): Promise<void> {
+    // One purge of the thread's subjects: its checkpoints, head, values and writes at once.
+    await this.jsm.streams.purge(`KV_${this.bucket}`, {
+      filter: `$KV.${this.bucket}.${this.keys.thread(String(threadId))}`,
+    });
+  }
+
+  /** Moves the head to `id` unless it already names a newer checkpoint. */
+  private async advanceHead(threadId: string, ns: string, id: string): Promise<void> {
+    const key = this.keys.head(threadId, ns);
+    const value = encodeFrame({ k: 'h', checkpoint_id: id }, []);
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.kv.get(key);
+      const live = current && current.operation === 'PUT' ? current : undefined;
+      if (live) {
+        const headId = decodeFrame(HeadEntrySchema, live.value, key).header.checkpoint_id;
+        if (headId >= id) return;
+      }
+      try {
+        if (live) await this.kv.update(key, value, live.revision);
+        else await this.kv.create(key, value);
+        return;
+      } catch (err) {
+        if (!isWrongLastSequence(err) || attempt >= CAS_ATTEMPTS) throw this.conflict(err, key);
+      }
+    }
+  }
+
+  private conflict(err: unknown, key: string): unknown {
+    if (!isWrongLastSequence(err)) return err;
+    return new RevisionConflictError(
+      `checkpointer entry '${key}' kept changing under ${CAS_ATTEMPTS} attempts`,
+      { cause: err },
+    );
+  }
+
+  private checkSize(value: Uint8Array, what: string): void {
+    if (value.length <= this.maxValueBytes) return;
+    throw new CheckpointTooLargeError(
+      `${what} takes ${value.length} bytes, more than the ${this.maxValueBytes} one NATS message carries here (raise max_payload in the server's configuration, or keep large data out of graph state)`,
+      { bytes: value.length, limit: this.maxValueBytes },
+    );
+  }
+
+  /** Checkpoint ids of listed keys (a hashed id token is read back from its entry). */
+  private async idsOf(keys: string[]): Promise<{ key: string; id: string }[]> {
+    const out = await mapLimit(keys, LIST_BATCH, async (key) => {
+      const token = key.slice(key.lastIndexOf('.') + 1);
+      const id = keyTokenValue(token) ?? (await this.readEntry(key))?.header.checkpoint_id;
+      return id === undefined ? undefined : { key, id };
+    });
+    return out.filter((f): f is { key: string; id: string } => f !== undefined);
+  }
+
+  private async readCheckpoint(threadId: string, ns: string, id: string) {
+    const entry = await this.readEntry(this.keys.checkpoint(threadId, ns, id));
+    const h = entry?.header;
+    // Guards against the (SHA-256) chance that two long ids share a key.
+    if (!h || h.thread_id !== threadId || h.checkpoint_ns !== ns || h.checkpoint_id !== id) {
+      return undefined;
+    }
+    return entry;
+  }
+
+  private async readEntry(key: string) {
+    const e = await this.kv.get(key);
+    if (!e || e.operation !== 'PUT') return undefined;
+    return decodeFrame(CheckpointEntrySchema, e.value, key);
+  }
+
+  private async matches(
+    entry: { header: CheckpointEntry; parts: Uint8Array[] },
+    filter: Record<string, unknown>,
+  ): Promise<boolean> {
+    const metadata = (await this.serde.loadsTyped(
+      entry.header.metadataType,
+      entry.parts[1] ?? new Uint8Array(),
+    )) as Record<string, unknown>;
+    return Object.entries(filter).every(([k, v]) => metadata[k] === v);
+  }
+
+  private async toTuple(entry: {
+    header: CheckpointEntry;
+    parts: Uint8Array[];
+  }): Promise<CheckpointTuple> {
+    const h = entry.header;
+    const [bare, metadata] = (await Promise.all([
+      this.serde.loadsTyped(h.checkpointType, entry.parts[0] ?? new Uint8Array()),
+      this.serde.loadsTyped(h.metadataType, entry.parts[1] ?? new Uint8Array()),
+    ])) as [Omit<Checkpoint, 'channel_values'>, CheckpointMetadata];
+    const checkpoint: Checkpoint = {
+      ...bare,
+      channel_versions: bare.channel_versions ?? {},
+      versions_seen: bare.versions_seen ?? {},
+      channel_values: await this.readValues(h.thread_id, h.checkpoint_ns, bare.channel_versions),
+    };
+    const pendingWrites = await this.readWrites(h.thread_id, h.checkpoint_ns, h.checkpoint_id);
+    if (checkpoint.v < 4 && h.parent_id !== null) {
+      await this.migratePendingSends(checkpoint, h.thread_id, h.checkpoint_ns, h.parent_id);
+    }
+    const ids = { thread_id: h.thread_id, checkpoint_ns: h.checkpoint_ns };
+    const tuple: CheckpointTuple = {
+      config: { configurable: { ...ids, checkpoint_id: h.checkpoint_id } },
+      checkpoint,
+      metadata,
+      pendingWrites,
+    };
+    if (h.parent_id !== null) {
+      tuple.parentConfig = { configurable: { ...ids, checkpoint_id: h.parent_id } };
+    }
+    return tuple;
+  }
+
+  private async readValues(
+    threadId: string,
+    ns: string,
+    versions: ChannelVersions | undefined,
+  ): Promise<Record<string, unknown>> {
+    const values: Record<string, unknown> = {};
+    await Promise.all(
+      Object.entries(versions ?? {}).map(async ([channel, version]) => {
+        const key = this.keys.blob(threadId, ns, channel, String(version));
+        const e = await this.kv.get(key);
+        if (!e || e.operation !== 'PUT') return;
+        const { header, parts } = decodeFrame(BlobEntrySchema, e.value, key);
+        if (header.type === 'empty') return;
+        values[channel] = await this.serde.loadsTyped(header.type, parts[0] ?? new Uint8Array());
+      }),
+    );
+    return values;
+  }
+
+  /** Pending writes in `writesSortKey` order (task path, task id, index), as LangGraph applies them. */
+  private async readWrites(
+    threadId: string,
+    ns: string,
+    id: string,
+  ): Promise<CheckpointPendingWrite[]> {
+    const key = this.keys.writes(threadId, ns, id);
+    const e = await this.kv.get(key);
+    if (!e || e.operation !== 'PUT') return [];
+    const { header, parts } = decodeFrame(WritesEntrySchema, e.value, key);
+    const rows = header.writes.map((w, i) => ({ w, bytes: parts[i] ?? new Uint8Array() }));
+    rows.sort((a, b) =>
+      compareWritesSortKeys(
+        writesSortKey(a.w.path, a.w.task, a.w.idx),
+        writesSortKey(b.w.path, b.w.task, b.w.idx),
+      ),
+    );
+    return Promise.all(
+      rows.map(
+        async ({ w, bytes }) =>
+          [w.task, w.channel, await this.serde.loadsTyped(w.type, bytes)] as CheckpointPendingWrite,
+      ),
+    );
+  }
+
+  /** Checkpoints before format 4 kept pending sends as writes of their parent. */
+  private async migratePendingSends(
+    checkpoint: Checkpoint,
+    threadId: string,
+    ns: string,
+    parentId: string,
+  ): Promise<void> {
+    const sends = (await this.readWrites(threadId, ns, parentId))
+      .filter(([, channel]) => channel === TASKS)
+      .map(([, , value]) => value);
+    checkpoint.channel_values[TASKS] = sends;
+    const versions = Object.values(checkpoint.channel_versions);
+    checkpoint.channel_versions[TASKS] =
+      versions.length > 0 ? maxChannelVersion(...versions) : this.getNextVersion(undefined);
+  }
+}
