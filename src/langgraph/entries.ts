@@ -11,13 +11,17 @@ const NEWLINE = 0x0a;
 
 const Lengths = z.array(z.number().int().nonnegative());
 
-/** A checkpoint without its channel values, which live in blob entries. */
+/**
+ * A checkpoint without its channel values, which live in value entries: `values` names, for
+ * each channel that has one, the checkpoint whose put stored it (this one or an ancestor).
+ */
 export const CheckpointEntrySchema = z.object({
   k: z.literal('c'),
   thread_id: z.string(),
   checkpoint_ns: z.string(),
   checkpoint_id: z.string(),
   parent_id: z.string().nullable(),
+  values: z.record(z.string(), z.string()),
   checkpointType: z.string(),
   metadataType: z.string(),
   n: Lengths.length(2),
@@ -31,7 +35,7 @@ export const HeadEntrySchema = z.object({
   n: Lengths,
 });
 
-/** One channel value at one version (`type` 'empty': the channel had no value). */
+/** One channel value, as a checkpoint's put stored it. */
 export const BlobEntrySchema = z.object({ k: z.literal('b'), type: z.string(), n: Lengths });
 
 const WriteSchema = z.object({

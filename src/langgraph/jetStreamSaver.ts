@@ -1,16 +1,11 @@
 import {
   BaseCheckpointSaver,
-  TASKS,
   WRITES_IDX_MAP,
-  compareWritesSortKeys,
   copyCheckpoint,
-  maxChannelVersion,
-  writesSortKey,
   type ChannelVersions,
   type Checkpoint,
   type CheckpointListOptions,
   type CheckpointMetadata,
-  type CheckpointPendingWrite,
   type CheckpointTuple,
   type PendingWrite,
   type SerializerProtocol,
@@ -22,14 +17,12 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { CheckpointTooLargeError, RevisionConflictError } from '../base/errors.js';
 import { kvKeys, mapLimit } from '../nats/streamReads.js';
 import { LangGraphKeys, Subjects, keyTokenValue } from '../nats/subjects.js';
+import { CheckpointReader } from './checkpointReader.js';
 import {
-  BlobEntrySchema,
-  CheckpointEntrySchema,
   HeadEntrySchema,
   WritesEntrySchema,
   decodeFrame,
   encodeFrame,
-  type CheckpointEntry,
   type StoredWrite,
 } from './entries.js';
 
@@ -50,6 +43,7 @@ const HEADER_ROOM = 512;
 // Gets in flight while a list reads checkpoints, newest first.
 const LIST_BATCH = 16;
 const CAS_ATTEMPTS = 20;
+const RECENT_ENTRIES = 10_000;
 
 function isWrongLastSequence(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
@@ -77,9 +71,12 @@ function requireThread(config: RunnableConfig, what: string): string {
  * const app = graph.compile({ checkpointer: saver });
  * await app.invoke(input, { configurable: { thread_id: 'ticket-42' } });
  */
-export class JetStreamSaver extends BaseCheckpointSaver<number | string> {
+export class JetStreamSaver extends BaseCheckpointSaver {
   /** The KV bucket it keeps everything in. */
   readonly bucket: string;
+  private readonly reader: CheckpointReader;
+  // Checkpoint key -> which checkpoint stored each of its channel values (see valuesOf).
+  private readonly recent = new Map<string, Record<string, string>>();
 
   private constructor(
     private readonly kv: KV,
@@ -90,6 +87,7 @@ export class JetStreamSaver extends BaseCheckpointSaver<number | string> {
   ) {
     super(serde);
     this.bucket = keys.bucket;
+    this.reader = new CheckpointReader(kv, keys, this.serde, (v) => this.getNextVersion(v));
   }
 
   /** Creates the bucket when missing (same settings every time) and returns a saver on it. */
@@ -110,21 +108,6 @@ export class JetStreamSaver extends BaseCheckpointSaver<number | string> {
     await this.kv.destroy();
   }
 
-  /**
-   * Versions `<32-digit counter>.<random>`, as LangGraph's Python savers do: two runs forked
-   * from one checkpoint never give different values the same version, so a channel value,
-   * once stored under its version, is never overwritten by another.
-   */
-  override getNextVersion(current: number | string | undefined): string {
-    const n =
-      current === undefined
-        ? 0
-        : typeof current === 'number'
-          ? current
-          : Number.parseInt(current.split('.')[0] ?? '0', 10);
-    return `${String(n + 1).padStart(32, '0')}.${Math.random().toFixed(16)}`;
-  }
-
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
     const thread = config.configurable?.thread_id as unknown;
     if (typeof thread !== 'string' && typeof thread !== 'number') return undefined;
@@ -136,8 +119,10 @@ export class JetStreamSaver extends BaseCheckpointSaver<number | string> {
       if (!head || head.operation !== 'PUT') return undefined;
       id = decodeFrame(HeadEntrySchema, head.value, head.key).header.checkpoint_id;
     }
-    const entry = await this.readCheckpoint(threadId, ns, id);
-    return entry ? this.toTuple(entry) : undefined;
+    const entry = await this.reader.readCheckpoint(threadId, ns, id);
+    if (!entry) return undefined;
+    this.remember(this.keys.checkpoint(threadId, ns, id), entry.header.values);
+    return this.reader.toTuple(entry);
   }
 
   async *list(
@@ -161,15 +146,15 @@ export class JetStreamSaver extends BaseCheckpointSaver<number | string> {
     );
     for (let i = 0; i < wanted.length; i += LIST_BATCH) {
       const batch = wanted.slice(i, i + LIST_BATCH);
-      const entries = await Promise.all(batch.map((f) => this.readEntry(f.key)));
+      const entries = await Promise.all(batch.map((f) => this.reader.readEntry(f.key)));
       for (const entry of entries) {
         if (!entry) continue;
-        if (filter && !(await this.matches(entry, filter))) continue;
+        if (filter && !(await this.reader.matches(entry, filter))) continue;
         if (limit !== undefined) {
           if (limit <= 0) return;
           limit -= 1;
         }
-        yield await this.toTuple(entry);
+        yield await this.reader.toTuple(entry);
       }
     }
   }
@@ -186,19 +171,28 @@ export class JetStreamSaver extends BaseCheckpointSaver<number | string> {
     const threadId = requireThread(config, 'put a checkpoint');
     const ns = (config.configurable.checkpoint_ns as string | undefined) ?? '';
     const parentId = (config.configurable.checkpoint_id as string | undefined) ?? null;
-    const where = `checkpoint '${checkpoint.id}' of thread '${threadId}'`;
+    const what = `checkpoint '${checkpoint.id}' of thread '${threadId}'`;
 
     // Serialize and measure everything before the first write: a value too large leaves the
-    // thread exactly as it was.
-    const blobs = await Promise.all(
-      Object.entries(newVersions).map(async ([channel, version]) => {
-        const has = Object.prototype.hasOwnProperty.call(checkpoint.channel_values, channel);
-        const [type, bytes] = has
-          ? await this.serde.dumpsTyped(checkpoint.channel_values[channel])
-          : ['empty', new Uint8Array()];
-        const value = encodeFrame({ k: 'b', type }, has ? [bytes] : []);
-        this.checkSize(value, `${where}: channel '${channel}'`);
-        return { key: this.keys.blob(threadId, ns, channel, String(version)), value };
+    // thread exactly as it was. A channel not in `newVersions` keeps the value an ancestor
+    // stored, which the parent's entry names.
+    const inherited = parentId === null ? {} : await this.valuesOf(threadId, ns, parentId);
+    const where: Record<string, string> = {};
+    for (const channel of Object.keys(checkpoint.channel_versions)) {
+      const writer = inherited[channel];
+      if (writer !== undefined) where[channel] = writer;
+    }
+    const stored = await Promise.all(
+      Object.keys(newVersions).map(async (channel) => {
+        if (!Object.prototype.hasOwnProperty.call(checkpoint.channel_values, channel)) {
+          delete where[channel];
+          return undefined;
+        }
+        where[channel] = checkpoint.id;
+        const [type, bytes] = await this.serde.dumpsTyped(checkpoint.channel_values[channel]);
+        const value = encodeFrame({ k: 'b', type }, [bytes]);
+        this.checkSize(value, `${what}: channel '${channel}'`);
+        return { key: this.keys.value(threadId, ns, checkpoint.id, channel), value };
       }),
     );
     const bare: Partial<Checkpoint> = copyCheckpoint(checkpoint);
@@ -213,14 +207,16 @@ export class JetStreamSaver extends BaseCheckpointSaver<number | string> {
       checkpoint_ns: ns,
       checkpoint_id: checkpoint.id,
       parent_id: parentId,
+      values: where,
       checkpointType,
       metadataType,
     };
     const record = encodeFrame(header, [checkpointBytes, metadataBytes]);
-    this.checkSize(record, `${where}: its versions and metadata`);
+    this.checkSize(record, `${what}: its versions and metadata`);
 
-    await Promise.all(blobs.map((b) => this.kv.put(b.key, b.value)));
+    await Promise.all(stored.map((b) => (b ? this.kv.put(b.key, b.value) : Promise.resolve(0))));
     await this.kv.put(this.keys.checkpoint(threadId, ns, checkpoint.id), record);
+    this.remember(this.keys.checkpoint(threadId, ns, checkpoint.id), where);
     await this.advanceHead(threadId, ns, checkpoint.id);
     return {
       configurable: { thread_id: threadId, checkpoint_ns: ns, checkpoint_id: checkpoint.id },
@@ -282,9 +278,36 @@ export class JetStreamSaver extends BaseCheckpointSaver<number | string> {
 
   async deleteThread(threadId: string): Promise<void> {
     // One purge of the thread's subjects: its checkpoints, head, values and writes at once.
+    this.recent.clear();
     await this.jsm.streams.purge(`KV_${this.bucket}`, {
       filter: `$KV.${this.bucket}.${this.keys.thread(String(threadId))}`,
     });
+  }
+
+  /**
+   * Which checkpoint stored each channel value of checkpoint `id`: from the entries this saver
+   * wrote or read last (a put's parent is nearly always the checkpoint just read or written),
+   * else from the bucket. A checkpoint's entry never changes once written.
+   */
+  private async valuesOf(
+    threadId: string,
+    ns: string,
+    id: string,
+  ): Promise<Record<string, string>> {
+    const key = this.keys.checkpoint(threadId, ns, id);
+    const known = this.recent.get(key);
+    if (known) return known;
+    const entry = await this.reader.readCheckpoint(threadId, ns, id);
+    return entry?.header.values ?? {};
+  }
+
+  private remember(key: string, values: Record<string, string>): void {
+    this.recent.delete(key);
+    this.recent.set(key, values);
+    if (this.recent.size > RECENT_ENTRIES) {
+      const oldest = this.recent.keys().next();
+      if (!oldest.done) this.recent.delete(oldest.value);
+    }
   }
 
   /** Moves the head to `id` unless it already names a newer checkpoint. */
@@ -328,128 +351,9 @@ export class JetStreamSaver extends BaseCheckpointSaver<number | string> {
   private async idsOf(keys: string[]): Promise<{ key: string; id: string }[]> {
     const out = await mapLimit(keys, LIST_BATCH, async (key) => {
       const token = key.slice(key.lastIndexOf('.') + 1);
-      const id = keyTokenValue(token) ?? (await this.readEntry(key))?.header.checkpoint_id;
+      const id = keyTokenValue(token) ?? (await this.reader.readEntry(key))?.header.checkpoint_id;
       return id === undefined ? undefined : { key, id };
     });
     return out.filter((f): f is { key: string; id: string } => f !== undefined);
-  }
-
-  private async readCheckpoint(threadId: string, ns: string, id: string) {
-    const entry = await this.readEntry(this.keys.checkpoint(threadId, ns, id));
-    const h = entry?.header;
-    // Guards against the (SHA-256) chance that two long ids share a key.
-    if (!h || h.thread_id !== threadId || h.checkpoint_ns !== ns || h.checkpoint_id !== id) {
-      return undefined;
-    }
-    return entry;
-  }
-
-  private async readEntry(key: string) {
-    const e = await this.kv.get(key);
-    if (!e || e.operation !== 'PUT') return undefined;
-    return decodeFrame(CheckpointEntrySchema, e.value, key);
-  }
-
-  private async matches(
-    entry: { header: CheckpointEntry; parts: Uint8Array[] },
-    filter: Record<string, unknown>,
-  ): Promise<boolean> {
-    const metadata = (await this.serde.loadsTyped(
-      entry.header.metadataType,
-      entry.parts[1] ?? new Uint8Array(),
-    )) as Record<string, unknown>;
-    return Object.entries(filter).every(([k, v]) => metadata[k] === v);
-  }
-
-  private async toTuple(entry: {
-    header: CheckpointEntry;
-    parts: Uint8Array[];
-  }): Promise<CheckpointTuple> {
-    const h = entry.header;
-    const [bare, metadata] = (await Promise.all([
-      this.serde.loadsTyped(h.checkpointType, entry.parts[0] ?? new Uint8Array()),
-      this.serde.loadsTyped(h.metadataType, entry.parts[1] ?? new Uint8Array()),
-    ])) as [Omit<Checkpoint, 'channel_values'>, CheckpointMetadata];
-    const checkpoint: Checkpoint = {
-      ...bare,
-      channel_versions: bare.channel_versions ?? {},
-      versions_seen: bare.versions_seen ?? {},
-      channel_values: await this.readValues(h.thread_id, h.checkpoint_ns, bare.channel_versions),
-    };
-    const pendingWrites = await this.readWrites(h.thread_id, h.checkpoint_ns, h.checkpoint_id);
-    if (checkpoint.v < 4 && h.parent_id !== null) {
-      await this.migratePendingSends(checkpoint, h.thread_id, h.checkpoint_ns, h.parent_id);
-    }
-    const ids = { thread_id: h.thread_id, checkpoint_ns: h.checkpoint_ns };
-    const tuple: CheckpointTuple = {
-      config: { configurable: { ...ids, checkpoint_id: h.checkpoint_id } },
-      checkpoint,
-      metadata,
-      pendingWrites,
-    };
-    if (h.parent_id !== null) {
-      tuple.parentConfig = { configurable: { ...ids, checkpoint_id: h.parent_id } };
-    }
-    return tuple;
-  }
-
-  private async readValues(
-    threadId: string,
-    ns: string,
-    versions: ChannelVersions | undefined,
-  ): Promise<Record<string, unknown>> {
-    const values: Record<string, unknown> = {};
-    await Promise.all(
-      Object.entries(versions ?? {}).map(async ([channel, version]) => {
-        const key = this.keys.blob(threadId, ns, channel, String(version));
-        const e = await this.kv.get(key);
-        if (!e || e.operation !== 'PUT') return;
-        const { header, parts } = decodeFrame(BlobEntrySchema, e.value, key);
-        if (header.type === 'empty') return;
-        values[channel] = await this.serde.loadsTyped(header.type, parts[0] ?? new Uint8Array());
-      }),
-    );
-    return values;
-  }
-
-  /** Pending writes in `writesSortKey` order (task path, task id, index), as LangGraph applies them. */
-  private async readWrites(
-    threadId: string,
-    ns: string,
-    id: string,
-  ): Promise<CheckpointPendingWrite[]> {
-    const key = this.keys.writes(threadId, ns, id);
-    const e = await this.kv.get(key);
-    if (!e || e.operation !== 'PUT') return [];
-    const { header, parts } = decodeFrame(WritesEntrySchema, e.value, key);
-    const rows = header.writes.map((w, i) => ({ w, bytes: parts[i] ?? new Uint8Array() }));
-    rows.sort((a, b) =>
-      compareWritesSortKeys(
-        writesSortKey(a.w.path, a.w.task, a.w.idx),
-        writesSortKey(b.w.path, b.w.task, b.w.idx),
-      ),
-    );
-    return Promise.all(
-      rows.map(
-        async ({ w, bytes }) =>
-          [w.task, w.channel, await this.serde.loadsTyped(w.type, bytes)] as CheckpointPendingWrite,
-      ),
-    );
-  }
-
-  /** Checkpoints before format 4 kept pending sends as writes of their parent. */
-  private async migratePendingSends(
-    checkpoint: Checkpoint,
-    threadId: string,
-    ns: string,
-    parentId: string,
-  ): Promise<void> {
-    const sends = (await this.readWrites(threadId, ns, parentId))
-      .filter(([, channel]) => channel === TASKS)
-      .map(([, , value]) => value);
-    checkpoint.channel_values[TASKS] = sends;
-    const versions = Object.values(checkpoint.channel_versions);
-    checkpoint.channel_versions[TASKS] =
-      versions.length > 0 ? maxChannelVersion(...versions) : this.getNextVersion(undefined);
   }
 }

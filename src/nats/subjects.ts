@@ -207,7 +207,8 @@ export function keyTokenValue(token: string): string | undefined {
  * second token says what the entry is:
  * - `<t>.c.<ns>.<checkpoint>`: a checkpoint (no channel values) with its metadata and parent;
  * - `<t>.h.<ns>`: the thread's newest checkpoint id in that namespace (`getTuple` without id);
- * - `<t>.b.<ns>.<channel>.<version>`: one channel value at one version;
+ * - `<t>.b.<ns>.<checkpoint>.<channel>`: a channel value stored by that checkpoint's put (its
+ *   descendants name it while the channel does not change);
  * - `<t>.w.<ns>.<checkpoint>`: the pending writes of a checkpoint.
  * Each part goes through {@link keyToken}.
  *
@@ -234,8 +235,8 @@ export class LangGraphKeys {
   head(thread: string, ns: string): string {
     return `${keyToken(thread)}.h.${keyToken(ns)}`;
   }
-  blob(thread: string, ns: string, channel: string, version: string): string {
-    return `${keyToken(thread)}.b.${keyToken(ns)}.${keyToken(channel)}.${keyToken(version)}`;
+  value(thread: string, ns: string, checkpoint: string, channel: string): string {
+    return `${keyToken(thread)}.b.${keyToken(ns)}.${keyToken(checkpoint)}.${keyToken(channel)}`;
   }
   writes(thread: string, ns: string, id: string): string {
     return `${keyToken(thread)}.w.${keyToken(ns)}.${keyToken(id)}`;
