@@ -77,6 +77,8 @@ export class JetStreamSaver extends BaseCheckpointSaver {
   private readonly reader: CheckpointReader;
   // Checkpoint key -> which checkpoint stored each of its channel values (see valuesOf).
   private readonly recent = new Map<string, Record<string, string>>();
+  // Head key -> the head this saver last wrote or read, with its revision (see advanceHead).
+  private readonly heads = new Map<string, { id: string; revision: number }>();
 
   private constructor(
     private readonly kv: KV,
@@ -118,6 +120,7 @@ export class JetStreamSaver extends BaseCheckpointSaver {
       const head = await this.kv.get(this.keys.head(threadId, ns));
       if (!head || head.operation !== 'PUT') return undefined;
       id = decodeFrame(HeadEntrySchema, head.value, head.key).header.checkpoint_id;
+      this.rememberHead(head.key, { id, revision: head.revision });
     }
     const entry = await this.reader.readCheckpoint(threadId, ns, id);
     if (!entry) return undefined;
@@ -279,6 +282,7 @@ export class JetStreamSaver extends BaseCheckpointSaver {
   async deleteThread(threadId: string): Promise<void> {
     // One purge of the thread's subjects: its checkpoints, head, values and writes at once.
     this.recent.clear();
+    this.heads.clear();
     await this.jsm.streams.purge(`KV_${this.bucket}`, {
       filter: `$KV.${this.bucket}.${this.keys.thread(String(threadId))}`,
     });
@@ -314,21 +318,38 @@ export class JetStreamSaver extends BaseCheckpointSaver {
   private async advanceHead(threadId: string, ns: string, id: string): Promise<void> {
     const key = this.keys.head(threadId, ns);
     const value = encodeFrame({ k: 'h', checkpoint_id: id }, []);
+    // The head this saver last saw is tried first, which saves a read per put while one
+    // process drives the thread; a stale one fails the compare-and-set and is read afresh.
+    let known: { id: string | undefined; revision: number } | undefined = this.heads.get(key);
     for (let attempt = 1; ; attempt++) {
-      const current = await this.kv.get(key);
-      const live = current && current.operation === 'PUT' ? current : undefined;
-      if (live) {
-        const headId = decodeFrame(HeadEntrySchema, live.value, key).header.checkpoint_id;
-        if (headId >= id) return;
+      if (!known) {
+        const current = await this.kv.get(key);
+        known =
+          current && current.operation === 'PUT'
+            ? {
+                id: decodeFrame(HeadEntrySchema, current.value, key).header.checkpoint_id,
+                revision: current.revision,
+              }
+            : { id: undefined, revision: 0 };
       }
+      if (known.id !== undefined && known.id >= id) return;
       try {
-        if (live) await this.kv.update(key, value, live.revision);
-        else await this.kv.create(key, value);
+        const revision =
+          known.revision > 0
+            ? await this.kv.update(key, value, known.revision)
+            : await this.kv.create(key, value);
+        this.rememberHead(key, { id, revision });
         return;
       } catch (err) {
         if (!isWrongLastSequence(err) || attempt >= CAS_ATTEMPTS) throw this.conflict(err, key);
+        known = undefined;
       }
     }
+  }
+
+  private rememberHead(key: string, head: { id: string; revision: number }): void {
+    if (this.heads.size >= RECENT_ENTRIES) this.heads.clear();
+    this.heads.set(key, head);
   }
 
   private conflict(err: unknown, key: string): unknown {

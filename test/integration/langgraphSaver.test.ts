@@ -196,6 +196,26 @@ describe('JetStreamSaver with writers that meet', () => {
     }
   });
 
+  it('moves the head on from one another saver moved, and never back', async () => {
+    const prefix = uniquePrefix('lgh');
+    const a = await JetStreamSaver.create({ nc: shared.nc, prefix });
+    const b = await JetStreamSaver.create({ nc: shared.nc, prefix });
+    try {
+      const [c1, c2, c3, c4] = Array.from({ length: 4 }, () => checkpoint({}));
+      const config = { configurable: { thread_id: 'two-savers' } };
+      const latest = async () => (await b.getTuple(config))?.checkpoint.id;
+      await a.put(config, c1 as Checkpoint, meta, {});
+      await b.put(config, c2 as Checkpoint, meta, {});
+      // a last saw the head at c1: its compare-and-set fails, it reads the head and goes on.
+      await a.put(config, c4 as Checkpoint, meta, {});
+      expect(await latest()).toBe(c4?.id);
+      await b.put(config, c3 as Checkpoint, meta, {});
+      expect(await latest()).toBe(c4?.id);
+    } finally {
+      await a.destroy();
+    }
+  });
+
   it('points the thread at its newest checkpoint whatever order concurrent puts land in', async () => {
     const s = await saver();
     try {
