@@ -153,11 +153,9 @@ export class JetStreamSaver extends BaseCheckpointSaver {
       for (const entry of entries) {
         if (!entry) continue;
         if (filter && !(await this.reader.matches(entry, filter))) continue;
-        if (limit !== undefined) {
-          if (limit <= 0) return;
-          limit -= 1;
-        }
+        if (limit !== undefined && limit <= 0) return;
         yield await this.reader.toTuple(entry);
+        if (limit !== undefined && --limit <= 0) return;
       }
     }
   }
