@@ -14,10 +14,12 @@ import type { RunnableConfig } from '@langchain/core/runnables';
 import { StorageType, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CheckpointTooLargeError, RevisionConflictError } from '../base/errors.js';
 import { kvKeys, mapLimit } from '../nats/streamReads.js';
 import { LangGraphKeys, Subjects, keyTokenValue } from '../nats/subjects.js';
 import { CheckpointReader } from './checkpointReader.js';
+import { KeyedTurns } from './keyedTurns.js';
 import {
   HeadEntrySchema,
   WritesEntrySchema,
@@ -42,7 +44,7 @@ export interface JetStreamSaverOptions {
 const HEADER_ROOM = 512;
 // Gets in flight while a list reads checkpoints, newest first.
 const LIST_BATCH = 16;
-const CAS_ATTEMPTS = 20;
+const CAS_ATTEMPTS = 50;
 const RECENT_ENTRIES = 10_000;
 
 function isWrongLastSequence(err: unknown): boolean {
@@ -77,6 +79,7 @@ export class JetStreamSaver extends BaseCheckpointSaver {
   private readonly reader: CheckpointReader;
   // Checkpoint key -> which checkpoint stored each of its channel values (see valuesOf).
   private readonly recent = new Map<string, Record<string, string>>();
+  private readonly turns = new KeyedTurns();
   // Head key -> the head this saver last wrote or read, with its revision (see advanceHead).
   private readonly heads = new Map<string, { id: string; revision: number }>();
 
@@ -244,7 +247,18 @@ export class JetStreamSaver extends BaseCheckpointSaver {
       }),
     );
     const key = this.keys.writes(threadId, ns, id);
-    // Parallel tasks of one step write to the same entry: merge under compare-and-set.
+    // Parallel tasks of one step write to the same entry: this saver's writers take turns, and
+    // writers in other processes meet under compare-and-set.
+    await this.turns.run(key, () => this.mergeWrites(key, id, threadId, taskId, incoming));
+  }
+
+  private async mergeWrites(
+    key: string,
+    id: string,
+    threadId: string,
+    taskId: string,
+    incoming: { write: StoredWrite; bytes: Uint8Array }[],
+  ): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const current = await this.kv.get(key);
       const live = current && current.operation === 'PUT' ? current : undefined;
@@ -273,6 +287,8 @@ export class JetStreamSaver extends BaseCheckpointSaver {
         return;
       } catch (err) {
         if (!isWrongLastSequence(err) || attempt >= CAS_ATTEMPTS) throw this.conflict(err, key);
+        // Jittered, growing pauses, so that writers in other processes do not collide in step.
+        await sleep(Math.random() * Math.min(100, 2 ** attempt));
       }
     }
   }
@@ -341,6 +357,7 @@ export class JetStreamSaver extends BaseCheckpointSaver {
       } catch (err) {
         if (!isWrongLastSequence(err) || attempt >= CAS_ATTEMPTS) throw this.conflict(err, key);
         known = undefined;
+        await sleep(Math.random() * Math.min(100, 2 ** attempt));
       }
     }
   }
