@@ -9,12 +9,15 @@ import {
   type BaseCheckpointSaver,
 } from '@langchain/langgraph';
 import { PostgresSaver } from '@langchain/langgraph-checkpoint-postgres';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { SqliteSaver } from '@langchain/langgraph-checkpoint-sqlite';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { JetStreamSaver } from '../src/langgraph/index.js';
 import { mockModel } from '../actors/mockModel.js';
 import type { Category } from '../actors/categories.js';
 import type { BenchConfig } from './config.js';
@@ -24,7 +27,7 @@ import { progress, round, summarize, type LatencySummary } from './util.js';
 /** Section 4: the same approval workflow on LangGraph.js, per checkpointer. */
 export interface AlternativeResult {
   name: string;
-  checkpointer: 'MemorySaver' | 'SqliteSaver' | 'PostgresSaver';
+  checkpointer: 'MemorySaver' | 'SqliteSaver' | 'PostgresSaver' | 'JetStreamSaver';
   durable: boolean;
   /** Set when the row could not run (PostgreSQL unreachable, say). */
   skipped?: string;
@@ -98,11 +101,17 @@ interface Store {
 
 const SCHEMA = 'hitl_bench_langgraph';
 
+/** Where the durable checkpointers keep their data (one is unset when unreachable). */
+export interface StoreUrls {
+  pgUrl: string | undefined;
+  natsUrl: string | undefined;
+}
+
 async function openStore(
   kind: AlternativeResult['checkpointer'],
   dir: string,
   tag: string,
-  pgUrl: string | undefined,
+  urls: StoreUrls,
 ): Promise<Store> {
   if (kind === 'MemorySaver') {
     const saver = new MemorySaver();
@@ -127,6 +136,22 @@ async function openStore(
       },
     };
   }
+  if (kind === 'JetStreamSaver') {
+    if (!urls.natsUrl) throw new Error('no nats-server');
+    const nc = await connect({ servers: urls.natsUrl });
+    const saver = await JetStreamSaver.create({ nc, prefix: `${SCHEMA}_${tag}` });
+    const jsm = await jetstreamManager(nc);
+    return {
+      saver,
+      // What JetStream stores for the bucket: messages with their subjects and headers.
+      bytes: async () => (await jsm.streams.info(`KV_${saver.bucket}`)).state.bytes,
+      async close() {
+        await saver.destroy();
+        await nc.close();
+      },
+    };
+  }
+  const pgUrl = urls.pgUrl;
   if (!pgUrl) throw new Error('no PostgreSQL');
   const schema = `${SCHEMA}_${tag}`;
   const admin = new pg.Client({ connectionString: pgUrl });
@@ -224,13 +249,13 @@ async function resume(app: Graph, config: ThreadConfig): Promise<boolean> {
 export async function runAlternative(
   kind: AlternativeResult['checkpointer'],
   cfg: BenchConfig,
-  pgUrl: string | undefined,
+  urls: StoreUrls,
 ): Promise<AlternativeResult> {
   const dir = await mkdtemp(join(tmpdir(), 'hitl-bench-lg-'));
   const name = `LangGraph.js + ${kind}`;
   try {
     // Throughput and latency on one store, storage per paused thread on a fresh one.
-    const store = await openStore(kind, dir, 'run', pgUrl);
+    const store = await openStore(kind, dir, 'run', urls);
     let loop: Awaited<ReturnType<typeof closedLoop>>;
     let steady: LatencySummary;
     try {
@@ -254,7 +279,7 @@ export async function runAlternative(
       await store.close();
     }
 
-    const fresh = await openStore(kind, dir, 'paused', pgUrl);
+    const fresh = await openStore(kind, dir, 'paused', urls);
     let perPaused: number;
     try {
       const app = approvalGraph(fresh.saver);
@@ -281,6 +306,7 @@ export async function runAlternative(
         MemorySaver: 'serialized checkpoints and writes held in memory (not durable)',
         SqliteSaver: 'SQLite file size after a WAL checkpoint',
         PostgresSaver: 'pg_total_relation_size of its tables (with indexes and TOAST)',
+        JetStreamSaver: "bytes JetStream stores for its KV bucket's stream (stream info)",
       }[kind],
     };
   } finally {

@@ -234,7 +234,12 @@ export function renderReport(r: BenchResults): string {
         ms(a.steadyLatency),
         ms(a.saturationLatency),
         `${fmt(a.storageBytesPerPaused)} B`,
-        fmt(a.cpuMsPerWorkflow, 2) + (a.checkpointer === 'PostgresSaver' ? ' (+ PostgreSQL)' : ''),
+        fmt(a.cpuMsPerWorkflow, 2) +
+          (a.checkpointer === 'PostgresSaver'
+            ? ' (+ PostgreSQL)'
+            : a.checkpointer === 'JetStreamSaver'
+              ? ' (+ nats-server)'
+              : ''),
         ours && a.workflowsPerSecond > 0
           ? `${fmt(ours.workflowsPerSecond / a.workflowsPerSecond, 2)}×`
           : 'n/a',

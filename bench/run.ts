@@ -97,21 +97,32 @@ async function main(): Promise<void> {
       progress('LangGraph.js: warming up (untimed)');
       await warmUpLangGraph(cfg.quick ? 50 : 300);
       const pg = await findPostgres(cfg.postgresUrls);
-      for (const kind of ['MemorySaver', 'SqliteSaver', 'PostgresSaver'] as const) {
-        if (kind === 'PostgresSaver' && 'error' in pg) {
-          progress(`LangGraph.js + PostgresSaver skipped: no PostgreSQL reachable (${pg.error})`);
-          results.alternatives.push(skipped(kind, 'no PostgreSQL reachable'));
-          continue;
+      // JetStreamSaver gets a nats-server of its own, fresh like the others' stores.
+      progress('LangGraph.js + JetStreamSaver: starting a nats-server for it');
+      const lgServer = await startNatsServer();
+      const urls = { pgUrl: 'url' in pg ? pg.url : undefined, natsUrl: lgServer.url };
+      try {
+        for (const kind of [
+          'MemorySaver',
+          'SqliteSaver',
+          'PostgresSaver',
+          'JetStreamSaver',
+        ] as const) {
+          if (kind === 'PostgresSaver' && 'error' in pg) {
+            progress(`LangGraph.js + PostgresSaver skipped: no PostgreSQL reachable (${pg.error})`);
+            results.alternatives.push(skipped(kind, 'no PostgreSQL reachable'));
+            continue;
+          }
+          try {
+            results.alternatives.push(await runAlternative(kind, cfg, urls));
+          } catch (err) {
+            const reason = err instanceof Error ? err.message : String(err);
+            progress(`LangGraph.js + ${kind} failed: ${reason}`);
+            results.alternatives.push(skipped(kind, `failed: ${reason}`));
+          }
         }
-        try {
-          results.alternatives.push(
-            await runAlternative(kind, cfg, 'url' in pg ? pg.url : undefined),
-          );
-        } catch (err) {
-          const reason = err instanceof Error ? err.message : String(err);
-          progress(`LangGraph.js + ${kind} failed: ${reason}`);
-          results.alternatives.push(skipped(kind, `failed: ${reason}`));
-        }
+      } finally {
+        await lgServer.dispose();
       }
     });
   }

@@ -159,6 +159,26 @@ export class ReplicasUnavailableError extends Error {
   override name = 'ReplicasUnavailableError';
 }
 
+/**
+ * A LangGraph checkpoint or pending write too large for one NATS message: nothing of it was
+ * stored, so the thread still ends at its previous checkpoint.
+ */
+export class CheckpointTooLargeError extends TerminalError {
+  override name = 'CheckpointTooLargeError';
+  /** Bytes of the value that did not fit, and the most one KV value may take. */
+  readonly bytes: number;
+  readonly limit: number;
+  constructor(
+    message: string,
+    sizes: { bytes: number; limit: number },
+    context: ErrorContext = {},
+  ) {
+    super(message, context);
+    this.bytes = sizes.bytes;
+    this.limit = sizes.limit;
+  }
+}
+
 /** How an error travels across the wire. */
 export interface WireError {
   name: string;

@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import { IllegalWorkflowIdError } from '../base/errors.js';
 import { WORKFLOW_ID_PATTERN } from '../base/schemas.js';
 
@@ -216,5 +218,87 @@ export class Subjects {
   /** KV key of a workflow's pending interrupt. */
   interruptKey(wf: string): string {
     return assertWorkflowId(wf);
+  }
+}
+
+const RAW_TOKEN = /^[A-Za-z0-9_-]{1,128}$/;
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * One KV key token for any string: the string itself when it is 1 to 128 letters, digits, '-'
+ * or '_'; otherwise '=' and its UTF-8 in base64url, or '==' and the base64url SHA-256 of that
+ * UTF-8 when the encoding would pass 128 characters. Raw tokens never start with '=' and
+ * base64url never does, so distinct strings give distinct tokens (up to SHA-256 collisions).
+ * Throws on a string holding a lone surrogate, which UTF-8 cannot carry.
+ *
+ * @example
+ * keyToken('thread-1'); // 'thread-1'
+ * keyToken(''); // '='
+ * keyToken('a b'); // '=YSBi'
+ */
+export function keyToken(value: string): string {
+  if (RAW_TOKEN.test(value)) return value;
+  if (LONE_SURROGATE.test(value)) {
+    throw new Error(
+      `illegal key part: '${value}' holds a lone UTF-16 surrogate (use well-formed Unicode)`,
+    );
+  }
+  const utf8 = Buffer.from(value, 'utf8');
+  const encoded = utf8.toString('base64url');
+  if (encoded.length <= 127) return `=${encoded}`;
+  return `==${createHash('sha256').update(utf8).digest('base64url')}`;
+}
+
+/** The string a {@link keyToken} stands for, or undefined when the token is a hash. */
+export function keyTokenValue(token: string): string | undefined {
+  if (token.startsWith('==')) return undefined;
+  if (token.startsWith('=')) return Buffer.from(token.slice(1), 'base64url').toString('utf8');
+  return token;
+}
+
+/**
+ * The bucket and keys of the LangGraph checkpointer (`hitl-mesh/langgraph`): one KV bucket,
+ * `<prefix>_langgraph`, beside the runtime's `<prefix>_snapshots` and `<prefix>_interrupts`.
+ * Every key starts with the thread, so one purge of `<thread>.>` deletes a thread, and the
+ * second token says what the entry is:
+ * - `<t>.c.<ns>.<checkpoint>`: a checkpoint (no channel values) with its metadata and parent;
+ * - `<t>.h.<ns>`: the thread's newest checkpoint id in that namespace (`getTuple` without id);
+ * - `<t>.b.<ns>.<checkpoint>.<channel>`: a channel value stored by that checkpoint's put (its
+ *   descendants name it while the channel does not change);
+ * - `<t>.w.<ns>.<checkpoint>`: the pending writes of a checkpoint.
+ * Each part goes through {@link keyToken}.
+ *
+ * @example
+ * const keys = new LangGraphKeys(new Subjects('hitl'));
+ * keys.bucket; // 'hitl_langgraph'
+ * keys.checkpoint('t-1', '', '1f0c…'); // 't-1.c.=.1f0c…'
+ */
+export class LangGraphKeys {
+  readonly bucket: string;
+
+  constructor(subjects: Subjects) {
+    this.bucket = `${subjects.prefix.toLowerCase().replace(/[^a-z0-9]/g, '_')}_langgraph`;
+  }
+
+  checkpoint(thread: string, ns: string, id: string): string {
+    return `${keyToken(thread)}.c.${keyToken(ns)}.${keyToken(id)}`;
+  }
+  /** Checkpoints of a thread (every namespace when `ns` is undefined), of all threads without `thread`. */
+  checkpoints(thread: string | undefined, ns: string | undefined): string {
+    const t = thread === undefined ? '*' : keyToken(thread);
+    return `${t}.c.${ns === undefined ? '*' : keyToken(ns)}.*`;
+  }
+  head(thread: string, ns: string): string {
+    return `${keyToken(thread)}.h.${keyToken(ns)}`;
+  }
+  value(thread: string, ns: string, checkpoint: string, channel: string): string {
+    return `${keyToken(thread)}.b.${keyToken(ns)}.${keyToken(checkpoint)}.${keyToken(channel)}`;
+  }
+  writes(thread: string, ns: string, id: string): string {
+    return `${keyToken(thread)}.w.${keyToken(ns)}.${keyToken(id)}`;
+  }
+  /** Every entry of a thread. */
+  thread(thread: string): string {
+    return `${keyToken(thread)}.>`;
   }
 }
