@@ -39,6 +39,7 @@ export const ResponsePayloadSchema = z.object({
   update: z.record(z.string(), z.unknown()).optional(),
   comment: z.string().max(4_000).optional(),
 });
+/** A response as published: `reviewer` may be left to the subject that names one (contract v2). */
 export type ResponsePayload = z.infer<typeof ResponsePayloadSchema>;
 
 /**
@@ -205,6 +206,7 @@ export const ParkedMessageSchema = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('expire'), id: z.string(), interruptId: z.string() }),
 ]);
+/** The message a parked actor failed on, kept in its snapshot for `hitl retry` to apply again. */
 export type ParkedMessage = z.infer<typeof ParkedMessageSchema>;
 
 /** What the snapshots bucket holds for one actor: its XState snapshot and the host's bookkeeping. */

@@ -140,6 +140,22 @@ export class ClusterWorkload {
       timeout: 40_000,
       interval: 250,
       message: 'not every workflow completed',
+    }).catch(async (err: unknown) => {
+      // Say where the rest stand, so that a failure can be read without running it again.
+      const seen: Record<string, number> = {};
+      for (const type of ['resumed', 'response_rejected', 'approved', 'failed', 'expired']) {
+        seen[type] = await this.workflowsWith(type);
+      }
+      const stored = (await jsm.streams.info(subjects.streams.responses)).state.messages;
+      const consumers: string[] = [];
+      for (const stream of [subjects.streams.responses, subjects.streams.mailbox]) {
+        for await (const c of jsm.consumers.list(stream)) {
+          consumers.push(`${c.name}: pending ${c.num_pending}, ack pending ${c.num_ack_pending}`);
+        }
+      }
+      throw new Error(
+        `${String(err)}; workflows with ${JSON.stringify(seen)}; responses stored ${stored}; ${consumers.join('; ')}`,
+      );
     });
     // Steps cut off by a fault come back after the ack wait: let them, before counting.
     await eventually(

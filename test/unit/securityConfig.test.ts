@@ -52,7 +52,7 @@ describe('security settings', () => {
       eventsMaxBytes: 4096,
     });
     expect(() => loadConfig({ HITL_RESPONSES_MAX_AGE_MS: '1000' })).toThrow(
-      "HITL_RESPONSES_MAX_AGE_MS must be at least 600000 (10 minutes, JetStream's duplicate window), got '1000'",
+      'HITL_RESPONSES_MAX_AGE_MS must be at least 600000 (10 minutes',
     );
     expect(() => loadConfig({ HITL_DLQ_MAX_BYTES: '0' })).toThrow(
       "HITL_DLQ_MAX_BYTES must be a positive integer of bytes, got '0'",
