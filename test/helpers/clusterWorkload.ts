@@ -147,6 +147,13 @@ export class ClusterWorkload {
         seen[type] = await this.workflowsWith(type);
       }
       const stored = (await jsm.streams.info(subjects.streams.responses)).state.messages;
+      const firstRejection = await jsm.streams
+        .getMessage(subjects.streams.events, {
+          seq: 1,
+          next_by_subj: subjects.eventsOfType('response_rejected'),
+        } as unknown as { seq: number })
+        .then((m) => (m ? new TextDecoder().decode(m.data) : 'none'))
+        .catch(() => 'none');
       const consumers: string[] = [];
       for (const stream of [subjects.streams.responses, subjects.streams.mailbox]) {
         for await (const c of jsm.consumers.list(stream)) {
@@ -154,7 +161,7 @@ export class ClusterWorkload {
         }
       }
       throw new Error(
-        `${String(err)}; workflows with ${JSON.stringify(seen)}; responses stored ${stored}; ${consumers.join('; ')}`,
+        `${String(err)}; workflows with ${JSON.stringify(seen)}; responses stored ${stored}; ${consumers.join('; ')}; first rejection: ${firstRejection}`,
       );
     });
     // Steps cut off by a fault come back after the ack wait: let them, before counting.
