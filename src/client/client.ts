@@ -1,12 +1,10 @@
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
 import { nuid, type NatsConnection } from '@nats-io/transport-node';
 import { loadConfig, type HitlConfig } from '../base/config.js';
 import { connectNats } from '../nats/connection.js';
 import { describeError, WorkflowNotParkedError } from '../base/errors.js';
 import { readWorkflowEvents } from './eventLog.js';
 import { EventWatch, liveEvents, storedEvents, type EventStream } from './eventWatch.js';
-import { InterruptStore } from '../stores/interruptStore.js';
 import { findParkedStep, parkedStepOf } from './parked.js';
 import {
   TicketSchema,
@@ -14,15 +12,10 @@ import {
   type InterruptRecord,
   type Ticket,
 } from '../base/schemas.js';
-import {
-  KvSnapshotStore,
-  type ParkedStep,
-  type ParkedWorkflow,
-  type StoredSnapshot,
-} from '../stores/snapshotStore.js';
-import { kvKeys, mapLimit, readOnlyManager } from '../nats/streamReads.js';
+import type { ParkedStep, ParkedWorkflow, StoredSnapshot } from '../stores/snapshotStore.js';
 import { awaitRunResult, awaitVerdict, type RunResult } from './outcome.js';
 import { publishJson } from './publish.js';
+import { WorkflowReads } from './workflowReads.js';
 import { assertWorkflowId, Subjects } from '../nats/subjects.js';
 
 export type { RunResult } from './outcome.js';
@@ -58,8 +51,6 @@ export interface HitlClientOptions {
   connection?: NatsConnection;
 }
 
-/** KV reads in flight at once when listing. */
-const READ_CONCURRENCY = 256;
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 /**
@@ -77,7 +68,7 @@ export class HitlClient {
   readonly subjects: Subjects;
   private readonly js: JetStreamClient;
   private readonly respondWithSubject: boolean;
-  private stores: Promise<{ snapshots: KvSnapshotStore; interrupts: InterruptStore }> | undefined;
+  private readonly reads: WorkflowReads;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -87,6 +78,7 @@ export class HitlClient {
     this.subjects = new Subjects(config.prefix);
     this.js = jetstream(nc);
     this.respondWithSubject = config.respondWithSubject === true;
+    this.reads = new WorkflowReads(nc, this.subjects);
   }
 
   static async connect(options: HitlClientOptions = {}): Promise<HitlClient> {
@@ -260,14 +252,7 @@ export class HitlClient {
 
   /** Every workflow waiting for a human, oldest first. */
   async pending(): Promise<InterruptRecord[]> {
-    const { interrupts } = await this.storesOnce();
-    // A reviewer who may only read lists the keys from the bucket's subject counts instead of
-    // a watch, which needs a consumer (deploy/nats-server.conf).
-    const records = await interrupts.list(
-      async () => kvKeys(await readOnlyManager(this.nc), this.subjects.buckets.interrupts),
-      READ_CONCURRENCY,
-    );
-    return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return this.reads.pending();
   }
 
   /**
@@ -275,32 +260,17 @@ export class HitlClient {
    * for {@link retry}, oldest failure first.
    */
   async parked(): Promise<ParkedWorkflow[]> {
-    const { snapshots } = await this.storesOnce();
-    const found = await snapshots.listParked(
-      async () => kvKeys(await readOnlyManager(this.nc), this.subjects.buckets.snapshots),
-      READ_CONCURRENCY,
-    );
-    return found.sort((a, b) => a.at.localeCompare(b.at));
+    return this.reads.parked();
   }
 
   /** The pending interrupt of one workflow, if it waits for a human. */
   async interrupt(workflowId: string): Promise<InterruptRecord | undefined> {
-    return (await this.storesOnce()).interrupts.get(assertWorkflowId(workflowId));
+    return this.reads.interrupt(workflowId);
   }
 
   /** The stored snapshots of every actor of a workflow. */
   async snapshots(workflowId: string): Promise<StoredSnapshot[]> {
-    const wf = assertWorkflowId(workflowId);
-    const { snapshots } = await this.storesOnce();
-    const keys = await kvKeys(
-      await readOnlyManager(this.nc),
-      this.subjects.buckets.snapshots,
-      `*.${wf}`,
-    );
-    const found = await mapLimit(keys, READ_CONCURRENCY, (k) =>
-      snapshots.get(k.split('.')[0] ?? '', wf),
-    );
-    return found.filter((s): s is StoredSnapshot => s !== undefined);
+    return this.reads.snapshots(workflowId);
   }
 
   /**
@@ -354,28 +324,5 @@ export class HitlClient {
 
   private publish(subject: string, payload: unknown, msgID?: string) {
     return publishJson(this.js, subject, payload, msgID);
-  }
-
-  private storesOnce(): Promise<{ snapshots: KvSnapshotStore; interrupts: InterruptStore }> {
-    this.stores ??= (async () => {
-      const kvm = new Kvm(this.nc);
-      try {
-        const [snapshots, interrupts] = await Promise.all([
-          kvm.open(this.subjects.buckets.snapshots),
-          kvm.open(this.subjects.buckets.interrupts),
-        ]);
-        return {
-          snapshots: new KvSnapshotStore(snapshots, this.subjects),
-          interrupts: new InterruptStore(interrupts, this.subjects),
-        };
-      } catch (err) {
-        this.stores = undefined;
-        throw new Error(
-          `cannot open the runtime's KV buckets: ${describeError(err)} (start a worker once to create them)`,
-          { cause: err },
-        );
-      }
-    })();
-    return this.stores;
   }
 }
