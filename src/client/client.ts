@@ -1,44 +1,24 @@
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
 import { nuid, type NatsConnection } from '@nats-io/transport-node';
 import { loadConfig, type HitlConfig } from '../base/config.js';
 import { connectNats } from '../nats/connection.js';
 import { describeError, WorkflowNotParkedError } from '../base/errors.js';
 import { readWorkflowEvents } from './eventLog.js';
 import { EventWatch, liveEvents, storedEvents, type EventStream } from './eventWatch.js';
-import { InterruptStore } from '../stores/interruptStore.js';
 import { findParkedStep, parkedStepOf } from './parked.js';
 import {
-  InterruptRecordSchema,
   TicketSchema,
   type HumanResponse,
   type InterruptRecord,
   type Ticket,
 } from '../base/schemas.js';
-import {
-  KvSnapshotStore,
-  type ParkedStep,
-  type ParkedWorkflow,
-  type StoredSnapshot,
-} from '../stores/snapshotStore.js';
-import { kvKeys, mapLimit, readOnlyManager } from '../nats/streamReads.js';
-import { activeTrace, traceHeaders } from '../nats/tracing.js';
+import type { ParkedStep, ParkedWorkflow, StoredSnapshot } from '../stores/snapshotStore.js';
+import { awaitRunResult, awaitVerdict, type RunResult } from './outcome.js';
+import { publishJson } from './publish.js';
+import { WorkflowReads } from './workflowReads.js';
 import { assertWorkflowId, Subjects } from '../nats/subjects.js';
 
-/** Where a workflow stands after a start or a resume. */
-export type RunResult =
-  | { status: 'paused'; workflowId: string; interrupt: InterruptRecord }
-  | {
-      status: 'completed';
-      workflowId: string;
-      outcome: string;
-      category?: string;
-      /** The context of the actor that completed the workflow. */
-      state: Record<string, unknown> | undefined;
-    }
-  | { status: 'rejected'; workflowId: string; reason: string }
-  /** A step failed after its retries (the model is down, say): `retry` re-runs it. */
-  | { status: 'parked'; workflowId: string; actor: string; step: string; reason: string };
+export type { RunResult } from './outcome.js';
 
 /** What {@link HitlClient.retry} did. */
 export interface RetryResult {
@@ -71,9 +51,6 @@ export interface HitlClientOptions {
   connection?: NatsConnection;
 }
 
-const encoder = new TextEncoder();
-/** KV reads in flight at once when listing. */
-const READ_CONCURRENCY = 256;
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 /**
@@ -91,7 +68,7 @@ export class HitlClient {
   readonly subjects: Subjects;
   private readonly js: JetStreamClient;
   private readonly respondWithSubject: boolean;
-  private stores: Promise<{ snapshots: KvSnapshotStore; interrupts: InterruptStore }> | undefined;
+  private readonly reads: WorkflowReads;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -101,6 +78,7 @@ export class HitlClient {
     this.subjects = new Subjects(config.prefix);
     this.js = jetstream(nc);
     this.respondWithSubject = config.respondWithSubject === true;
+    this.reads = new WorkflowReads(nc, this.subjects);
   }
 
   static async connect(options: HitlClientOptions = {}): Promise<HitlClient> {
@@ -128,7 +106,12 @@ export class HitlClient {
     const watch = this.watch(workflowId);
     try {
       await this.submit({ ...ticket, id: workflowId });
-      return await this.settle(watch, workflowId, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      return await awaitRunResult(
+        watch,
+        workflowId,
+        (wf) => this.snapshots(wf),
+        options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      );
     } finally {
       watch.close();
     }
@@ -151,7 +134,12 @@ export class HitlClient {
         { ...input, type: 'hitl.start' },
         `${workflowId}.start`,
       );
-      return await this.settle(watch, workflowId, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      return await awaitRunResult(
+        watch,
+        workflowId,
+        (wf) => this.snapshots(wf),
+        options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      );
     } finally {
       watch.close();
     }
@@ -178,7 +166,7 @@ export class HitlClient {
     const watch = this.watch(workflowId);
     try {
       const seq = await this.publishResponse(workflowId, named);
-      return await this.verdict(watch, seq, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      return await awaitVerdict(watch, seq, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     } finally {
       watch.close();
     }
@@ -195,9 +183,9 @@ export class HitlClient {
     const watch = this.watch(workflowId);
     try {
       const seq = await this.publishResponse(workflowId, named);
-      const verdict = await this.verdict(watch, seq, timeoutMs);
+      const verdict = await awaitVerdict(watch, seq, timeoutMs);
       if (!verdict.accepted) return { status: 'rejected', workflowId, reason: verdict.reason };
-      return await this.settle(watch, workflowId, timeoutMs, seq);
+      return await awaitRunResult(watch, workflowId, (wf) => this.snapshots(wf), timeoutMs, seq);
     } finally {
       watch.close();
     }
@@ -249,7 +237,12 @@ export class HitlClient {
       );
       const result: RetryResult = { workflowId: wf, parked, duplicate: ack.duplicate };
       if (watch && !ack.duplicate) {
-        result.run = await this.settle(watch, wf, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+        result.run = await awaitRunResult(
+          watch,
+          wf,
+          (id) => this.snapshots(id),
+          options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+        );
       }
       return result;
     } finally {
@@ -259,14 +252,7 @@ export class HitlClient {
 
   /** Every workflow waiting for a human, oldest first. */
   async pending(): Promise<InterruptRecord[]> {
-    const { interrupts } = await this.storesOnce();
-    // A reviewer who may only read lists the keys from the bucket's subject counts instead of
-    // a watch, which needs a consumer (deploy/nats-server.conf).
-    const records = await interrupts.list(
-      async () => kvKeys(await readOnlyManager(this.nc), this.subjects.buckets.interrupts),
-      READ_CONCURRENCY,
-    );
-    return records.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    return this.reads.pending();
   }
 
   /**
@@ -274,32 +260,17 @@ export class HitlClient {
    * for {@link retry}, oldest failure first.
    */
   async parked(): Promise<ParkedWorkflow[]> {
-    const { snapshots } = await this.storesOnce();
-    const found = await snapshots.listParked(
-      async () => kvKeys(await readOnlyManager(this.nc), this.subjects.buckets.snapshots),
-      READ_CONCURRENCY,
-    );
-    return found.sort((a, b) => a.at.localeCompare(b.at));
+    return this.reads.parked();
   }
 
   /** The pending interrupt of one workflow, if it waits for a human. */
   async interrupt(workflowId: string): Promise<InterruptRecord | undefined> {
-    return (await this.storesOnce()).interrupts.get(assertWorkflowId(workflowId));
+    return this.reads.interrupt(workflowId);
   }
 
   /** The stored snapshots of every actor of a workflow. */
   async snapshots(workflowId: string): Promise<StoredSnapshot[]> {
-    const wf = assertWorkflowId(workflowId);
-    const { snapshots } = await this.storesOnce();
-    const keys = await kvKeys(
-      await readOnlyManager(this.nc),
-      this.subjects.buckets.snapshots,
-      `*.${wf}`,
-    );
-    const found = await mapLimit(keys, READ_CONCURRENCY, (k) =>
-      snapshots.get(k.split('.')[0] ?? '', wf),
-    );
-    return found.filter((s): s is StoredSnapshot => s !== undefined);
+    return this.reads.snapshots(workflowId);
   }
 
   /**
@@ -351,145 +322,7 @@ export class HitlClient {
     return ack.seq;
   }
 
-  private async verdict(
-    watch: EventWatch,
-    seq: number,
-    timeoutMs: number,
-  ): Promise<
-    | { accepted: true; responseSeq: number }
-    | { accepted: false; reason: string; responseSeq: number }
-  > {
-    return watch.next(
-      (e) => {
-        if (e.data.responseSeq !== seq) return undefined;
-        if (e.type === 'resumed') return { accepted: true as const, responseSeq: seq };
-        if (e.type === 'response_rejected') {
-          return { accepted: false as const, reason: String(e.data.reason), responseSeq: seq };
-        }
-        // Its step kept failing: the workflow is parked with it, and `hitl retry` applies it.
-        if (e.type === 'failed' && e.data.retryable === true) {
-          const reason = `the step applying it failed and the workflow is parked until 'hitl retry ${e.workflowId}' applies it: ${String(e.data.reason)}`;
-          return { accepted: false as const, reason, responseSeq: seq };
-        }
-        return undefined;
-      },
-      timeoutMs,
-      'the runtime to accept or reject the response (is a worker running?)',
-    );
-  }
-
-  /**
-   * Waits for the next `interrupted`, `completed` or retryable `failed` (after the response
-   * `afterSeq`, if given).
-   */
-  private async settle(
-    watch: EventWatch,
-    workflowId: string,
-    timeoutMs: number,
-    afterSeq?: number,
-  ): Promise<RunResult> {
-    let resumed = afterSeq === undefined;
-    const event = await watch.next(
-      (e) => {
-        if (!resumed) {
-          if (e.type === 'resumed' && e.data.responseSeq === afterSeq) resumed = true;
-          return undefined;
-        }
-        if (e.type === 'failed' && e.data.retryable === true) return e;
-        return e.type === 'interrupted' || e.type === 'completed' ? e : undefined;
-      },
-      timeoutMs,
-      `workflow '${workflowId}' to pause or complete (is a worker running?)`,
-    );
-    if (event.type === 'interrupted') {
-      return { status: 'paused', workflowId, interrupt: InterruptRecordSchema.parse(event.data) };
-    }
-    if (event.type === 'failed') {
-      return {
-        status: 'parked',
-        workflowId,
-        actor: event.actor,
-        step: typeof event.data.step === 'string' ? event.data.step : event.actor,
-        reason: String(event.data.reason),
-      };
-    }
-    const stored = (await this.snapshots(workflowId)).find((s) => s.envelope.kind === event.actor);
-    const snapshot = stored?.envelope.snapshot as { context?: Record<string, unknown> } | undefined;
-    const result: RunResult = {
-      status: 'completed',
-      workflowId,
-      outcome: String(event.data.outcome),
-      state: snapshot?.context,
-    };
-    if (typeof event.data.category === 'string') result.category = event.data.category;
-    return result;
-  }
-
-  private async publish(subject: string, payload: unknown, msgID?: string) {
-    // The caller's active OpenTelemetry span, if any, as W3C `traceparent`: a ticket then
-    // starts its workflow's trace under it, and a response links to it.
-    const headers = traceHeaders(activeTrace());
-    try {
-      return await this.js.publish(subject, encoder.encode(JSON.stringify(payload)), {
-        ...(msgID ? { msgID } : {}),
-        ...(headers ? { headers } : {}),
-      });
-    } catch (err) {
-      const inbox = /permissions violation for subscription to "([^"]+)"/i.exec(describeError(err));
-      if (inbox) {
-        throw new Error(
-          `this NATS user may not receive replies on '${inbox[1]}' (set NATS_INBOX_PREFIX to the inbox prefix its role may subscribe to, see deploy/nats-server.conf)`,
-          { cause: err },
-        );
-      }
-      if (/permissions violation/i.test(describeError(err))) {
-        throw new Error(
-          `this NATS user may not publish to '${subject}' (permissions violation: use credentials of a role that may, see deploy/nats-server.conf)`,
-          { cause: err },
-        );
-      }
-      if (/maximum (bytes|messages) exceeded/i.test(describeError(err))) {
-        throw new Error(
-          `the stream that stores '${subject}' is full (its size limit, e.g. HITL_TICKETS_MAX_BYTES): try again later, once older messages have aged out`,
-          { cause: err },
-        );
-      }
-      if (/message size exceeds maximum allowed/i.test(describeError(err))) {
-        throw new Error(
-          `the message for '${subject}' is larger than its stream takes (twice HITL_MAX_PAYLOAD_BYTES)`,
-          { cause: err },
-        );
-      }
-      if (/no responders|503/i.test(describeError(err))) {
-        throw new Error(
-          `no JetStream stream stores '${subject}': start a worker once (hitl worker) to create the streams`,
-          { cause: err },
-        );
-      }
-      throw err;
-    }
-  }
-
-  private storesOnce(): Promise<{ snapshots: KvSnapshotStore; interrupts: InterruptStore }> {
-    this.stores ??= (async () => {
-      const kvm = new Kvm(this.nc);
-      try {
-        const [snapshots, interrupts] = await Promise.all([
-          kvm.open(this.subjects.buckets.snapshots),
-          kvm.open(this.subjects.buckets.interrupts),
-        ]);
-        return {
-          snapshots: new KvSnapshotStore(snapshots, this.subjects),
-          interrupts: new InterruptStore(interrupts, this.subjects),
-        };
-      } catch (err) {
-        this.stores = undefined;
-        throw new Error(
-          `cannot open the runtime's KV buckets: ${describeError(err)} (start a worker once to create them)`,
-          { cause: err },
-        );
-      }
-    })();
-    return this.stores;
+  private publish(subject: string, payload: unknown, msgID?: string) {
+    return publishJson(this.js, subject, payload, msgID);
   }
 }

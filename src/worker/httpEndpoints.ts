@@ -1,7 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describeError } from '../base/errors.js';
-import type { WorkerMetrics } from './metrics.js';
+import type { KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { HitlConfig } from '../base/config.js';
+import type { Logger } from '../base/logger.js';
+import { PendingCount, type WorkerMetrics } from './metrics.js';
 
 /** What the endpoints ask of the worker they describe. */
 export interface WorkerProbe {
@@ -83,4 +87,56 @@ export async function serveWorkerEndpoints(
         server.closeAllConnections();
       }),
   };
+}
+
+/** What {@link serveEndpoints} reads of its worker. */
+export interface EndpointSource {
+  nc: NatsConnection;
+  metrics: WorkerMetrics;
+  log: Logger;
+  /** True once the worker is stopping. */
+  closing(): boolean;
+  /** Steps running now. */
+  stepsInFlight(): number;
+}
+
+/**
+ * Tracks the connection for readiness, and serves health, readiness and metrics on
+ * `HITL_METRICS_PORT`, when set.
+ */
+export async function serveEndpoints(
+  worker: EndpointSource,
+  config: HitlConfig,
+  interrupts: KV,
+): Promise<WorkerEndpoints | undefined> {
+  /** False from a disconnect until the connection is back (readiness). */
+  let connected = true;
+  void (async () => {
+    for await (const s of worker.nc.status()) {
+      if (s.type === 'disconnect') connected = false;
+      if (s.type === 'reconnect') connected = true;
+    }
+  })();
+  if (config.metrics === undefined) return undefined;
+  const pending = new PendingCount(interrupts);
+  const endpoints = await serveWorkerEndpoints(
+    {
+      metrics: worker.metrics,
+      ready: () =>
+        worker.closing()
+          ? { ready: false, reason: 'stopping' }
+          : !connected || worker.nc.isClosed()
+            ? { ready: false, reason: 'no NATS server reachable (reconnecting)' }
+            : { ready: true },
+      gauges: async () => ({
+        hitl_pending_interrupts: await pending.get(),
+        hitl_steps_in_flight: worker.stepsInFlight(),
+        hitl_nats_connected: connected ? 1 : 0,
+      }),
+    },
+    config.metrics.port,
+    config.metrics.host,
+  );
+  worker.log.info('health and metrics served', { port: endpoints.port });
+  return endpoints;
 }
