@@ -32,10 +32,14 @@ export function setCurrent(name: string): void {
   current = name;
 }
 
-export function parse<O extends NonNullable<ParseArgsConfig['options']>>(
-  argv: string[],
-  options: O,
-) {
+type Options = NonNullable<ParseArgsConfig['options']>;
+/** What {@link parse} returns: named so that the declaration build can write it out. */
+type Parsed<O extends Options> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>
+>;
+
+/** Parses a command's arguments; an unknown or malformed option is a usage error. */
+export function parse<O extends Options>(argv: string[], options: O): Parsed<O> {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {

@@ -34,7 +34,7 @@ describe('stream limits', () => {
 
     let refused: Error | undefined;
     const taken: string[] = [];
-    for (let i = 0; i < 40 && !refused; i++) {
+    for (let i = 0; i < 200 && !refused; i++) {
       try {
         taken.push((await t.client.submit({ request: `The app shows an error ${i}` })).workflowId);
       } catch (err) {
