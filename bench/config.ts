@@ -29,7 +29,9 @@ export interface BenchConfig {
   postgresUrls: string[];
   /** Worker process counts of the throughput runs (the quick mode runs 2 only). */
   workerCounts: number[];
-  /** Sections to run (`BENCH_ONLY=throughput,latency,waiting,langgraph,ceiling`). */
+  /** Workflows in flight of the scaling table's extra closed-loop runs (besides `concurrency`). */
+  scalingConcurrencies: number[];
+  /** Sections to run (`BENCH_ONLY=throughput,scaling,latency,waiting,langgraph,ceiling,cluster`). */
   sections: ReadonlySet<Section>;
   /** Where the JSON results go. */
   output: string;
@@ -38,6 +40,7 @@ export interface BenchConfig {
 export const SECTIONS = [
   'ceiling',
   'throughput',
+  'scaling',
   'latency',
   'waiting',
   'langgraph',
@@ -93,6 +96,7 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     ceilingInFlight: Math.round(num(env, 'BENCH_CEILING_INFLIGHT', 256)),
     postgresUrls,
     workerCounts: quick ? [2] : [1, 2],
+    scalingConcurrencies: [10, 1_000],
     sections: new Set<Section>(only.length > 0 ? (only as Section[]) : SECTIONS),
     output: env.BENCH_OUTPUT ?? 'bench/results/latest.json',
   };

@@ -9,11 +9,19 @@ import type { BenchConfig } from './config.js';
 import { Driver } from './driver.js';
 import { bytesOf, storeCounters, writesBetween } from './jetstreamStats.js';
 import { cpuSeconds, MB, progress, round, summarize, type LatencySummary } from './util.js';
+import { startTap, type TapCounts } from './tap.js';
 import { startWorker, startWorkers, stopWorkers, type WorkerProcess } from './workers.js';
 
 /** Sections 1 and 2 for one worker count: throughput, writes, and resume latency. */
 export interface ThroughputResult {
   workers: number;
+  /** Workflows kept in flight by the closed loop. */
+  concurrency: number;
+  /**
+   * Set when a core subscriber on `<prefix>.>` (an operator's tap, a process of its own) ran
+   * through the closed loop: what it received, and its CPU per workflow.
+   */
+  tap?: TapCounts & { cpuMsPerWorkflow: number; messagesPerWorkflow: number };
   workflowsPerSecond: number;
   /** JetStream writes (stream publishes and KV puts / updates / deletes) per workflow. */
   writesPerWorkflow: number;
@@ -46,10 +54,14 @@ export async function runThroughput(
   cfg: BenchConfig,
   workerCount: number,
   withSteady: boolean,
-  /** Another prefix, and `HITL_REPLICAS` for the workers (the cluster section). */
-  on: { prefix?: string; replicas?: number } = {},
+  /**
+   * Another prefix, `HITL_REPLICAS` for the workers (the cluster section), another number in
+   * flight (the scaling section), a tap on `<prefix>.>` through the closed loop (the tap row).
+   */
+  on: { prefix?: string; replicas?: number; concurrency?: number; tap?: boolean } = {},
 ): Promise<ThroughputResult> {
   const prefix = on.prefix ?? `bt${workerCount}`;
+  const concurrency = on.concurrency ?? cfg.concurrency;
   progress(`ours, ${workerCount} worker(s): starting worker processes (prefix ${prefix})`);
   const workers = await startWorkers(workerCount, {
     natsUrl: url,
@@ -59,20 +71,37 @@ export async function runThroughput(
   });
   const driver = await Driver.connect(url, prefix);
   const jsm = await jetstreamManager(driver.nc);
+  const tap = on.tap ? await startTap(url, `${prefix}.>`) : undefined;
   try {
     const idleRssMb = await rssMb(workers);
     const before = await storeCounters(jsm, prefix);
     const cpuBefore = await cpuOf(workers, serverPid);
+    const tapCpuBefore = tap ? await tap.cpuSeconds() : 0;
     progress(
-      `ours, ${workerCount} worker(s): closed loop, ${cfg.concurrency} in flight, ` +
-        `${cfg.warmupS} s warm-up + ${cfg.durationS} s`,
+      `ours, ${workerCount} worker(s): closed loop, ${concurrency} in flight, ` +
+        `${cfg.warmupS} s warm-up + ${cfg.durationS} s` +
+        (tap ? `, a tap on ${prefix}.>` : ''),
     );
     const loop = await driver.closedLoop({
-      concurrency: cfg.concurrency,
+      concurrency,
       warmupS: cfg.warmupS,
       durationS: cfg.durationS,
     });
     const cpu = cpuSince(cpuBefore, await cpuOf(workers, serverPid), loop.workflows);
+    let tapResult: ThroughputResult['tap'];
+    if (tap) {
+      const tapCpu = (await tap.cpuSeconds()) - tapCpuBefore;
+      const counts = await tap.stop();
+      tapResult = {
+        ...counts,
+        cpuMsPerWorkflow: round((tapCpu * 1000) / Math.max(1, loop.workflows), 2),
+        messagesPerWorkflow: round(counts.messages / Math.max(1, loop.workflows), 1),
+      };
+      progress(
+        `ours, ${workerCount} worker(s): the tap saw ${tapResult.messagesPerWorkflow} messages ` +
+          `per workflow and used ${tapResult.cpuMsPerWorkflow} CPU ms per workflow`,
+      );
+    }
     await sleep(250);
     const after = await storeCounters(jsm, prefix);
     const writes = writesBetween(before, after);
@@ -114,6 +143,8 @@ export async function runThroughput(
     }
     return {
       workers: workerCount,
+      concurrency,
+      ...(tapResult ? { tap: tapResult } : {}),
       workflowsPerSecond: round(loop.workflowsPerSecond),
       writesPerWorkflow: round(writesPerWorkflow, 2),
       writesPerWorkflowByStream: byStream,
@@ -127,6 +158,7 @@ export async function runThroughput(
       afterRssMb: await rssMb(workers),
     };
   } finally {
+    if (tap) await tap.stop().catch(() => undefined);
     await driver.close();
     await stopWorkers(workers);
   }
@@ -199,6 +231,8 @@ export interface WaitingResult {
    */
   listByGetsSeconds: number;
   listedByGets: number;
+  /** Resume latency at a steady rate of responses to some of the N paused (the scaling table). */
+  steadyAtN: LatencySummary & { rate: number; achievedRate: number; errors: number };
   errors: number;
 }
 
@@ -291,6 +325,24 @@ export async function runWaiting(url: string, cfg: BenchConfig): Promise<Waiting
       `cost of waiting: a get per key (as a reviewer) listed ${listedByGets} in ${round(listByGetsSeconds, 2)} s`,
     );
 
+    progress(
+      `cost of waiting: answering ${cfg.steadyRate}/s for ${cfg.steadyS} s with ${n} paused`,
+    );
+    const answered = await driver.respondSteady(
+      paused.workflowIds.slice(-Math.round(cfg.steadyRate * cfg.steadyS)),
+      cfg.steadyRate,
+      cfg.steadyS,
+    );
+    const steadyAtN = {
+      ...summarize(answered.latenciesMs),
+      rate: cfg.steadyRate,
+      achievedRate: round(answered.achievedRate, 1),
+      errors: answered.errors,
+    };
+    progress(
+      `cost of waiting: resume p50 ${steadyAtN.p50Ms} ms, p99 ${steadyAtN.p99Ms} ms with ${n} paused`,
+    );
+
     extra.push(await startWorker({ natsUrl: url, prefix, concurrency: cfg.workerConcurrency }));
     await sleep(2_000);
     const freshWorkerRssMb = round((await (extra[0] as WorkerProcess).rss()) / MB, 1);
@@ -322,7 +374,8 @@ export async function runWaiting(url: string, cfg: BenchConfig): Promise<Waiting
       ...(listError === undefined ? {} : { listError }),
       listByGetsSeconds: round(listByGetsSeconds, 2),
       listedByGets,
-      errors: paused.errors + (listed === n ? 0 : 1),
+      steadyAtN,
+      errors: paused.errors + (listed === n ? 0 : 1) + steadyAtN.errors,
     };
   } finally {
     await driver.close();

@@ -63,6 +63,7 @@ async function main(): Promise<void> {
       sections: [...cfg.sections],
     },
     throughput: [],
+    scaling: [],
     alternatives: [],
     targets: [],
     timingsS: timings,
@@ -79,6 +80,24 @@ async function main(): Promise<void> {
         results.throughput.push(
           await timed(`throughput, ${workers} worker(s)`, () =>
             runThroughput(server.url, serverPid, cfg, workers, cfg.sections.has('latency')),
+          ),
+        );
+      }
+    }
+    if (cfg.sections.has('throughput')) {
+      // The same 2-worker closed loop with an operator's tap on every subject of the prefix.
+      results.tapped = await timed('throughput with a tap', () =>
+        runThroughput(server.url, serverPid, cfg, 2, false, { prefix: 'btap', tap: true }),
+      );
+    }
+    if (cfg.sections.has('scaling')) {
+      for (const concurrency of cfg.scalingConcurrencies) {
+        results.scaling.push(
+          await timed(`scaling, ${concurrency} in flight`, () =>
+            runThroughput(server.url, serverPid, cfg, 2, false, {
+              prefix: `bs${concurrency}`,
+              concurrency,
+            }),
           ),
         );
       }
