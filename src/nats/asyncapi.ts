@@ -10,7 +10,7 @@ import {
 } from '../base/schemas.js';
 
 /** The contract's version, as in shared CONTRACT.md's title. */
-export const CONTRACT_VERSION = '1.0.0';
+export const CONTRACT_VERSION = '2.0.0';
 
 function schema(s: z.ZodType): Record<string, unknown> {
   // 'input' mode: what a publisher may send; extra fields are allowed (and ignored).
