@@ -1,12 +1,20 @@
+import { userInfo } from 'node:os';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { nuid, type NatsConnection } from '@nats-io/transport-node';
 import { loadConfig, type HitlConfig } from '../base/config.js';
 import { connectNats } from '../nats/connection.js';
-import { describeError, WorkflowNotParkedError } from '../base/errors.js';
+import {
+  describeError,
+  WorkflowNotCancelledError,
+  WorkflowNotParkedError,
+} from '../base/errors.js';
+import { awaitCancel, cancelTarget, type CancelResult } from './cancel.js';
 import { readWorkflowEvents } from './eventLog.js';
 import { EventWatch, liveEvents, storedEvents, type EventStream } from './eventWatch.js';
 import { findParkedStep, parkedStepOf } from './parked.js';
 import {
+  CancelMessageSchema,
+  describeZodError,
   TicketSchema,
   type HumanResponse,
   type InterruptRecord,
@@ -19,6 +27,7 @@ import { WorkflowReads } from './workflowReads.js';
 import { assertWorkflowId, Subjects } from '../nats/subjects.js';
 
 export type { RunResult } from './outcome.js';
+export type { CancelResult } from './cancel.js';
 
 /** What {@link HitlClient.retry} did. */
 export interface RetryResult {
@@ -29,6 +38,15 @@ export interface RetryResult {
   duplicate: boolean;
   /** With `wait`: where the workflow got to (paused, completed, or parked again). */
   run?: RunResult;
+}
+
+/** The OS user running this process, or 'operator' when the system names none. */
+function osUser(): string {
+  try {
+    return userInfo().username || 'operator';
+  } catch {
+    return 'operator';
+  }
 }
 
 /** A resume, in the shape of the original design's `Command(resume=…, update=…)`. */
@@ -69,6 +87,8 @@ export class HitlClient {
   private readonly js: JetStreamClient;
   private readonly respondWithSubject: boolean;
   private readonly reads: WorkflowReads;
+  /** Who a cancel names when the caller names no one: the NATS user, else the OS user. */
+  private readonly operator: string;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -79,6 +99,7 @@ export class HitlClient {
     this.js = jetstream(nc);
     this.respondWithSubject = config.respondWithSubject === true;
     this.reads = new WorkflowReads(nc, this.subjects);
+    this.operator = config.nats.user ?? osUser();
   }
 
   static async connect(options: HitlClientOptions = {}): Promise<HitlClient> {
@@ -250,6 +271,75 @@ export class HitlClient {
     }
   }
 
+  /**
+   * Ends a paused or parked workflow for an operator: sends `hitl.cancel` to the actor that
+   * waits (for a human, or for {@link retry}), and waits for the `completed` event it causes
+   * (`outcome: "cancelled"`, with `reason` and `by`). The pending interrupt is withdrawn: a later
+   * answer gets `response_rejected`. `by` defaults to the NATS user of the connection, else the
+   * OS user; it is recorded as given (what the server checks is the permission to publish on
+   * `<prefix>.actor.>`, which the shipped roles give operators and not reviewers). Throws
+   * {@link WorkflowNotCancelledError} when the workflow does not exist, has completed, is
+   * neither paused nor parked, went on before the cancel reached it, or no worker applied the
+   * cancel within `timeoutMs` (then it stays in the actor's mailbox, unless a worker of a
+   * version without `hitl cancel` took it, which the message says).
+   *
+   * @example
+   * const { completed } = await client.cancel('order-42', { reason: 'customer withdrew', by: 'ops-eve' });
+   */
+  async cancel(
+    workflowId: string,
+    options: { reason: string; by?: string; timeoutMs?: number },
+  ): Promise<CancelResult> {
+    const wf = assertWorkflowId(workflowId);
+    const not = (why: string) =>
+      new WorkflowNotCancelledError(`workflow '${wf}' was not cancelled: ${why}`, {
+        workflowId: wf,
+      });
+    const message = CancelMessageSchema.safeParse({
+      type: 'hitl.cancel',
+      reason: options.reason,
+      by: options.by ?? this.operator,
+    });
+    if (!message.success) throw not(describeZodError(message.error));
+    const snapshots = await this.snapshots(wf);
+    const target = cancelTarget(snapshots.map((s) => s.envelope));
+    if (!target) throw not(await this.whyNotCancellable(wf, snapshots.length));
+    const cancelId = `cancel.${nuid.next()}`;
+    const watch = this.watch(wf);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    try {
+      await this.publish(
+        this.subjects.mailbox(target.actor, wf),
+        message.data,
+        `${wf}.${cancelId}`,
+      );
+      let outcome: Awaited<ReturnType<typeof awaitCancel>>;
+      try {
+        outcome = await awaitCancel(watch, cancelId, timeoutMs);
+      } catch (err) {
+        if (!/^timed out/.test(describeError(err))) throw err;
+        const after = await this.snapshots(wf);
+        const taken = after.find((s) => s.envelope.kind === target.actor)?.envelope;
+        throw not(
+          taken?.applied.includes(cancelId)
+            ? `a worker took the cancel without applying it (a worker of a version without hitl cancel, during a rolling upgrade?); the workflow is unchanged: run hitl cancel again once every worker hosting '${target.actor}' is upgraded`
+            : `no worker applied the cancel within ${timeoutMs} ms (is a worker hosting '${target.actor}' running?); it waits in the actor's mailbox and ends the workflow when one runs`,
+        );
+      }
+      if ('refused' in outcome) throw not(outcome.refused);
+      return {
+        workflowId: wf,
+        ...target,
+        cancelId,
+        by: message.data.by,
+        reason: message.data.reason,
+        completed: outcome.completed,
+      };
+    } finally {
+      watch.close();
+    }
+  }
+
   /** Every workflow waiting for a human, oldest first. */
   async pending(): Promise<InterruptRecord[]> {
     return this.reads.pending();
@@ -306,6 +396,20 @@ export class HitlClient {
       if (!/permissions violation/i.test(describeError(err))) throw err;
     }
     return pending ? { ...response, interruptId: pending.interruptId } : response;
+  }
+
+  /** Why a workflow with no paused or parked actor cannot be cancelled, from its event log. */
+  private async whyNotCancellable(wf: string, snapshots: number): Promise<string> {
+    const events = await readWorkflowEvents(this.nc, this.subjects, wf);
+    const completed = events.find((e) => e.type === 'completed');
+    if (completed) {
+      const by = completed.data.outcome === 'cancelled' ? ` by ${String(completed.data.by)}` : '';
+      return `it has completed (${String(completed.data.outcome)}${by}); there is nothing to cancel`;
+    }
+    if (events.length === 0 && snapshots === 0) {
+      return `there is no such workflow (no events and no snapshots under prefix '${this.subjects.prefix}')`;
+    }
+    return 'it is neither paused nor parked (a step of it is running): try again once it waits';
   }
 
   private watch(workflowId: string): EventWatch {
