@@ -8,11 +8,13 @@ import {
 } from '../../src/runtime/effects.js';
 import {
   defineActor,
+  HitlClient,
   WorkflowNotCancelledError,
   type ActorDefinition,
   type EventEnvelope,
 } from '../../src/index.js';
-import { runCli } from '../helpers/cli.js';
+import { exitOf, runCli, waitForOutput } from '../helpers/cli.js';
+import { landedVersion } from '../helpers/landedVersion.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   countTypes,
@@ -265,4 +267,47 @@ describe('hitl cancel', () => {
     expect(await t.client.interrupt('bad-1')).toMatchObject({ type: 'approval' });
     expect(await completedOf(t, 'bad-1')).toEqual([]);
   });
+});
+
+describe('hitl cancel during a rolling upgrade', () => {
+  it('leaves a workflow unchanged when a worker of the landed version takes the cancel', async () => {
+    // A version without hitl cancel: its machines get the cancel as a message they ignore.
+    using landed = landedVersion();
+    await using t = workflowScope(shared.server, 'cnu');
+    const old = landed.spawnCli(['worker'], {
+      NATS_URL: shared.server.url,
+      HITL_PREFIX: t.subjects.prefix,
+      HITL_MODEL_PROVIDER: 'mock',
+    });
+    try {
+      await waitForOutput(old, /hitl worker ready/, 60_000);
+      await publishRaw(shared.nc, t.subjects.ticketsNew, { id: 'up-1', request: 'refund please' });
+      const client = await HitlClient.connect({ config: t.config });
+      try {
+        await eventually(async () => expect(await client.interrupt('up-1')).toBeDefined(), {
+          timeout: 20_000,
+        });
+        await expect(
+          client.cancel('up-1', { reason: 'mid-rollout', by: 'eve', timeoutMs: 3_000 }),
+        ).rejects.toThrow(
+          /a worker took the cancel without applying it .*the workflow is unchanged: run hitl cancel again once every worker hosting 'gate' is upgraded/,
+        );
+        expect(await client.interrupt('up-1')).toMatchObject({ type: 'approval' });
+        expect(await readStream(shared.nc, t.subjects.streams.dlq, t.subjects.dlqAll)).toEqual([]);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      old.kill('SIGTERM');
+      await exitOf(old, 30_000);
+    }
+    // Once upgraded, the same command ends it.
+    await t.worker();
+    const done = await t.client.cancel('up-1', { reason: 'after the rollout', by: 'eve' });
+    expect(done.completed.data).toMatchObject({ outcome: 'cancelled' });
+    expect(countTypes(await storedEvents(shared.nc, t.subjects, 'up-1'))).toMatchObject({
+      interrupted: 1,
+      completed: 1,
+    });
+  }, 120_000);
 });
