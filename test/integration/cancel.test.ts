@@ -13,7 +13,7 @@ import {
   type ActorDefinition,
   type EventEnvelope,
 } from '../../src/index.js';
-import { exitOf, runCli, waitForOutput } from '../helpers/cli.js';
+import { exitOf, runCli, spawnCli, waitForOutput } from '../helpers/cli.js';
 import { landedVersion } from '../helpers/landedVersion.js';
 import { eventually } from '../helpers/eventually.js';
 import {
@@ -310,4 +310,48 @@ describe('hitl cancel during a rolling upgrade', () => {
       completed: 1,
     });
   }, 120_000);
+});
+
+describe('hitl cancel when its worker dies', () => {
+  // After the compare-and-set, before the outbox: the step is committed and nothing shows it.
+  // (The other fault points are those of every step: workerKilledGate.test.ts.)
+  it.for(['after-kv-write'])(
+    'ends the workflow once after a SIGKILL at %s of the cancel step',
+    { timeout: 90_000 },
+    async (point) => {
+      // A short ack wait: the killed worker's message comes back to the next one in a second.
+      await using t = workflowScope(shared.server, 'cnk', { HITL_ACK_WAIT_MS: '1000' });
+      const first = await t.worker();
+      const run = await t.client.start({ id: 'kill-1', request: 'refund please' });
+      expect(run).toMatchObject({ status: 'paused' });
+      await first.stop();
+      // The only gate worker running dies in the first gate step it takes: the cancel's.
+      const child = spawnCli(['worker', '--actors', 'gate'], {
+        NATS_URL: shared.server.url,
+        HITL_PREFIX: t.subjects.prefix,
+        HITL_MODEL_PROVIDER: 'mock',
+        HITL_ACK_WAIT_MS: '1000',
+        HITL_FAULT: `${point}:gate`,
+      });
+      try {
+        await waitForOutput(child, /hitl worker ready/, 40_000);
+        const cancelled = t.client.cancel('kill-1', { reason: 'crash', by: 'eve' });
+        expect(await exitOf(child, 20_000)).toMatchObject({ signal: 'SIGKILL' });
+        await t.worker({ kinds: ['gate'] });
+        const result = await cancelled;
+        expect(result.completed.data).toMatchObject({ outcome: 'cancelled', reason: 'crash' });
+      } finally {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      }
+      await workersIdle(shared.nc, t.subjects);
+      expect(await t.client.pending()).toEqual([]);
+      expect(countTypes(await storedEvents(shared.nc, t.subjects, 'kill-1'))).toEqual({
+        received: 1,
+        triaged: 1,
+        drafted: 1,
+        interrupted: 1,
+        completed: 1,
+      });
+    },
+  );
 });
