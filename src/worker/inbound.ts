@@ -215,7 +215,7 @@ export class Inbound {
       await this.host.publishRejection(
         wf,
         seq,
-        `workflow '${wf}' is not waiting for a human (no pending interrupt: already answered, expired, or never asked)`,
+        `workflow '${wf}' is not waiting for a human (no pending interrupt: already answered, expired, cancelled, or never asked)`,
         response,
       );
       return;
