@@ -3,18 +3,12 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { nuid, type NatsConnection } from '@nats-io/transport-node';
 import { loadConfig, type HitlConfig } from '../base/config.js';
 import { connectNats } from '../nats/connection.js';
-import {
-  describeError,
-  WorkflowNotCancelledError,
-  WorkflowNotParkedError,
-} from '../base/errors.js';
-import { awaitCancel, cancelTarget, type CancelResult } from './cancel.js';
+import { describeError, WorkflowNotParkedError } from '../base/errors.js';
+import { cancelWorkflow, type CancelResult } from './cancel.js';
 import { readWorkflowEvents } from './eventLog.js';
 import { EventWatch, liveEvents, storedEvents, type EventStream } from './eventWatch.js';
 import { findParkedStep, parkedStepOf } from './parked.js';
 import {
-  CancelMessageSchema,
-  describeZodError,
   TicketSchema,
   type HumanResponse,
   type InterruptRecord,
@@ -290,54 +284,22 @@ export class HitlClient {
     workflowId: string,
     options: { reason: string; by?: string; timeoutMs?: number },
   ): Promise<CancelResult> {
-    const wf = assertWorkflowId(workflowId);
-    const not = (why: string) =>
-      new WorkflowNotCancelledError(`workflow '${wf}' was not cancelled: ${why}`, {
-        workflowId: wf,
-      });
-    const message = CancelMessageSchema.safeParse({
-      type: 'hitl.cancel',
-      reason: options.reason,
-      by: options.by ?? this.operator,
-    });
-    if (!message.success) throw not(describeZodError(message.error));
-    const snapshots = await this.snapshots(wf);
-    const target = cancelTarget(snapshots.map((s) => s.envelope));
-    if (!target) throw not(await this.whyNotCancellable(wf, snapshots.length));
-    const cancelId = `cancel.${nuid.next()}`;
-    const watch = this.watch(wf);
-    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    try {
-      await this.publish(
-        this.subjects.mailbox(target.actor, wf),
-        message.data,
-        `${wf}.${cancelId}`,
-      );
-      let outcome: Awaited<ReturnType<typeof awaitCancel>>;
-      try {
-        outcome = await awaitCancel(watch, cancelId, timeoutMs);
-      } catch (err) {
-        if (!/^timed out/.test(describeError(err))) throw err;
-        const after = await this.snapshots(wf);
-        const taken = after.find((s) => s.envelope.kind === target.actor)?.envelope;
-        throw not(
-          taken?.applied.includes(cancelId)
-            ? `a worker took the cancel without applying it (a worker of a version without hitl cancel, during a rolling upgrade?); the workflow is unchanged: run hitl cancel again once every worker hosting '${target.actor}' is upgraded`
-            : `no worker applied the cancel within ${timeoutMs} ms (is a worker hosting '${target.actor}' running?); it waits in the actor's mailbox and ends the workflow when one runs`,
-        );
-      }
-      if ('refused' in outcome) throw not(outcome.refused);
-      return {
-        workflowId: wf,
-        ...target,
-        cancelId,
-        by: message.data.by,
-        reason: message.data.reason,
-        completed: outcome.completed,
-      };
-    } finally {
-      watch.close();
-    }
+    return await cancelWorkflow(
+      {
+        subjects: this.subjects,
+        snapshots: (wf) => this.snapshots(wf),
+        interrupt: (wf) => this.interrupt(wf),
+        events: (wf) => readWorkflowEvents(this.nc, this.subjects, wf),
+        watch: (wf) => this.watch(wf),
+        publish: (subject, payload, msgId) => this.publish(subject, payload, msgId),
+      },
+      assertWorkflowId(workflowId),
+      {
+        reason: options.reason,
+        by: options.by ?? this.operator,
+        timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      },
+    );
   }
 
   /** Every workflow waiting for a human, oldest first. */
@@ -396,20 +358,6 @@ export class HitlClient {
       if (!/permissions violation/i.test(describeError(err))) throw err;
     }
     return pending ? { ...response, interruptId: pending.interruptId } : response;
-  }
-
-  /** Why a workflow with no paused or parked actor cannot be cancelled, from its event log. */
-  private async whyNotCancellable(wf: string, snapshots: number): Promise<string> {
-    const events = await readWorkflowEvents(this.nc, this.subjects, wf);
-    const completed = events.find((e) => e.type === 'completed');
-    if (completed) {
-      const by = completed.data.outcome === 'cancelled' ? ` by ${String(completed.data.by)}` : '';
-      return `it has completed (${String(completed.data.outcome)}${by}); there is nothing to cancel`;
-    }
-    if (events.length === 0 && snapshots === 0) {
-      return `there is no such workflow (no events and no snapshots under prefix '${this.subjects.prefix}')`;
-    }
-    return 'it is neither paused nor parked (a step of it is running): try again once it waits';
   }
 
   private watch(workflowId: string): EventWatch {
