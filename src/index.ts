@@ -2,7 +2,13 @@
 // else. The worker's step engine, the NATS topology, the response checks and the CLI's
 // nats-server launcher are internals (tests import them from their own modules).
 export type { ActorDefinition, SnapshotMigration } from './runtime/actorDefinition.js';
-export type { RunResult, ResumeOptions, RetryResult, HitlClientOptions } from './client/client.js';
+export type {
+  CancelResult,
+  RunResult,
+  ResumeOptions,
+  RetryResult,
+  HitlClientOptions,
+} from './client/client.js';
 export type {
   HitlConfig,
   JsonMode,
@@ -23,6 +29,7 @@ export type { ResponsePolicy, ResponseVerdict } from './runtime/responsePolicy.j
 export type { ResponseOrigin, ReviewerVerdict } from './runtime/reviewerIdentity.js';
 export type { ResponseSubject } from './nats/subjects.js';
 export type {
+  CancelMessage,
   DeadLetter,
   EventEnvelope,
   HumanResponse,
@@ -70,6 +77,7 @@ export {
   StepTimeoutError,
   TerminalError,
   toWireError,
+  WorkflowNotCancelledError,
   WorkflowNotParkedError,
 } from './base/errors.js';
 export { InterruptStore } from './stores/interruptStore.js';
@@ -77,6 +85,7 @@ export { describeNatsError, isTransientNatsError } from './nats/retry.js';
 export { createLogger } from './base/logger.js';
 export { runMachine } from './runtime/machineRunner.js';
 export {
+  CancelMessageSchema,
   DeadLetterSchema,
   describeZodError,
   EventEnvelopeSchema,

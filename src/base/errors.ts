@@ -152,6 +152,20 @@ export class WorkflowNotParkedError extends Error {
 }
 
 /**
+ * `hitl cancel` of a workflow that it did not end: the workflow does not exist, has completed,
+ * is neither paused nor parked, went on before the cancel reached it, or no worker applied the
+ * cancel in time. The message says which, and what to do.
+ */
+export class WorkflowNotCancelledError extends Error {
+  override name = 'WorkflowNotCancelledError';
+  readonly workflowId: string | undefined;
+  constructor(message: string, context: ErrorContext = {}) {
+    super(message, { cause: context.cause });
+    this.workflowId = context.workflowId;
+  }
+}
+
+/**
  * `HITL_REPLICAS` more than the NATS cluster can place: the worker refuses to start, with one
  * line saying how many nodes it asked for and what it found.
  */

@@ -114,6 +114,22 @@ export const MailboxMessageSchema = z.object({ type: z.string().min(1) }).catcha
 /** A message between actors: a `type` and any fields. */
 export type MailboxMessage = z.infer<typeof MailboxMessageSchema>;
 
+/** The longest reason `hitl cancel` takes. */
+export const MAX_CANCEL_REASON = 1_000;
+
+/**
+ * `hitl cancel`: a message to the paused or parked actor of a workflow, on its mailbox, that
+ * ends the workflow (`completed` with `outcome: "cancelled"`). `by` names the operator as the
+ * client gave it (the permission to publish on mailboxes is what the server checks).
+ */
+export const CancelMessageSchema = z.object({
+  type: z.literal('hitl.cancel'),
+  reason: z.string().trim().min(1, 'a cancel needs a reason').max(MAX_CANCEL_REASON),
+  by: z.string().trim().min(1, 'a cancel names who cancels').max(200),
+});
+/** A `hitl cancel` message, as {@link CancelMessageSchema} decodes it. */
+export type CancelMessage = z.infer<typeof CancelMessageSchema>;
+
 /** A durable deadline on the internal timers stream: due at `expiresAt`. */
 export const TimerMessageSchema = z.object({
   workflowId,

@@ -12,6 +12,7 @@ const colours: Record<string, string> = {
   completed: '1;32',
   rejected: '31',
   response_rejected: '31',
+  cancel_rejected: '31',
   failed: '1;31',
   expired: '35',
 };
@@ -99,7 +100,12 @@ export function summarize(e: EventEnvelope): string {
     case 'failed':
       return `${text(d.step)}: ${text(d.reason)}${d.retryable ? ' (retryable: hitl retry)' : ''}`;
     case 'completed':
-      return `${text(d.outcome)}${d.category ? ` (${text(d.category)})` : ''}`;
+      // A cancel says who and why (hitl cancel).
+      return d.by !== undefined
+        ? `${text(d.outcome)} by ${text(d.by)}: ${clip(text(d.reason), 60)}`
+        : `${text(d.outcome)}${d.category ? ` (${text(d.category)})` : ''}`;
+    case 'cancel_rejected':
+      return text(d.reason);
     default:
       return clip(JSON.stringify(d));
   }

@@ -16,6 +16,8 @@ commands:
   parked [--json]         list workflows parked at a failed step, waiting for hitl retry
   retry <wf> [--wait] [--json]
                           re-run the step a parked workflow failed at (the model was down, say)
+  cancel <wf> --reason TEXT [--by NAME] [--json]
+                          end a paused or parked workflow (completed: cancelled), for an operator
   dlq [--json]            list dead letters: input the workers refused, with the reason
   dlq retry <seq>         send dead letter <seq> again to its subject, once its cause is fixed
   inbox [--port 8080] [--host 127.0.0.1] [--trust-proxy-header HEADER] [--reviewer-map FILE]
@@ -37,7 +39,7 @@ environment: NATS_URL, NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASS, NATS_TOKEN, 
   HITL_OUTBOUND_MAX_AGE_MS, HITL_DLQ_MAX_AGE_MS, HITL_TICKETS_MAX_BYTES,
   HITL_RESPONSES_MAX_BYTES, HITL_DLQ_MAX_BYTES, HITL_EVENTS_MAX_BYTES, HITL_STEP_TIMEOUT_MS,
   HITL_REVIEWER_FROM_SUBJECT, HITL_RESPOND_WITH_SUBJECT, NATS_INBOX_PREFIX, HITL_INBOX_SECRET,
-  HITL_INBOX_URL, HITL_LOG_LEVEL
+  HITL_INBOX_URL, HITL_OPERATOR, HITL_LOG_LEVEL
   (docs/configuration.md)
 
 examples:
@@ -46,6 +48,7 @@ examples:
   hitl respond order-42 yes --reviewer ana
   hitl tap order-42
   hitl retry order-42 --wait
+  hitl cancel order-42 --reason "customer withdrew the request"
 `;
 
 /** What `hitl <command> --help` prints, per command. */
@@ -184,6 +187,29 @@ options:
 examples:
   hitl retry order-42
   hitl retry order-42 --wait
+`,
+  cancel: `usage: hitl cancel <wf> --reason TEXT [--by NAME] [--timeout MS] [--json]
+
+Ends a workflow that waits for a human (paused) or for hitl retry (parked) and that nobody
+will answer or retry: it completes with outcome "cancelled", and the completed event records
+the reason and who cancelled. Its pending question is withdrawn (hitl pending no longer lists
+it; a later answer is rejected), it leaves hitl parked, and its deadline does nothing. Exit 0
+once the workflow is cancelled; 1 with the reason when it was not (it does not exist, has
+completed, is running, went on first, or no worker applied the cancel in time). Needs a NATS
+user that may publish on <prefix>.actor.> (the operator role of deploy/nats-server.conf;
+reviewers may not).
+
+options:
+  --reason TEXT        why it ends (required; 1 to 1000 characters)
+  --by NAME            who cancels, as the event records it (default: HITL_OPERATOR, else the
+                       NATS user, else the OS user)
+  --timeout MS         how long to wait for a worker to apply it (default 30000)
+  --json               print the result as JSON: { workflowId, actor, was, cancelId, by,
+                       reason, completed }
+
+examples:
+  hitl cancel order-42 --reason "customer withdrew the request"
+  hitl cancel order-42 --reason "duplicate of order-41" --by eve --json
 `,
   inbox: `usage: hitl inbox [--port 8080] [--host 127.0.0.1] [--trust-proxy-header HEADER] [--reviewer-map FILE] [--secure-cookies] [--module PATH]
 

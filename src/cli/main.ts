@@ -2,7 +2,7 @@ import { loadConfig, type HitlConfig } from '../base/config.js';
 import { describeNatsError } from '../nats/retry.js';
 import { fail, out, setCurrent, UsageError } from './commandKit.js';
 import { COMMAND_HELP, HELP } from './help.js';
-import { dlq, inbox, link, worker } from './operateCommands.js';
+import { cancel, dlq, inbox, link, worker } from './operateCommands.js';
 import { parked, pending, respond, retry, show, submit, tap } from './workflowCommands.js';
 
 const commands: Record<string, (argv: string[], config: HitlConfig) => Promise<number>> = {
@@ -14,6 +14,7 @@ const commands: Record<string, (argv: string[], config: HitlConfig) => Promise<n
   show,
   tap,
   retry,
+  cancel,
   dlq,
   inbox,
   link,

@@ -3,7 +3,8 @@ import type { HitlConfig } from '../base/config.js';
 import { describeError } from '../base/errors.js';
 import { assertWorkflowId } from '../nats/subjects.js';
 import { redactNatsUrl } from '../nats/connection.js';
-import { loadActors, out, parse, UsageError, withClient } from './commandKit.js';
+import { loadActors, out, parse, timeoutOption, UsageError, withClient } from './commandKit.js';
+import { terminalSafe } from './format.js';
 
 /** `hitl worker`: see its `--help` (help.ts). */
 export async function worker(argv: string[], config: HitlConfig): Promise<number> {
@@ -68,6 +69,44 @@ export async function worker(argv: string[], config: HitlConfig): Promise<number
   // for them (a hung model call would keep the process alive).
   if (w.stepsInFlight > 0) process.exit(0);
   return 0;
+}
+
+/** `hitl cancel`: see its `--help` (help.ts). */
+export async function cancel(argv: string[], config: HitlConfig): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    reason: { type: 'string' },
+    by: { type: 'string' },
+    timeout: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  const [wf] = positionals;
+  if (!wf || positionals.length > 1) {
+    throw new UsageError('cancel needs one workflow id: hitl cancel <wf> --reason TEXT');
+  }
+  assertWorkflowId(wf);
+  if (typeof values.reason !== 'string' || values.reason.trim() === '') {
+    throw new UsageError('cancel needs --reason TEXT (why it ends is recorded in the event)');
+  }
+  const by = values.by ?? process.env.HITL_OPERATOR;
+  if (by !== undefined && by.trim() === '') throw new UsageError('--by needs a name');
+  const timeoutMs = timeoutOption(values.timeout);
+  const { reason } = values;
+  return withClient(config, async (client) => {
+    const result = await client.cancel(wf, {
+      reason,
+      ...(by !== undefined ? { by } : {}),
+      timeoutMs,
+    });
+    if (values.json) out(JSON.stringify(result));
+    else {
+      out(
+        terminalSafe(
+          `${wf}: cancelled at ${result.actor} (${result.was}) by ${result.by}: ${result.reason}`,
+        ),
+      );
+    }
+    return 0;
+  });
 }
 
 /** `hitl dlq`: see its `--help` (help.ts). */

@@ -1,8 +1,10 @@
+import { userInfo } from 'node:os';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { nuid, type NatsConnection } from '@nats-io/transport-node';
 import { loadConfig, type HitlConfig } from '../base/config.js';
 import { connectNats } from '../nats/connection.js';
 import { describeError, WorkflowNotParkedError } from '../base/errors.js';
+import { cancelWorkflow, type CancelResult } from './cancel.js';
 import { readWorkflowEvents } from './eventLog.js';
 import { EventWatch, liveEvents, storedEvents, type EventStream } from './eventWatch.js';
 import { findParkedStep, parkedStepOf } from './parked.js';
@@ -19,6 +21,7 @@ import { WorkflowReads } from './workflowReads.js';
 import { assertWorkflowId, Subjects } from '../nats/subjects.js';
 
 export type { RunResult } from './outcome.js';
+export type { CancelResult } from './cancel.js';
 
 /** What {@link HitlClient.retry} did. */
 export interface RetryResult {
@@ -29,6 +32,15 @@ export interface RetryResult {
   duplicate: boolean;
   /** With `wait`: where the workflow got to (paused, completed, or parked again). */
   run?: RunResult;
+}
+
+/** The OS user running this process, or 'operator' when the system names none. */
+function osUser(): string {
+  try {
+    return userInfo().username || 'operator';
+  } catch {
+    return 'operator';
+  }
 }
 
 /** A resume, in the shape of the original design's `Command(resume=…, update=…)`. */
@@ -69,6 +81,8 @@ export class HitlClient {
   private readonly js: JetStreamClient;
   private readonly respondWithSubject: boolean;
   private readonly reads: WorkflowReads;
+  /** Who a cancel names when the caller names no one: the NATS user, else the OS user. */
+  private readonly operator: string;
 
   private constructor(
     readonly nc: NatsConnection,
@@ -79,6 +93,7 @@ export class HitlClient {
     this.js = jetstream(nc);
     this.respondWithSubject = config.respondWithSubject === true;
     this.reads = new WorkflowReads(nc, this.subjects);
+    this.operator = config.nats.user ?? osUser();
   }
 
   static async connect(options: HitlClientOptions = {}): Promise<HitlClient> {
@@ -248,6 +263,43 @@ export class HitlClient {
     } finally {
       watch?.close();
     }
+  }
+
+  /**
+   * Ends a paused or parked workflow for an operator: sends `hitl.cancel` to the actor that
+   * waits (for a human, or for {@link retry}), and waits for the `completed` event it causes
+   * (`outcome: "cancelled"`, with `reason` and `by`). The pending interrupt is withdrawn: a later
+   * answer gets `response_rejected`. `by` defaults to the NATS user of the connection, else the
+   * OS user; it is recorded as given (what the server checks is the permission to publish on
+   * `<prefix>.actor.>`, which the shipped roles give operators and not reviewers). Throws
+   * {@link WorkflowNotCancelledError} when the workflow does not exist, has completed, is
+   * neither paused nor parked, went on before the cancel reached it, or no worker applied the
+   * cancel within `timeoutMs` (then it stays in the actor's mailbox, unless a worker of a
+   * version without `hitl cancel` took it, which the message says).
+   *
+   * @example
+   * const { completed } = await client.cancel('order-42', { reason: 'customer withdrew', by: 'ops-eve' });
+   */
+  async cancel(
+    workflowId: string,
+    options: { reason: string; by?: string; timeoutMs?: number },
+  ): Promise<CancelResult> {
+    return await cancelWorkflow(
+      {
+        subjects: this.subjects,
+        snapshots: (wf) => this.snapshots(wf),
+        interrupt: (wf) => this.interrupt(wf),
+        events: (wf) => readWorkflowEvents(this.nc, this.subjects, wf),
+        watch: (wf) => this.watch(wf),
+        publish: (subject, payload, msgId) => this.publish(subject, payload, msgId),
+      },
+      assertWorkflowId(workflowId),
+      {
+        reason: options.reason,
+        by: options.by ?? this.operator,
+        timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      },
+    );
   }
 
   /** Every workflow waiting for a human, oldest first. */

@@ -71,7 +71,7 @@ export function buildAsyncApi(): Record<string, unknown> {
         workflowId: wf,
         type: {
           description:
-            'received, triaged, interrupted, resumed, response_rejected, drafted, approved, rejected, sent, expired, failed, completed',
+            'received, triaged, interrupted, resumed, response_rejected, drafted, approved, rejected, sent, expired, failed, completed, cancel_rejected',
         },
       },
       messages: { event: { $ref: '#/components/messages/Event' } },

@@ -22,6 +22,7 @@ export function toParkedMessage(incoming: Incoming): ParkedMessage | undefined {
     case 'expire':
       return { type: 'expire', id: incoming.id, interruptId: incoming.interruptId };
     case 'retry':
+    case 'cancel':
       return undefined;
   }
 }

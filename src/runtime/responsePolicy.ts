@@ -36,7 +36,7 @@ export function checkResponse(
   if (!pending) {
     return {
       ok: false,
-      reason: 'there is no pending interrupt: it was already answered, or never asked',
+      reason: 'there is no pending interrupt: it was already answered or cancelled, or never asked',
     };
   }
   if (response.interruptId !== undefined && response.interruptId !== pending.interruptId) {

@@ -1,4 +1,5 @@
 import { migrateSnapshot, type ActorDefinition } from './actorDefinition.js';
+import { cancelStep } from './cancelStep.js';
 import { commitStep } from './commit.js';
 import {
   IncompatibleSnapshotError,
@@ -89,6 +90,10 @@ export class StepLoop {
       if (incoming.type === 'message' && incoming.id === TICKET_MESSAGE_ID) {
         return { result: 'duplicate' };
       }
+      // Before the parked message and the placeholder: a cancel ends the actor as it stands.
+      if (incoming.type === 'cancel') {
+        return cancelStep(this.ctx, def, workflowId, stored, incoming);
+      }
       if (incoming.type === 'retry' && env.parked?.message) {
         return this.replay(def, stored, incoming, env.parked.message);
       }
@@ -107,6 +112,8 @@ export class StepLoop {
         'there is no pending interrupt',
       );
     }
+    if (incoming.type === 'cancel')
+      return cancelStep(this.ctx, def, workflowId, undefined, incoming);
     if (incoming.type === 'retry' || incoming.type === 'expire') {
       return { result: 'ignored', reason: `actor '${def.kind}' of '${workflowId}' does not exist` };
     }
@@ -131,6 +138,7 @@ export class StepLoop {
       return resumeStep(this.ctx, runStep, def, stored, incoming);
     }
     if (incoming.type === 'expire') return expireStep(runStep, def, stored, incoming);
+    if (incoming.type === 'cancel') return cancelStep(this.ctx, def, workflowId, stored, incoming);
     if (env.status !== 'active') {
       return { result: 'ignored', reason: `actor '${def.kind}' of '${workflowId}' has ended` };
     }

@@ -26,6 +26,8 @@ export type Incoming = (
   | ({ id: string; type: 'response' } & ResponseIn)
   | { id: string; type: 'retry' }
   | { id: string; type: 'expire'; interruptId: string }
+  /** `hitl cancel`: end the workflow at this actor (cancelStep.ts). */
+  | { id: string; type: 'cancel'; reason: string; by: string }
 ) & {
   trace?: TraceCarrier;
   /** Which copy of the message this is (see redelivery.ts): only a redelivery of the applied copy re-publishes. */

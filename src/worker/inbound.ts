@@ -5,6 +5,7 @@ import { TICKET_MESSAGE_ID } from '../runtime/stepLoop.js';
 import { describeError, TerminalError } from '../base/errors.js';
 import type { InterruptStore } from '../stores/interruptStore.js';
 import {
+  CancelMessageSchema,
   describeZodError,
   MailboxMessageSchema,
   ResponsePayloadSchema,
@@ -214,7 +215,7 @@ export class Inbound {
       await this.host.publishRejection(
         wf,
         seq,
-        `workflow '${wf}' is not waiting for a human (no pending interrupt: already answered, expired, or never asked)`,
+        `workflow '${wf}' is not waiting for a human (no pending interrupt: already answered, expired, cancelled, or never asked)`,
         response,
       );
       return;
@@ -372,6 +373,20 @@ export class Inbound {
       await this.host.apply(kind, wf, {
         id,
         type: 'retry',
+        ...traced(m),
+        ...sourceOf(m),
+        ...lastTry(final),
+      });
+    } else if (message.type === 'hitl.cancel') {
+      const cancel = CancelMessageSchema.safeParse(message);
+      if (!cancel.success) {
+        throw new BadInput(`invalid cancel: ${describeZodError(cancel.error)}`);
+      }
+      await this.host.apply(kind, wf, {
+        id,
+        type: 'cancel',
+        reason: cancel.data.reason,
+        by: cancel.data.by,
         ...traced(m),
         ...sourceOf(m),
         ...lastTry(final),

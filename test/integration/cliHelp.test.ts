@@ -11,6 +11,7 @@ const COMMANDS = [
   'show',
   'tap',
   'retry',
+  'cancel',
   'inbox',
   'link',
   'demo',
@@ -35,15 +36,20 @@ describe('hitl CLI help', () => {
     expect(short?.stdout).toBe(runs[COMMANDS.indexOf('respond')]?.stdout);
     expect(viaHelp?.stdout).toBe(short?.stdout);
     expect(top?.stdout).toMatch(/exit codes: 0 ok; 1 failed .*; 2 usage error/);
-    // Fourteen CLI processes at once: slow on a loaded machine.
+    // Fifteen CLI processes at once: slow on a loaded machine.
   }, 90_000);
 
   it('says what to do in one line, with exit code 2 for usage errors', async () => {
-    const [bogus, timeout, none] = await Promise.all([
+    const [bogus, timeout, none, noReason] = await Promise.all([
       runCli(['respond', 'wf', 'yes', '--reviewer', 'ana', '--bogus'], env),
       runCli(['submit', 'hi', '--wait', '--timeout', 'soon'], env),
       runCli([], env),
+      runCli(['cancel', 'wf'], env),
     ]);
+    expect(noReason).toMatchObject({
+      code: 2,
+      stderr: 'hitl: cancel needs --reason TEXT (why it ends is recorded in the event)\n',
+    });
     expect(bogus).toMatchObject({
       code: 2,
       stderr: "hitl: Unknown option '--bogus' (see hitl respond --help)\n",

@@ -67,6 +67,59 @@ describe('deploy/nats-server.conf roles', () => {
     },
   );
 
+  it(
+    'lets the operator cancel a paused workflow and refuses a reviewer the cancel',
+    { timeout: 120_000 },
+    async () => {
+      const submitted = await runCli(
+        ['submit', 'refund please', '--id', 'roles-c'],
+        roleEnv('publisher'),
+      );
+      expect(submitted.code).toBe(0);
+      const operator = await HitlClient.connect({ config: roleConfig('operator') });
+      try {
+        await eventually(async () =>
+          expect((await operator.interrupt('roles-c'))?.type).toBe('approval'),
+        );
+        const mailbox = await storedCount(subjects.streams.mailbox);
+        const byReviewer = await runCli(
+          ['cancel', 'roles-c', '--reason', 'not mine to end'],
+          roleEnv('ana'),
+        );
+        expect(byReviewer).toMatchObject({
+          code: 1,
+          stderr:
+            "hitl: this NATS user may not publish to 'hitl.actor.gate.roles-c' (permissions violation: use credentials of a role that may, see deploy/nats-server.conf)\n",
+        });
+        expect(await storedCount(subjects.streams.mailbox)).toBe(mailbox);
+        expect((await operator.interrupt('roles-c'))?.type).toBe('approval');
+
+        // The operator's NATS user is who the event names.
+        const byOperator = await runCli(
+          ['cancel', 'roles-c', '--reason', 'customer withdrew'],
+          roleEnv('operator'),
+        );
+        expect(byOperator).toMatchObject({
+          code: 0,
+          stdout: 'roles-c: cancelled at gate (paused) by operator: customer withdrew\n',
+        });
+        expect(await operator.interrupt('roles-c')).toBeUndefined();
+        const events = await readWorkflowEvents(operator.nc, subjects, 'roles-c');
+        expect(events.filter((e) => e.type === 'completed')).toEqual([
+          expect.objectContaining({
+            data: expect.objectContaining({
+              outcome: 'cancelled',
+              reason: 'customer withdrew',
+              by: 'operator',
+            }),
+          }),
+        ]);
+      } finally {
+        await operator.close();
+      }
+    },
+  );
+
   it('refuses the publisher everything but submitting tickets', { timeout: 60_000 }, async () => {
     const responses = await storedCount(subjects.streams.responses);
     await as('publisher', async (nc) => {

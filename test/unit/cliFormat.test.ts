@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deadline, duration, formatPending } from '../../src/cli/format.js';
+import { deadline, duration, formatPending, summarize } from '../../src/cli/format.js';
 import type { InterruptRecord } from '../../src/base/schemas.js';
 
 const now = Date.parse('2026-01-01T12:00:00.000Z');
@@ -33,6 +33,28 @@ describe('pending lines', () => {
   it('puts workflow, type, interrupt, age, deadline, options and question on one line', () => {
     expect(formatPending({ ...record, expiresAt: '2026-01-01T12:10:00.000Z' }, now)).toBe(
       'order-42             approval   gate-1           5m  in 10m       [yes|no] Send this refund reply to the customer?',
+    );
+  });
+});
+
+describe('event lines', () => {
+  const event = (type: string, data: Record<string, unknown>) => ({
+    workflowId: 'order-42',
+    type,
+    actor: 'gate',
+    at: '2026-01-01T12:00:00.000Z',
+    data,
+  });
+
+  it('says who cancelled and why, and why a cancel changed nothing', () => {
+    expect(summarize(event('completed', { outcome: 'sent', category: 'refund' }))).toBe(
+      'sent (refund)',
+    );
+    expect(
+      summarize(event('completed', { outcome: 'cancelled', by: 'eve', reason: 'withdrew' })),
+    ).toBe('cancelled by eve: withdrew');
+    expect(summarize(event('cancel_rejected', { reason: 'it has ended', cancelId: 'c1' }))).toBe(
+      'it has ended',
     );
   });
 });

@@ -46,7 +46,7 @@ function rejection(verdict: ReturnType<typeof checkResponse>): string {
 describe('checkResponse', () => {
   it('rejects any response when no interrupt is pending', () => {
     expect(rejection(checkResponse(undefined, response('yes'), policy))).toBe(
-      'there is no pending interrupt: it was already answered, or never asked',
+      'there is no pending interrupt: it was already answered or cancelled, or never asked',
     );
   });
 
