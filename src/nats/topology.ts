@@ -10,11 +10,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { millis, nanos, type NatsConnection } from '@nats-io/transport-node';
-import {
-  DUPLICATE_WINDOW_MS,
-  type RetainedStream,
-  type StreamLimitSettings,
-} from '../base/config.js';
+import { DUPLICATE_WINDOW_MS, type StreamLimitSettings } from '../base/config.js';
 import { PrefixClashError } from '../base/errors.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { settingsToApply } from './settingsRule.js';
@@ -59,7 +55,6 @@ function wantedStreams(s: Subjects, storage: StorageSettings): WantedStream[] {
   const replicas = storage.replicas !== undefined ? { num_replicas: storage.replicas } : {};
   const age = (ms: number | undefined) => (ms !== undefined ? { max_age: nanos(ms) } : {});
   const bytes = (n: number | undefined) => (n !== undefined ? { max_bytes: n } : {});
-  const ages = storage.streamMaxAgeMs ?? {};
   const set = storage.limits ?? {};
   // Each stream's size and age limits when no variable names them (streamLimits.ts).
   const limitsOf = streamLimits(s, {}, storage.maxPayloadBytes);
@@ -69,34 +64,31 @@ function wantedStreams(s: Subjects, storage: StorageSettings): WantedStream[] {
       name: s.streams.tickets,
       subjects: [s.ticketsNew],
       retention: limits,
-      explicit: { ...bytes(set.ticketsMaxBytes), ...age(set.ticketsMaxAgeMs ?? ages.tickets) },
+      explicit: { ...bytes(set.ticketsMaxBytes), ...age(set.ticketsMaxAgeMs) },
     },
     {
       name: s.streams.responses,
       subjects: [s.respondAll],
       retention: limits,
-      explicit: {
-        ...bytes(set.responsesMaxBytes),
-        ...age(set.responsesMaxAgeMs ?? ages.responses),
-      },
+      explicit: { ...bytes(set.responsesMaxBytes), ...age(set.responsesMaxAgeMs) },
     },
     {
       name: s.streams.events,
       subjects: [s.events(), s.humanRequestAll],
       retention: limits,
-      explicit: { ...bytes(set.eventsMaxBytes), ...age(storage.eventsMaxAgeMs) },
+      explicit: { ...bytes(set.eventsMaxBytes), ...age(set.eventsMaxAgeMs) },
     },
     {
       name: s.streams.outbound,
       subjects: [s.outboundAll],
       retention: limits,
-      explicit: age(ages.outbound),
+      explicit: age(set.outboundMaxAgeMs),
     },
     {
       name: s.streams.dlq,
       subjects: [s.dlqAll],
       retention: limits,
-      explicit: { ...bytes(set.dlqMaxBytes), ...age(set.dlqMaxAgeMs ?? ages.dlq) },
+      explicit: { ...bytes(set.dlqMaxBytes), ...age(set.dlqMaxAgeMs) },
     },
     // Mailboxes are work queues: a message is gone once its step is committed and acked.
     { name: s.streams.mailbox, subjects: [s.mailboxAll], retention: RetentionPolicy.Workqueue },
@@ -210,10 +202,7 @@ function isNotFound(err: unknown): boolean {
 /** Storage settings the variables name (`HITL_REPLICAS`, `HITL_EVENTS_MAX_AGE_MS`); unset: not named. */
 export interface StorageSettings {
   replicas?: number;
-  eventsMaxAgeMs?: number;
-  /** `HITL_<STREAM>_MAX_AGE_MS`: the retention of the tickets, responses, outbound and dlq streams. */
-  streamMaxAgeMs?: Partial<Record<RetainedStream, number>>;
-  /** Size and age limits named by variables (`HITL_TICKETS_MAX_BYTES` and the like). */
+  /** Size and age limits named by variables (`HITL_TICKETS_MAX_AGE_MS` and the like). */
   limits?: StreamLimitSettings;
   /** `HITL_MAX_PAYLOAD_BYTES`: the inbound streams take messages of twice this at most. */
   maxPayloadBytes?: number;

@@ -129,12 +129,6 @@ export class Worker {
           },
           {
             ...(options.config.replicas !== undefined ? { replicas: options.config.replicas } : {}),
-            ...(options.config.eventsMaxAgeMs !== undefined
-              ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
-              : {}),
-            ...(options.config.streamMaxAgeMs !== undefined
-              ? { streamMaxAgeMs: options.config.streamMaxAgeMs }
-              : {}),
             ...(options.config.streamLimits ? { limits: options.config.streamLimits } : {}),
             maxPayloadBytes: options.config.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
           },
