@@ -78,7 +78,9 @@ export interface HitlConfig {
   /**
    * `HITL_FINISHED_RETENTION_MS`: a completed workflow's actor snapshots are removed this long
    * after its `completed` event; kept for ever when unset. Paused and parked workflows are
-   * never removed.
+   * never removed. At least JetStream's duplicate window (10 minutes) when read from the
+   * variable: a workflow started again under the same id (a ticket re-sent after the removal)
+   * reuses the old one's message ids, which the streams must have forgotten.
    */
   finishedRetentionMs?: number;
   /**
@@ -339,6 +341,12 @@ export function loadConfig(
   const limits = streamLimitSettings(env);
   if (limits) config.streamLimits = limits;
   const finished = positiveInt('HITL_FINISHED_RETENTION_MS', env.HITL_FINISHED_RETENTION_MS);
+  if (finished !== undefined && finished < DUPLICATE_WINDOW_MS) {
+    // A ticket re-sent after the removal starts the workflow again, under the same message ids.
+    throw new Error(
+      `HITL_FINISHED_RETENTION_MS must be at least ${DUPLICATE_WINDOW_MS} (10 minutes, JetStream's duplicate window: a workflow started again under the same id after its removal would have its messages dropped as copies of the old one's), got '${env.HITL_FINISHED_RETENTION_MS}'`,
+    );
+  }
   if (finished !== undefined) config.finishedRetentionMs = finished;
   const drain = positiveInt('HITL_DRAIN_TIMEOUT_MS', env.HITL_DRAIN_TIMEOUT_MS);
   if (drain !== undefined) config.drainTimeoutMs = drain;

@@ -208,6 +208,16 @@ export class Subjects {
   get timerAll(): string {
     return `${this.prefix}.timer.>`;
   }
+  /**
+   * A completed workflow to remove after `HITL_FINISHED_RETENTION_MS`: internal,
+   * `<prefix>.finished.<wf>`, stored in the timers stream.
+   */
+  finished(wf: string): string {
+    return `${this.prefix}.finished.${assertWorkflowId(wf)}`;
+  }
+  get finishedAll(): string {
+    return `${this.prefix}.finished.>`;
+  }
   consumer(role: string): string {
     return `${this.prefix.replace(/[^A-Za-z0-9_-]/g, '_')}-${role}`;
   }

@@ -23,6 +23,8 @@ export { DUPLICATE_WINDOW_MS };
 export const ACK_WAIT_MS = 30_000;
 /** Deliveries of one message before it is dead-lettered instead of tried again. */
 export const MAX_DELIVER = 10;
+/** Completed workflows waiting for their removal that the `finished` consumer holds at most. */
+const FINISHED_MAX_ACK_PENDING = 1_000;
 
 /** The KV buckets the runtime works with. */
 export interface Buckets {
@@ -93,8 +95,14 @@ function wantedStreams(s: Subjects, storage: StorageSettings): WantedStream[] {
     // Mailboxes are work queues: a message is gone once its step is committed and acked.
     { name: s.streams.mailbox, subjects: [s.mailboxAll], retention: RetentionPolicy.Workqueue },
     // Deadlines: a due timer, published by the workers' deadline scheduler (and the pause's
-    // own, put back until due when it is near).
-    { name: s.streams.timers, subjects: [s.timerAll], retention: RetentionPolicy.Workqueue },
+    // own, put back until due when it is near). With HITL_FINISHED_RETENTION_MS, completed
+    // workflows to remove too, in the order they completed.
+    {
+      name: s.streams.timers,
+      subjects:
+        storage.finishedRetentionMs !== undefined ? [s.timerAll, s.finishedAll] : [s.timerAll],
+      retention: RetentionPolicy.Workqueue,
+    },
   ].map((w: WantedStream) => ({
     ...w,
     defaults: limitsOf[w.name] ?? {},
@@ -206,6 +214,11 @@ export interface StorageSettings {
   limits?: StreamLimitSettings;
   /** `HITL_MAX_PAYLOAD_BYTES`: the inbound streams take messages of twice this at most. */
   maxPayloadBytes?: number;
+  /**
+   * `HITL_FINISHED_RETENTION_MS`: when set, the timers stream also takes the completed
+   * workflows to remove, and the `finished` consumer reads them.
+   */
+  finishedRetentionMs?: number;
 }
 
 /** Delivery settings the variables name (`HITL_ACK_WAIT_MS`, `HITL_MAX_DELIVER`); unset: not named. */
@@ -269,7 +282,8 @@ export async function ensureTopology(
     interrupts: await bucket(subjects.buckets.interrupts),
   };
   const ackWaitMs: Record<string, number> = {};
-  for (const consumer of wantedConsumers(subjects, kinds)) {
+  const finished = storage.finishedRetentionMs !== undefined;
+  for (const consumer of wantedConsumers(subjects, kinds, finished)) {
     ackWaitMs[consumer.role] = await ensureConsumer(
       jsm,
       subjects,
@@ -286,14 +300,32 @@ interface WantedConsumer {
   stream: string;
   role: string;
   filter: string;
+  /** Its `max_ack_pending` on creation (10,000 unless named). */
+  maxAckPending?: number;
 }
 
-function wantedConsumers(subjects: Subjects, kinds: readonly string[]): WantedConsumer[] {
+function wantedConsumers(
+  subjects: Subjects,
+  kinds: readonly string[],
+  finished: boolean,
+): WantedConsumer[] {
   return [
     { stream: subjects.streams.tickets, role: 'tickets', filter: subjects.ticketsNew },
     { stream: subjects.streams.responses, role: 'responses', filter: subjects.respondAll },
     // A due timer is put back while a response stored before it is not yet applied.
     { stream: subjects.streams.timers, role: 'timers', filter: subjects.timerAll },
+    // Completed workflows, in the order they completed: one not yet due is put back until it
+    // is, so those held wait for the earliest due times, and at most this many are held.
+    ...(finished
+      ? [
+          {
+            stream: subjects.streams.timers,
+            role: 'finished',
+            filter: subjects.finishedAll,
+            maxAckPending: FINISHED_MAX_ACK_PENDING,
+          },
+        ]
+      : []),
     ...kinds.map((kind) => ({
       stream: subjects.streams.mailbox,
       role: `actor-${kind}`,
@@ -314,7 +346,7 @@ async function ensureConsumer(
   const name = subjects.consumer(wanted.role);
   const defaults: Partial<ConsumerConfig> = {
     ack_wait: nanos(ACK_WAIT_MS),
-    max_ack_pending: 10_000,
+    max_ack_pending: wanted.maxAckPending ?? 10_000,
     // Set on creation: HITL_REPLICAS for consumers too, so a durable survives losing a node.
     ...(replicas !== undefined ? { num_replicas: replicas } : {}),
   };

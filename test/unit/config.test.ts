@@ -143,5 +143,8 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ HITL_FINISHED_RETENTION_MS: '-5' })).toThrow(
       "HITL_FINISHED_RETENTION_MS must be a positive integer of milliseconds, got '-5'",
     );
+    expect(() => loadConfig({ HITL_FINISHED_RETENTION_MS: '300' })).toThrow(
+      /^HITL_FINISHED_RETENTION_MS must be at least 600000 \(10 minutes, JetStream's duplicate window: a workflow started again under the same id/,
+    );
   });
 });
