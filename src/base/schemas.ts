@@ -125,7 +125,7 @@ export type TimerMessage = z.infer<typeof TimerMessageSchema>;
 
 /**
  * A completed workflow to remove once `HITL_FINISHED_RETENTION_MS` has passed, on
- * `<prefix>.finished.<wf>` (stream `HITL_TIMERS`), written by the step that published
+ * `<prefix>.finished.<wf>` (stream `HITL_FINISHED`), written by the step that published
  * `completed`, in its outbox. `actor` and `completedAt` name that step's actor and time: the
  * removal goes ahead only while that actor's snapshot still records this very completion.
  */

@@ -84,5 +84,6 @@ export function streamLimits(
     },
     [s.streams.mailbox]: unlimited,
     [s.streams.timers]: unlimited,
+    [s.finishedStream]: unlimited,
   };
 }

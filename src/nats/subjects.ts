@@ -61,6 +61,11 @@ export class Subjects {
     readonly mailbox: string;
     readonly timers: string;
   };
+  /**
+   * The work-queue stream of the completed workflows to remove (`HITL_FINISHED_RETENTION_MS`),
+   * created only when that is set: apart from `streams`, which every worker creates.
+   */
+  readonly finishedStream: string;
   readonly buckets: { readonly snapshots: string; readonly interrupts: string };
 
   constructor(prefix = 'hitl') {
@@ -81,6 +86,7 @@ export class Subjects {
       mailbox: `${upper}_MAILBOX`,
       timers: `${upper}_TIMERS`,
     };
+    this.finishedStream = `${upper}_FINISHED`;
     this.buckets = { snapshots: `${lower}_snapshots`, interrupts: `${lower}_interrupts` };
   }
 
@@ -210,7 +216,7 @@ export class Subjects {
   }
   /**
    * A completed workflow to remove after `HITL_FINISHED_RETENTION_MS`: internal,
-   * `<prefix>.finished.<wf>`, stored in the timers stream.
+   * `<prefix>.finished.<wf>`, stored in {@link finishedStream}.
    */
   finished(wf: string): string {
     return `${this.prefix}.finished.${assertWorkflowId(wf)}`;

@@ -95,14 +95,19 @@ function wantedStreams(s: Subjects, storage: StorageSettings): WantedStream[] {
     // Mailboxes are work queues: a message is gone once its step is committed and acked.
     { name: s.streams.mailbox, subjects: [s.mailboxAll], retention: RetentionPolicy.Workqueue },
     // Deadlines: a due timer, published by the workers' deadline scheduler (and the pause's
-    // own, put back until due when it is near). With HITL_FINISHED_RETENTION_MS, completed
-    // workflows to remove too, in the order they completed.
-    {
-      name: s.streams.timers,
-      subjects:
-        storage.finishedRetentionMs !== undefined ? [s.timerAll, s.finishedAll] : [s.timerAll],
-      retention: RetentionPolicy.Workqueue,
-    },
+    // own, put back until due when it is near).
+    { name: s.streams.timers, subjects: [s.timerAll], retention: RetentionPolicy.Workqueue },
+    // With HITL_FINISHED_RETENTION_MS, the completed workflows to remove, in the order they
+    // completed. A stream of its own, which workers of earlier versions leave alone.
+    ...(storage.finishedRetentionMs !== undefined
+      ? [
+          {
+            name: s.finishedStream,
+            subjects: [s.finishedAll],
+            retention: RetentionPolicy.Workqueue,
+          },
+        ]
+      : []),
   ].map((w: WantedStream) => ({
     ...w,
     defaults: limitsOf[w.name] ?? {},
@@ -215,8 +220,8 @@ export interface StorageSettings {
   /** `HITL_MAX_PAYLOAD_BYTES`: the inbound streams take messages of twice this at most. */
   maxPayloadBytes?: number;
   /**
-   * `HITL_FINISHED_RETENTION_MS`: when set, the timers stream also takes the completed
-   * workflows to remove, and the `finished` consumer reads them.
+   * `HITL_FINISHED_RETENTION_MS`: when set, the completed workflows to remove have a stream
+   * (`<PREFIX>_FINISHED`) and the `finished` consumer reads them.
    */
   finishedRetentionMs?: number;
 }
@@ -319,7 +324,7 @@ function wantedConsumers(
     ...(finished
       ? [
           {
-            stream: subjects.streams.timers,
+            stream: subjects.finishedStream,
             role: 'finished',
             filter: subjects.finishedAll,
             maxAckPending: FINISHED_MAX_ACK_PENDING,

@@ -37,7 +37,7 @@ export interface FinishedPurgeDeps {
 
 /**
  * Removes completed workflows once `HITL_FINISHED_RETENTION_MS` has passed: the handler of the
- * `finished` consumer (stream `HITL_TIMERS`, `<prefix>.finished.<wf>`). The step that published
+ * `finished` consumer (stream `HITL_FINISHED`, `<prefix>.finished.<wf>`). The step that published
  * `completed` wrote the schedule in its outbox, so the messages come in the order workflows
  * completed, which with one retention is the order they fall due: one not yet due is put back
  * until it is, and holds back only later ones. Nothing scans the bucket; a removal costs a few

@@ -234,7 +234,7 @@ export class Worker {
           retentionMs,
           log,
         });
-        await worker.pulls.consume(subjects.streams.timers, 'finished', (m) => purge.handle(m));
+        await worker.pulls.consume(subjects.finishedStream, 'finished', (m) => purge.handle(m));
       }
       worker.scheduler = new TimerScheduler(buckets.interrupts, js, subjects, log);
       await worker.scheduler.start();

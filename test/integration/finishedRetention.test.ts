@@ -7,6 +7,7 @@ import { ensureTopology } from '../../src/nats/topology.js';
 import { hitlEvent, type HitlEmitted } from '../../src/runtime/effects.js';
 import { exitOf, runCli, spawnCli, waitForOutput } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
+import { landedVersion } from '../helpers/landedVersion.js';
 import {
   countTypes,
   publishRaw,
@@ -15,8 +16,10 @@ import {
   storedEvents,
   testConfig,
   uniquePrefix,
+  workersIdle,
   workflowScope,
 } from '../helpers/harness.js';
+import { listDeadLetters } from '../../src/client/deadLetters.js';
 
 // Issue 10 item 11, HITL_FINISHED_RETENTION_MS: a completed workflow's actor snapshots are
 // removed after that time, leaving nothing in the bucket's stream; paused and parked
@@ -110,10 +113,10 @@ describe('HITL_FINISHED_RETENTION_MS', () => {
     expect(await storedFor(t.subjects, 'fin-parked')).toBe(kept.parked);
     expect((await t.client.pending()).map((p) => p.workflowId)).toEqual(['fin-paused']);
     expect((await t.client.parked()).map((p) => p.workflowId)).toEqual(['fin-parked']);
-    // The schedules are gone from the timers stream once done.
+    // The schedules are gone from their stream once done.
     const jsm = await jetstreamManager(shared.nc);
     await eventually(async () =>
-      expect((await jsm.streams.info(t.subjects.streams.timers)).state.messages).toBe(0),
+      expect((await jsm.streams.info(t.subjects.finishedStream)).state.messages).toBe(0),
     );
 
     // `hitl show` says what happened to it.
@@ -154,9 +157,7 @@ describe('HITL_FINISHED_RETENTION_MS', () => {
     // ... while this one is kept, and nothing waits to remove it.
     expect(await storedFor(keep.subjects, 'keep-1')).toBe(3);
     const jsm = await jetstreamManager(shared.nc);
-    const timers = await jsm.streams.info(keep.subjects.streams.timers);
-    expect(timers.config.subjects).toEqual([keep.subjects.timerAll]);
-    expect(timers.state.messages).toBe(0);
+    await expect(jsm.streams.info(keep.subjects.finishedStream)).rejects.toThrow(/not found/);
   });
 
   it('starts a ticket re-sent with the same id after the removal as a new workflow', async () => {
@@ -168,7 +169,7 @@ describe('HITL_FINISHED_RETENTION_MS', () => {
     await ensureTopology(shared.nc, t.subjects, [], {}, {}, createLogger({}, 'silent'));
     const jsm = await jetstreamManager(shared.nc);
     const streams = t.subjects.streams;
-    for (const name of [streams.mailbox, streams.events, streams.outbound, streams.timers]) {
+    for (const name of [streams.mailbox, streams.events, streams.outbound]) {
       const { config } = await jsm.streams.info(name);
       await jsm.streams.update(name, { ...config, duplicate_window: nanos(RETENTION_MS / 3) });
     }
@@ -217,7 +218,7 @@ describe('HITL_FINISHED_RETENTION_MS', () => {
     // Both handled (acked, so gone from the work queue), the real schedule still waiting.
     const jsm = await jetstreamManager(shared.nc);
     await eventually(async () => {
-      const info = await jsm.streams.info(t.subjects.streams.timers, {
+      const info = await jsm.streams.info(t.subjects.finishedStream, {
         subjects_filter: t.subjects.finishedAll,
       });
       expect(info.state.subjects).toEqual({ [t.subjects.finished('forge-done')]: 1 });
@@ -264,6 +265,42 @@ describe('HITL_FINISHED_RETENTION_MS', () => {
       } finally {
         await worker.stop();
       }
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('leaves what it writes readable by a worker of the landed version', async () => {
+    using landed = landedVersion();
+    await using t = workflowScope(shared.server, 'finup');
+    // Long enough that the workflow is still there for the landed worker.
+    t.config.finishedRetentionMs = 3_600_000;
+    const fresh = await t.worker();
+    await completes(t, 'finup-1');
+    const [gate] = (await t.client.snapshots('finup-1')).filter((s) => s.envelope.kind === 'gate');
+    expect(gate?.envelope.completedAt).toBeGreaterThan(0);
+    await fresh.stop();
+
+    // A landed worker on the same streams (and one it does not know) is given the ticket again: it reads the snapshot with the new field
+    // and the schedule in its outbox, and recognises the workflow.
+    const child = landed.spawnCli(['worker'], {
+      NATS_URL: shared.server.url,
+      HITL_PREFIX: t.subjects.prefix,
+      HITL_MODEL_PROVIDER: 'mock',
+    });
+    try {
+      await waitForOutput(child, /hitl worker ready/, 60_000);
+      await publishRaw(shared.nc, t.subjects.ticketsNew, {
+        id: 'finup-1',
+        request: 'The login is broken',
+      });
+      await workersIdle(shared.nc, t.subjects, 20_000);
+      const counts = countTypes(await storedEvents(shared.nc, t.subjects, 'finup-1'));
+      expect(counts).toMatchObject({ received: 1, completed: 1 });
+      expect(await listDeadLetters(shared.nc, t.subjects)).toEqual([]);
+      expect(child.exitCode).toBeNull();
+      child.kill('SIGTERM');
+      expect(await exitOf(child, 30_000)).toMatchObject({ code: 0 });
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
