@@ -71,18 +71,18 @@ export interface HitlConfig {
   /** `HITL_MAX_PAYLOAD_BYTES`: larger inbound messages are dead-lettered unread (default 64 KiB). */
   maxPayloadBytes?: number;
   /**
-   * `HITL_EVENTS_MAX_AGE_MS`: events (the audit log on `HITL_EVENTS`) older than this are
-   * removed; kept forever when unset. At least JetStream's duplicate window (10 minutes).
+   * The age and size limits of the streams, each named by its variable
+   * (`HITL_<STREAM>_MAX_AGE_MS`, `HITL_<STREAM>_MAX_BYTES`): see {@link StreamLimitSettings}.
    */
-  eventsMaxAgeMs?: number;
-  /**
-   * `HITL_TICKETS_MAX_AGE_MS`, `HITL_RESPONSES_MAX_AGE_MS`, `HITL_OUTBOUND_MAX_AGE_MS`,
-   * `HITL_DLQ_MAX_AGE_MS`: messages of that stream older than this are removed; kept forever
-   * when unset (or as an operator set the stream). At least the duplicate window (10 minutes).
-   */
-  streamMaxAgeMs?: Partial<Record<RetainedStream, number>>;
-  /** The size and age limits named by variables (`HITL_TICKETS_MAX_BYTES` and the like). */
   streamLimits?: StreamLimitSettings;
+  /**
+   * `HITL_FINISHED_RETENTION_MS`: a completed workflow's actor snapshots are removed this long
+   * after its `completed` event; kept for ever when unset. Paused and parked workflows are
+   * never removed. At least JetStream's duplicate window (10 minutes) when read from the
+   * variable: a workflow started again under the same id (a ticket re-sent after the removal)
+   * reuses the old one's message ids, which the streams must have forgotten.
+   */
+  finishedRetentionMs?: number;
   /**
    * `HITL_REPLICAS` (1, 3 or 5): replicas of every stream, bucket and durable consumer the
    * workers create (default 1).
@@ -100,16 +100,14 @@ export interface HitlConfig {
 /** Default of `HITL_STEP_TIMEOUT_MS`: 10 minutes, above a model call's own timeouts and retries. */
 export const DEFAULT_STEP_TIMEOUT_MS = 10 * 60_000;
 
-/** The streams whose retention (`max_age`) a variable sets, besides the event log. */
-export const RETAINED_STREAMS = ['tickets', 'responses', 'outbound', 'dlq'] as const;
-export type RetainedStream = (typeof RETAINED_STREAMS)[number];
-
 /**
- * Size and age limits of the streams, each from its variable (`HITL_TICKETS_MAX_BYTES`,
- * `HITL_TICKETS_MAX_AGE_MS`, `HITL_RESPONSES_MAX_BYTES`, `HITL_RESPONSES_MAX_AGE_MS`,
- * `HITL_DLQ_MAX_BYTES`, `HITL_DLQ_MAX_AGE_MS`, `HITL_EVENTS_MAX_BYTES` with
- * `HITL_EVENTS_MAX_AGE_MS`); unset ones take the defaults of src/nats/streamLimits.ts. An age
- * is at least JetStream's duplicate window (10 minutes).
+ * Size and age limits of the streams, each from its variable: the tickets, responses, dead
+ * letters and events streams have a size and an age (`HITL_TICKETS_MAX_BYTES`,
+ * `HITL_TICKETS_MAX_AGE_MS`, and so on; `HITL_EVENTS_MAX_BYTES` needs `HITL_EVENTS_MAX_AGE_MS`),
+ * the outbound replies an age (`HITL_OUTBOUND_MAX_AGE_MS`). Unset ones take the defaults of
+ * src/nats/streamLimits.ts (the events and outbound streams: kept for ever). An age is at least
+ * JetStream's duplicate window (10 minutes). The mailboxes and timers are work queues: a
+ * message goes once it is handled, so they take no age.
  */
 export interface StreamLimitSettings {
   ticketsMaxBytes?: number;
@@ -120,9 +118,10 @@ export interface StreamLimitSettings {
   dlqMaxAgeMs?: number;
   eventsMaxBytes?: number;
   eventsMaxAgeMs?: number;
+  outboundMaxAgeMs?: number;
 }
 
-/** The variables of {@link StreamLimitSettings}, each with its field. */
+/** The variables of {@link StreamLimitSettings}, each with its field: their one parser. */
 const LIMIT_VARIABLES: [string, keyof StreamLimitSettings][] = [
   ['HITL_TICKETS_MAX_BYTES', 'ticketsMaxBytes'],
   ['HITL_TICKETS_MAX_AGE_MS', 'ticketsMaxAgeMs'],
@@ -131,6 +130,8 @@ const LIMIT_VARIABLES: [string, keyof StreamLimitSettings][] = [
   ['HITL_DLQ_MAX_BYTES', 'dlqMaxBytes'],
   ['HITL_DLQ_MAX_AGE_MS', 'dlqMaxAgeMs'],
   ['HITL_EVENTS_MAX_BYTES', 'eventsMaxBytes'],
+  ['HITL_EVENTS_MAX_AGE_MS', 'eventsMaxAgeMs'],
+  ['HITL_OUTBOUND_MAX_AGE_MS', 'outboundMaxAgeMs'],
 ];
 
 function streamLimitSettings(
@@ -138,15 +139,10 @@ function streamLimitSettings(
 ): StreamLimitSettings | undefined {
   const limits: StreamLimitSettings = {};
   for (const [name, field] of LIMIT_VARIABLES) {
-    const age = name.endsWith('_MS');
-    const n = positiveInt(name, env[name], age ? 'milliseconds' : 'bytes');
-    if (n === undefined) continue;
-    if (age && n < DUPLICATE_WINDOW_MS) {
-      throw new Error(
-        `${name} must be at least ${DUPLICATE_WINDOW_MS} (10 minutes, JetStream's duplicate window), got '${env[name]}'`,
-      );
-    }
-    limits[field] = n;
+    const n = name.endsWith('_MS')
+      ? maxAge(name, env[name])
+      : positiveInt(name, env[name], 'bytes');
+    if (n !== undefined) limits[field] = n;
   }
   if (limits.eventsMaxBytes !== undefined && env.HITL_EVENTS_MAX_AGE_MS === undefined) {
     throw new Error(
@@ -216,7 +212,7 @@ function maxAge(name: string, value: string | undefined): number | undefined {
   const age = positiveInt(name, value);
   if (age !== undefined && age < DUPLICATE_WINDOW_MS) {
     throw new Error(
-      `${name} must be at least ${DUPLICATE_WINDOW_MS} (10 minutes, JetStream's duplicate window, which drops events re-published after a crash), got '${value}'`,
+      `${name} must be at least ${DUPLICATE_WINDOW_MS} (10 minutes, JetStream's duplicate window, which drops messages re-published after a crash), got '${value}'`,
     );
   }
   return age;
@@ -342,15 +338,16 @@ export function loadConfig(
   if (backoff !== undefined) config.retryBackoffMs = backoff;
   const ackWait = positiveInt('HITL_ACK_WAIT_MS', env.HITL_ACK_WAIT_MS);
   if (ackWait !== undefined) config.ackWaitMs = ackWait;
-  const eventsMaxAge = maxAge('HITL_EVENTS_MAX_AGE_MS', env.HITL_EVENTS_MAX_AGE_MS);
-  if (eventsMaxAge !== undefined) config.eventsMaxAgeMs = eventsMaxAge;
-  for (const stream of RETAINED_STREAMS) {
-    const name = `HITL_${stream.toUpperCase()}_MAX_AGE_MS`;
-    const age = maxAge(name, env[name]);
-    if (age !== undefined) config.streamMaxAgeMs = { ...config.streamMaxAgeMs, [stream]: age };
-  }
   const limits = streamLimitSettings(env);
   if (limits) config.streamLimits = limits;
+  const finished = positiveInt('HITL_FINISHED_RETENTION_MS', env.HITL_FINISHED_RETENTION_MS);
+  if (finished !== undefined && finished < DUPLICATE_WINDOW_MS) {
+    // A ticket re-sent after the removal starts the workflow again, under the same message ids.
+    throw new Error(
+      `HITL_FINISHED_RETENTION_MS must be at least ${DUPLICATE_WINDOW_MS} (10 minutes, JetStream's duplicate window: a workflow started again under the same id after its removal would have its messages dropped as copies of the old one's), got '${env.HITL_FINISHED_RETENTION_MS}'`,
+    );
+  }
+  if (finished !== undefined) config.finishedRetentionMs = finished;
   const drain = positiveInt('HITL_DRAIN_TIMEOUT_MS', env.HITL_DRAIN_TIMEOUT_MS);
   if (drain !== undefined) config.drainTimeoutMs = drain;
   if (env.HITL_MODEL) config.model.model = env.HITL_MODEL;

@@ -139,6 +139,19 @@ export const TimerMessageSchema = z.object({
 });
 export type TimerMessage = z.infer<typeof TimerMessageSchema>;
 
+/**
+ * A completed workflow to remove once `HITL_FINISHED_RETENTION_MS` has passed, on
+ * `<prefix>.finished.<wf>` (stream `HITL_FINISHED`), written by the step that published
+ * `completed`, in its outbox. `actor` and `completedAt` name that step's actor and time: the
+ * removal goes ahead only while that actor's snapshot still records this very completion.
+ */
+export const FinishedMessageSchema = z.object({
+  workflowId,
+  actor: z.string().min(1),
+  completedAt: z.number().int().positive(),
+});
+export type FinishedMessage = z.infer<typeof FinishedMessageSchema>;
+
 const TraceCarrierSchema = z.object({ traceparent: z.string(), tracestate: z.string().optional() });
 
 /**
@@ -161,7 +174,9 @@ export const OutboxEntrySchema = z.discriminatedUnion('op', [
     /** The KV revision the record was read at, when known: deleted there without a read. */
     revision: z.number().int().positive().optional(),
   }),
-  // The full forms earlier versions stored; still read, so that their outboxes re-publish.
+  // The full forms earlier versions stored; still read, so that their outboxes re-publish. A
+  // 'publish' also carries a completed workflow's removal schedule (FinishedMessageSchema),
+  // which every version re-publishes as it is.
   z.object({
     op: z.literal('publish'),
     subject: z.string(),
@@ -256,6 +271,11 @@ export const SnapshotEnvelopeSchema = z.object({
     .optional(),
   /** The pending interrupt of this actor, when it waits for a human. */
   interrupt: InterruptRecordSchema.optional(),
+  /**
+   * When this actor's step published the workflow's `completed` (ms since the epoch); set only
+   * with `HITL_FINISHED_RETENTION_MS`, whose removal checks it.
+   */
+  completedAt: z.number().int().positive().optional(),
   /**
    * Reviewers whose answers this workflow took so far, as far as this actor knows: its own
    * accepted responses and those of the actors whose messages led to it.

@@ -125,10 +125,13 @@ examples:
   show: `usage: hitl show <wf> [--json]
 
 Prints a workflow's event timeline (from the events stream), each actor's current state and
-its pending interrupt. Exit 1 when there is no such workflow.
+its pending interrupt. A completed workflow whose snapshots were removed
+(HITL_FINISHED_RETENTION_MS) shows its events and says so. Exit 1 when there is no such
+workflow (or nothing of it is kept).
 
 options:
-  --json               print { workflowId, events, actors, pending } as JSON
+  --json               print { workflowId, events, actors, pending } as JSON (and
+                       removed: true once a completed workflow's snapshots are gone)
 
 examples:
   hitl show order-42

@@ -204,10 +204,12 @@ export async function show(argv: string[], config: HitlConfig): Promise<number> 
     ]);
     if (events.length === 0 && snapshots.length === 0) {
       process.stderr.write(
-        `hitl: no workflow '${wf}' (no events and no snapshots under prefix '${config.prefix}')\n`,
+        `hitl: no workflow '${wf}' (no events and no snapshots under prefix '${config.prefix}'; a completed workflow's snapshots are removed after HITL_FINISHED_RETENTION_MS, its events after HITL_EVENTS_MAX_AGE_MS)\n`,
       );
       return 1;
     }
+    // Completed, and its actors' snapshots removed since (HITL_FINISHED_RETENTION_MS).
+    const removed = snapshots.length === 0 && events.some((e) => e.type === 'completed');
     const actors = snapshots.map((s) => ({
       actor: s.envelope.kind,
       status: s.envelope.status,
@@ -217,11 +219,25 @@ export async function show(argv: string[], config: HitlConfig): Promise<number> 
       steps: s.envelope.steps,
     }));
     if (values.json) {
-      out(JSON.stringify({ workflowId: wf, events, actors, pending: interrupt ?? null }));
+      out(
+        JSON.stringify({
+          workflowId: wf,
+          events,
+          actors,
+          pending: interrupt ?? null,
+          ...(removed ? { removed: true } : {}),
+        }),
+      );
       return 0;
     }
     out(`workflow ${wf}`);
     for (const e of events) out(`  ${formatEvent(e, process.stdout.isTTY)}`);
+    if (removed) {
+      out(
+        'actors: none kept: the workflow completed and its snapshots were removed (HITL_FINISHED_RETENTION_MS)',
+      );
+      return 0;
+    }
     out('actors:');
     for (const a of actors)
       out(

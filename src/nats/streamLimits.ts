@@ -14,7 +14,7 @@ export const RUNTIME_MAX_MSG_BYTES = MIB;
 
 /** The limits a worker sets when no variable names them (see {@link StreamLimitSettings}). */
 export const DEFAULT_STREAM_LIMITS: Required<
-  Omit<StreamLimitSettings, 'eventsMaxBytes' | 'eventsMaxAgeMs'>
+  Omit<StreamLimitSettings, 'eventsMaxBytes' | 'eventsMaxAgeMs' | 'outboundMaxAgeMs'>
 > = {
   ticketsMaxBytes: 1024 * MIB,
   ticketsMaxAgeMs: 7 * DAY_MS,
@@ -32,7 +32,7 @@ type Limits = Pick<StreamConfig, 'max_bytes' | 'max_age' | 'discard' | 'max_msg_
  * intake does not stop for ever. What the runtime writes never refuses a committed step's
  * write: dead letters and events drop their oldest when full (`discard: old`); mailboxes,
  * timers and outbound replies have no size limit (they grow with the tickets taken in, which
- * are limited). Every stream has a `max_msg_size`: inbound ones twice `HITL_MAX_PAYLOAD_BYTES`
+ * are limited), and outbound replies an age only when `HITL_OUTBOUND_MAX_AGE_MS` names one. Every stream has a `max_msg_size`: inbound ones twice `HITL_MAX_PAYLOAD_BYTES`
  * (larger is refused at publish; between the two, dead-lettered with the reason).
  *
  * @example
@@ -77,8 +77,13 @@ export function streamLimits(
       ...(l.eventsMaxBytes !== undefined ? { max_bytes: l.eventsMaxBytes } : {}),
       ...(l.eventsMaxAgeMs !== undefined ? { max_age: nanos(l.eventsMaxAgeMs) } : {}),
     },
-    [s.streams.outbound]: unlimited,
+    // Released replies: kept for ever unless HITL_OUTBOUND_MAX_AGE_MS.
+    [s.streams.outbound]: {
+      ...unlimited,
+      ...(l.outboundMaxAgeMs !== undefined ? { max_age: nanos(l.outboundMaxAgeMs) } : {}),
+    },
     [s.streams.mailbox]: unlimited,
     [s.streams.timers]: unlimited,
+    [s.finishedStream]: unlimited,
   };
 }

@@ -61,6 +61,11 @@ export class Subjects {
     readonly mailbox: string;
     readonly timers: string;
   };
+  /**
+   * The work-queue stream of the completed workflows to remove (`HITL_FINISHED_RETENTION_MS`),
+   * created only when that is set: apart from `streams`, which every worker creates.
+   */
+  readonly finishedStream: string;
   readonly buckets: { readonly snapshots: string; readonly interrupts: string };
 
   constructor(prefix = 'hitl') {
@@ -81,6 +86,7 @@ export class Subjects {
       mailbox: `${upper}_MAILBOX`,
       timers: `${upper}_TIMERS`,
     };
+    this.finishedStream = `${upper}_FINISHED`;
     this.buckets = { snapshots: `${lower}_snapshots`, interrupts: `${lower}_interrupts` };
   }
 
@@ -207,6 +213,16 @@ export class Subjects {
   }
   get timerAll(): string {
     return `${this.prefix}.timer.>`;
+  }
+  /**
+   * A completed workflow to remove after `HITL_FINISHED_RETENTION_MS`: internal,
+   * `<prefix>.finished.<wf>`, stored in {@link finishedStream}.
+   */
+  finished(wf: string): string {
+    return `${this.prefix}.finished.${assertWorkflowId(wf)}`;
+  }
+  get finishedAll(): string {
+    return `${this.prefix}.finished.>`;
   }
   consumer(role: string): string {
     return `${this.prefix.replace(/[^A-Za-z0-9_-]/g, '_')}-${role}`;

@@ -10,11 +10,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { millis, nanos, type NatsConnection } from '@nats-io/transport-node';
-import {
-  DUPLICATE_WINDOW_MS,
-  type RetainedStream,
-  type StreamLimitSettings,
-} from '../base/config.js';
+import { DUPLICATE_WINDOW_MS, type StreamLimitSettings } from '../base/config.js';
 import { PrefixClashError } from '../base/errors.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { settingsToApply } from './settingsRule.js';
@@ -27,6 +23,8 @@ export { DUPLICATE_WINDOW_MS };
 export const ACK_WAIT_MS = 30_000;
 /** Deliveries of one message before it is dead-lettered instead of tried again. */
 export const MAX_DELIVER = 10;
+/** Completed workflows waiting for their removal that the `finished` consumer holds at most. */
+const FINISHED_MAX_ACK_PENDING = 1_000;
 
 /** The KV buckets the runtime works with. */
 export interface Buckets {
@@ -59,7 +57,6 @@ function wantedStreams(s: Subjects, storage: StorageSettings): WantedStream[] {
   const replicas = storage.replicas !== undefined ? { num_replicas: storage.replicas } : {};
   const age = (ms: number | undefined) => (ms !== undefined ? { max_age: nanos(ms) } : {});
   const bytes = (n: number | undefined) => (n !== undefined ? { max_bytes: n } : {});
-  const ages = storage.streamMaxAgeMs ?? {};
   const set = storage.limits ?? {};
   // Each stream's size and age limits when no variable names them (streamLimits.ts).
   const limitsOf = streamLimits(s, {}, storage.maxPayloadBytes);
@@ -69,40 +66,48 @@ function wantedStreams(s: Subjects, storage: StorageSettings): WantedStream[] {
       name: s.streams.tickets,
       subjects: [s.ticketsNew],
       retention: limits,
-      explicit: { ...bytes(set.ticketsMaxBytes), ...age(set.ticketsMaxAgeMs ?? ages.tickets) },
+      explicit: { ...bytes(set.ticketsMaxBytes), ...age(set.ticketsMaxAgeMs) },
     },
     {
       name: s.streams.responses,
       subjects: [s.respondAll],
       retention: limits,
-      explicit: {
-        ...bytes(set.responsesMaxBytes),
-        ...age(set.responsesMaxAgeMs ?? ages.responses),
-      },
+      explicit: { ...bytes(set.responsesMaxBytes), ...age(set.responsesMaxAgeMs) },
     },
     {
       name: s.streams.events,
       subjects: [s.events(), s.humanRequestAll],
       retention: limits,
-      explicit: { ...bytes(set.eventsMaxBytes), ...age(storage.eventsMaxAgeMs) },
+      explicit: { ...bytes(set.eventsMaxBytes), ...age(set.eventsMaxAgeMs) },
     },
     {
       name: s.streams.outbound,
       subjects: [s.outboundAll],
       retention: limits,
-      explicit: age(ages.outbound),
+      explicit: age(set.outboundMaxAgeMs),
     },
     {
       name: s.streams.dlq,
       subjects: [s.dlqAll],
       retention: limits,
-      explicit: { ...bytes(set.dlqMaxBytes), ...age(set.dlqMaxAgeMs ?? ages.dlq) },
+      explicit: { ...bytes(set.dlqMaxBytes), ...age(set.dlqMaxAgeMs) },
     },
     // Mailboxes are work queues: a message is gone once its step is committed and acked.
     { name: s.streams.mailbox, subjects: [s.mailboxAll], retention: RetentionPolicy.Workqueue },
     // Deadlines: a due timer, published by the workers' deadline scheduler (and the pause's
     // own, put back until due when it is near).
     { name: s.streams.timers, subjects: [s.timerAll], retention: RetentionPolicy.Workqueue },
+    // With HITL_FINISHED_RETENTION_MS, the completed workflows to remove, in the order they
+    // completed. A stream of its own, which workers of earlier versions leave alone.
+    ...(storage.finishedRetentionMs !== undefined
+      ? [
+          {
+            name: s.finishedStream,
+            subjects: [s.finishedAll],
+            retention: RetentionPolicy.Workqueue,
+          },
+        ]
+      : []),
   ].map((w: WantedStream) => ({
     ...w,
     defaults: limitsOf[w.name] ?? {},
@@ -210,13 +215,15 @@ function isNotFound(err: unknown): boolean {
 /** Storage settings the variables name (`HITL_REPLICAS`, `HITL_EVENTS_MAX_AGE_MS`); unset: not named. */
 export interface StorageSettings {
   replicas?: number;
-  eventsMaxAgeMs?: number;
-  /** `HITL_<STREAM>_MAX_AGE_MS`: the retention of the tickets, responses, outbound and dlq streams. */
-  streamMaxAgeMs?: Partial<Record<RetainedStream, number>>;
-  /** Size and age limits named by variables (`HITL_TICKETS_MAX_BYTES` and the like). */
+  /** Size and age limits named by variables (`HITL_TICKETS_MAX_AGE_MS` and the like). */
   limits?: StreamLimitSettings;
   /** `HITL_MAX_PAYLOAD_BYTES`: the inbound streams take messages of twice this at most. */
   maxPayloadBytes?: number;
+  /**
+   * `HITL_FINISHED_RETENTION_MS`: when set, the completed workflows to remove have a stream
+   * (`<PREFIX>_FINISHED`) and the `finished` consumer reads them.
+   */
+  finishedRetentionMs?: number;
 }
 
 /** Delivery settings the variables name (`HITL_ACK_WAIT_MS`, `HITL_MAX_DELIVER`); unset: not named. */
@@ -280,7 +287,8 @@ export async function ensureTopology(
     interrupts: await bucket(subjects.buckets.interrupts),
   };
   const ackWaitMs: Record<string, number> = {};
-  for (const consumer of wantedConsumers(subjects, kinds)) {
+  const finished = storage.finishedRetentionMs !== undefined;
+  for (const consumer of wantedConsumers(subjects, kinds, finished)) {
     ackWaitMs[consumer.role] = await ensureConsumer(
       jsm,
       subjects,
@@ -297,14 +305,32 @@ interface WantedConsumer {
   stream: string;
   role: string;
   filter: string;
+  /** Its `max_ack_pending` on creation (10,000 unless named). */
+  maxAckPending?: number;
 }
 
-function wantedConsumers(subjects: Subjects, kinds: readonly string[]): WantedConsumer[] {
+function wantedConsumers(
+  subjects: Subjects,
+  kinds: readonly string[],
+  finished: boolean,
+): WantedConsumer[] {
   return [
     { stream: subjects.streams.tickets, role: 'tickets', filter: subjects.ticketsNew },
     { stream: subjects.streams.responses, role: 'responses', filter: subjects.respondAll },
     // A due timer is put back while a response stored before it is not yet applied.
     { stream: subjects.streams.timers, role: 'timers', filter: subjects.timerAll },
+    // Completed workflows, in the order they completed: one not yet due is put back until it
+    // is, so those held wait for the earliest due times, and at most this many are held.
+    ...(finished
+      ? [
+          {
+            stream: subjects.finishedStream,
+            role: 'finished',
+            filter: subjects.finishedAll,
+            maxAckPending: FINISHED_MAX_ACK_PENDING,
+          },
+        ]
+      : []),
     ...kinds.map((kind) => ({
       stream: subjects.streams.mailbox,
       role: `actor-${kind}`,
@@ -325,7 +351,7 @@ async function ensureConsumer(
   const name = subjects.consumer(wanted.role);
   const defaults: Partial<ConsumerConfig> = {
     ack_wait: nanos(ACK_WAIT_MS),
-    max_ack_pending: 10_000,
+    max_ack_pending: wanted.maxAckPending ?? 10_000,
     // Set on creation: HITL_REPLICAS for consumers too, so a durable survives losing a node.
     ...(replicas !== undefined ? { num_replicas: replicas } : {}),
   };

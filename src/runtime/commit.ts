@@ -12,6 +12,7 @@ import {
 } from './stepEffects.js';
 import type { LocalDelivery, Step, StepContext } from './stepContext.js';
 import { checkEffects } from './effectCheck.js';
+import { finishedEntry } from './finished.js';
 import { describeError, InvalidEffectError } from '../base/errors.js';
 import type { MailboxMessage, Outbox, ParkedMessage, SnapshotEnvelope } from '../base/schemas.js';
 
@@ -48,6 +49,12 @@ export async function commitStep(
   entries.forEach((e, i) => {
     if (e.op === 'send' && ctx.deliversLocally(e.to)) sent.set(i, e.to);
   });
+  // With HITL_FINISHED_RETENTION_MS, the step that completes the workflow schedules its removal.
+  const finished =
+    opts.finishedRetentionMs !== undefined && base.completedAt === undefined
+      ? finishedEntry(entries, wf, def.kind, opts.subjects, now)
+      : undefined;
+  if (finished) entries.push(finished);
   // Every message of the step carries its trace context, kept in the outbox for a re-publish.
   const trace = ctx.stepTrace(def.kind, wf);
   const source = ctx.stepSource(def.kind, wf);
@@ -64,6 +71,7 @@ export async function commitStep(
     status: base.status === 'failed' ? 'failed' : machineStep.status,
     steps: stepNo,
     snapshot: machineStep.snapshot,
+    ...(finished ? { completedAt: now.getTime() } : {}),
     ...recentlyApplied(base, messageId, now.getTime(), ctx.retentionMs),
     outboxes: [
       // Older outboxes are kept while their message could still be redelivered after a crash

@@ -33,4 +33,16 @@ export class Mailboxes {
     this.known.add(kind);
     return true;
   }
+
+  /** Every kind that has a mailbox now: one listing of the mailbox stream's consumers. */
+  async kinds(): Promise<string[]> {
+    const head = `${this.subjects.prefix}.actor.`;
+    for await (const info of this.jsm.consumers.list(this.subjects.streams.mailbox)) {
+      const filter = info.config.filter_subject ?? '';
+      if (!filter.startsWith(head) || !filter.endsWith('.*')) continue;
+      const kind = filter.slice(head.length, -2);
+      if (kind.length > 0 && !kind.includes('.')) this.known.add(kind);
+    }
+    return [...this.known];
+  }
 }

@@ -38,6 +38,11 @@ export interface ActorHostOptions {
    * promise that never answers) fails; unset, steps are not timed.
    */
   stepTimeoutMs?: number;
+  /**
+   * `HITL_FINISHED_RETENTION_MS`: the step that completes a workflow schedules its removal
+   * (finished.ts); unset, nothing is scheduled.
+   */
+  finishedRetentionMs?: number;
   /** The largest message the server takes (its `max_payload`): no effect may be larger. */
   maxPayloadBytes?: number;
   /**

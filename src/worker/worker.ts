@@ -9,6 +9,7 @@ import {
 } from '../base/config.js';
 import { connectNats } from '../nats/connection.js';
 import { Mailboxes } from '../runtime/mailboxes.js';
+import { FinishedPurge } from './finishedPurge.js';
 import { Inbound } from './inbound.js';
 import { serveEndpoints, type WorkerEndpoints } from './httpEndpoints.js';
 import { WorkerMetrics } from './metrics.js';
@@ -129,13 +130,10 @@ export class Worker {
           },
           {
             ...(options.config.replicas !== undefined ? { replicas: options.config.replicas } : {}),
-            ...(options.config.eventsMaxAgeMs !== undefined
-              ? { eventsMaxAgeMs: options.config.eventsMaxAgeMs }
-              : {}),
-            ...(options.config.streamMaxAgeMs !== undefined
-              ? { streamMaxAgeMs: options.config.streamMaxAgeMs }
-              : {}),
             ...(options.config.streamLimits ? { limits: options.config.streamLimits } : {}),
+            ...(options.config.finishedRetentionMs !== undefined
+              ? { finishedRetentionMs: options.config.finishedRetentionMs }
+              : {}),
             maxPayloadBytes: options.config.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES,
           },
           log,
@@ -159,14 +157,16 @@ export class Worker {
       const js = retryingJetStream(jetstream(nc), outage);
       const interrupts = new InterruptStore(retryingKv(buckets.interrupts, outage), subjects, jsm);
       const mailboxes = new Mailboxes(jsm, subjects);
+      const snapshotsKv = retryingKv(buckets.snapshots, outage);
+      const snapshots = new KvSnapshotStore(
+        snapshotsKv,
+        subjects,
+        await maxSnapshotBytes(nc, jsm, subjects),
+      );
       const host = new ActorHost({
         js,
         subjects,
-        snapshots: new KvSnapshotStore(
-          retryingKv(buckets.snapshots, outage),
-          subjects,
-          await maxSnapshotBytes(nc, jsm, subjects),
-        ),
+        snapshots,
         interrupts,
         definitions: options.definitions,
         logger: log,
@@ -177,6 +177,9 @@ export class Worker {
         stepTimeoutMs: options.config.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS,
         ...(nc.info?.max_payload ? { maxPayloadBytes: nc.info.max_payload } : {}),
         hasMailbox: (kind) => mailboxes.has(kind),
+        ...(options.config.finishedRetentionMs !== undefined
+          ? { finishedRetentionMs: options.config.finishedRetentionMs }
+          : {}),
         ...(options.config.gateTimeoutMs !== undefined
           ? { defaultTimeoutMs: options.config.gateTimeoutMs }
           : {}),
@@ -217,6 +220,22 @@ export class Worker {
       await worker.pulls.consume(subjects.streams.timers, 'timers', (m, final) =>
         worker.inbound.timer(m, final),
       );
+      const retentionMs = options.config.finishedRetentionMs;
+      if (retentionMs !== undefined) {
+        const purge = new FinishedPurge({
+          subjects,
+          jsm,
+          snapshots,
+          snapshotsKv,
+          interrupts,
+          interruptsKv: retryingKv(buckets.interrupts, outage),
+          mailboxes,
+          hosted: kinds,
+          retentionMs,
+          log,
+        });
+        await worker.pulls.consume(subjects.finishedStream, 'finished', (m) => purge.handle(m));
+      }
       worker.scheduler = new TimerScheduler(buckets.interrupts, js, subjects, log);
       await worker.scheduler.start();
       for (const kind of kinds) {

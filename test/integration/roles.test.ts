@@ -186,4 +186,22 @@ describe('deploy/nats-server.conf roles', () => {
       expect(await storedCount(subjects.streams.events)).toBe(events);
     },
   );
+
+  it('lets the worker purge a key of its buckets, and no other stream', async () => {
+    await as('worker', async (nc) => {
+      const jsm = await jetstreamManager(nc, { checkAPI: false });
+      // What a completed workflow's removal (HITL_FINISHED_RETENTION_MS) and an answered
+      // interrupt's marker purge do.
+      for (const bucket of [subjects.buckets.snapshots, subjects.buckets.interrupts]) {
+        const purged = await jsm.streams.purge(`KV_${bucket}`, {
+          filter: `$KV.${bucket}.gate.roles-none`,
+          seq: 2,
+        });
+        expect(purged.success).toBe(true);
+      }
+      expect(await refusal(() => jsm.streams.purge(subjects.streams.events))).toMatch(
+        /Permissions Violation for Publish to "\$JS\.API\.STREAM\.PURGE\.HITL_EVENTS"/,
+      );
+    });
+  });
 });

@@ -38,7 +38,7 @@ describe('the event log retention', () => {
 });
 
 describe('the retention of the other streams', () => {
-  it('is HITL_<STREAM>_MAX_AGE_MS for tickets, responses, outbound and dead letters', async () => {
+  it('is HITL_<STREAM>_MAX_AGE_MS for tickets, responses, outbound and dead letters, applied to existing streams', async () => {
     const jsm = await jetstreamManager(shared.nc);
     const maxAgeMs = async (stream: string) =>
       (await jsm.streams.info(stream)).config.max_age / 1_000_000;
@@ -48,8 +48,12 @@ describe('the retention of the other streams', () => {
       HITL_OUTBOUND_MAX_AGE_MS: String(7 * DAY_MS),
       HITL_DLQ_MAX_AGE_MS: String(14 * DAY_MS),
     });
-    await t.worker();
+    // The streams exist already, created by a worker that names no age.
+    const plain = await startWorker(testConfig(shared.server, t.config.prefix));
+    await plain.stop();
     const streams = t.subjects.streams;
+    expect(await maxAgeMs(streams.outbound)).toBe(0);
+    await t.worker();
     expect(await maxAgeMs(streams.tickets)).toBe(2 * DAY_MS);
     expect(await maxAgeMs(streams.responses)).toBe(30 * DAY_MS);
     expect(await maxAgeMs(streams.outbound)).toBe(7 * DAY_MS);

@@ -105,10 +105,46 @@ describe('loadConfig', () => {
   });
 
   it('reads HITL_EVENTS_MAX_AGE_MS, no shorter than the duplicate window', () => {
-    expect(loadConfig({}).eventsMaxAgeMs).toBeUndefined();
-    expect(loadConfig({ HITL_EVENTS_MAX_AGE_MS: '2592000000' }).eventsMaxAgeMs).toBe(2_592_000_000);
+    expect(loadConfig({}).streamLimits?.eventsMaxAgeMs).toBeUndefined();
+    expect(loadConfig({ HITL_EVENTS_MAX_AGE_MS: '2592000000' }).streamLimits).toEqual({
+      eventsMaxAgeMs: 2_592_000_000,
+    });
     expect(() => loadConfig({ HITL_EVENTS_MAX_AGE_MS: '60000' })).toThrow(
       /^HITL_EVENTS_MAX_AGE_MS must be at least 600000 \(10 minutes, JetStream's duplicate window/,
+    );
+  });
+
+  it('reads every stream age once, into streamLimits', () => {
+    const config = loadConfig({
+      HITL_TICKETS_MAX_AGE_MS: '700000',
+      HITL_RESPONSES_MAX_AGE_MS: '800000',
+      HITL_OUTBOUND_MAX_AGE_MS: '900000',
+      HITL_DLQ_MAX_AGE_MS: '1000000',
+      HITL_EVENTS_MAX_AGE_MS: '1100000',
+    });
+    expect(config.streamLimits).toEqual({
+      ticketsMaxAgeMs: 700_000,
+      responsesMaxAgeMs: 800_000,
+      outboundMaxAgeMs: 900_000,
+      dlqMaxAgeMs: 1_000_000,
+      eventsMaxAgeMs: 1_100_000,
+    });
+    expect(Object.keys(config)).not.toContain('streamMaxAgeMs');
+    expect(() => loadConfig({ HITL_OUTBOUND_MAX_AGE_MS: '599999' })).toThrow(
+      /^HITL_OUTBOUND_MAX_AGE_MS must be at least 600000 \(10 minutes/,
+    );
+  });
+
+  it('reads HITL_FINISHED_RETENTION_MS, unset by default', () => {
+    expect(loadConfig({}).finishedRetentionMs).toBeUndefined();
+    expect(loadConfig({ HITL_FINISHED_RETENTION_MS: '86400000' }).finishedRetentionMs).toBe(
+      86_400_000,
+    );
+    expect(() => loadConfig({ HITL_FINISHED_RETENTION_MS: '-5' })).toThrow(
+      "HITL_FINISHED_RETENTION_MS must be a positive integer of milliseconds, got '-5'",
+    );
+    expect(() => loadConfig({ HITL_FINISHED_RETENTION_MS: '300' })).toThrow(
+      /^HITL_FINISHED_RETENTION_MS must be at least 600000 \(10 minutes, JetStream's duplicate window: a workflow started again under the same id/,
     );
   });
 });

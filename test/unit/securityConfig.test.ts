@@ -50,6 +50,7 @@ describe('security settings', () => {
       ticketsMaxAgeMs: 600000,
       dlqMaxBytes: 2000,
       eventsMaxBytes: 4096,
+      eventsMaxAgeMs: 86400000,
     });
     expect(() => loadConfig({ HITL_RESPONSES_MAX_AGE_MS: '1000' })).toThrow(
       'HITL_RESPONSES_MAX_AGE_MS must be at least 600000 (10 minutes',
