@@ -14,8 +14,8 @@ export class InterruptStore {
   private readonly reader: BucketReader;
 
   /**
-   * @param jsm when given, the delete marker a resolved interrupt leaves is purged, so the
-   * bucket (and every listing of it) does not grow with each workflow that ever paused.
+   * @param jsm when given, the marker a resolved interrupt leaves is removed, so the bucket
+   * (and every listing of it) does not grow with each workflow that ever paused.
    */
   constructor(
     private readonly kv: KV,
@@ -48,19 +48,23 @@ export class InterruptStore {
   }
 
   /**
-   * Removes a deleted key's marker (and anything before it) from the bucket's stream, up to the
-   * marker only: a record put again since (the next pause) is kept.
+   * Removes the marker a resolved key leaves (a KV purge, which has rolled up every older value
+   * of the key) from the bucket's stream, by its sequence: a record put again since (the next
+   * pause) is another message, and is kept. Not a stream purge filtered on the key: nats-server
+   * before 2.9.18 replays one, on a node that restarts and recovers it from its raft log, as a
+   * purge of the whole stream up to that point (nats-io/nats-server#4196), and every interrupt
+   * pending then would be lost on that node, and read as missing once it leads the bucket.
    */
-  private async purgeMarker(key: string): Promise<void> {
+  private async removeMarker(key: string): Promise<void> {
     if (!this.jsm) return;
     try {
       const entry = await this.kv.get(key);
       if (!entry || entry.operation === 'PUT') return;
-      const bucket = this.subjects.buckets.interrupts;
-      await this.jsm.streams.purge(`KV_${bucket}`, {
-        filter: `$KV.${bucket}.${key}`,
-        seq: entry.revision + 1,
-      });
+      await this.jsm.streams.deleteMessage(
+        `KV_${this.subjects.buckets.interrupts}`,
+        entry.revision,
+        false,
+      );
     } catch {
       // Best effort: the interrupt is resolved either way; a marker left costs listing time only.
     }
@@ -101,8 +105,8 @@ export class InterruptStore {
     const key = this.subjects.interruptKey(workflowId);
     if (revision !== undefined) {
       try {
-        await this.kv.delete(key, { previousSeq: revision });
-        await this.purgeMarker(key);
+        await this.kv.purge(key, { previousSeq: revision });
+        await this.removeMarker(key);
         return;
       } catch (err) {
         if ((err as { code?: unknown }).code !== 10071) throw err;
@@ -113,8 +117,8 @@ export class InterruptStore {
     const parsed = InterruptRecordSchema.safeParse(entry.json());
     if (parsed.success && parsed.data.interruptId !== interruptId) return;
     try {
-      await this.kv.delete(key, { previousSeq: entry.revision });
-      await this.purgeMarker(key);
+      await this.kv.purge(key, { previousSeq: entry.revision });
+      await this.removeMarker(key);
     } catch (err) {
       // Changed since we read it: a newer interrupt or a concurrent resolve; either way not ours.
       if ((err as { code?: unknown }).code !== 10071) throw err;
