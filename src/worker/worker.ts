@@ -165,7 +165,12 @@ export class Worker {
         snapshots: new KvSnapshotStore(
           retryingKv(buckets.snapshots, outage),
           subjects,
-          await maxSnapshotBytes(nc, jsm, subjects),
+          await withRetry(
+            'reading the snapshots bucket',
+            () => maxSnapshotBytes(nc, jsm, subjects),
+            outage,
+            STARTUP_RETRY,
+          ),
         ),
         interrupts,
         definitions: options.definitions,
@@ -218,7 +223,9 @@ export class Worker {
         worker.inbound.timer(m, final),
       );
       worker.scheduler = new TimerScheduler(buckets.interrupts, js, subjects, log);
-      await worker.scheduler.start();
+      // Like every start-up request, the deadline watch's consumer waits through an election.
+      const scheduler = worker.scheduler;
+      await withRetry('watching deadlines', () => scheduler.start(), outage, STARTUP_RETRY);
       for (const kind of kinds) {
         await worker.pulls.consume(subjects.streams.mailbox, `actor-${kind}`, (m, final) =>
           worker.inbound.mailbox(m, kind, final),
