@@ -9,10 +9,9 @@ import {
 } from '../helpers/harness.js';
 
 // A consumer may hand out again a response it had delivered and had acked without counting the
-// delivery: on a NATS cluster, the new leader of the responses consumer after a node died has
-// not heard of deliveries and acks its dead predecessor had not yet replicated, and gives the
-// message out as a first delivery. Recreating the consumer does the same for every response
-// stored, deterministically. A response applied already is recognised as such, however it
+// delivery: on a NATS cluster, the new leader of the responses consumer after a node died may
+// not have heard of deliveries and acks its dead predecessor had not yet replicated. Recreating
+// the consumer does the same for every response stored, deterministically. A response applied already is recognised as such, however it
 // comes back, and is neither applied again nor rejected.
 
 const shared = serverPerFile();
