@@ -352,11 +352,13 @@ async function ensureConsumer(
   const defaults: Partial<ConsumerConfig> = {
     ack_wait: nanos(ACK_WAIT_MS),
     max_ack_pending: wanted.maxAckPending ?? 10_000,
-    // Set on creation: HITL_REPLICAS for consumers too, so a durable survives losing a node.
-    ...(replicas !== undefined ? { num_replicas: replicas } : {}),
   };
   const explicit: Partial<ConsumerConfig> = {
     ...(delivery.ackWaitMs !== undefined ? { ack_wait: nanos(delivery.ackWaitMs) } : {}),
+    // HITL_REPLICAS for consumers too, so a durable survives losing a node: on existing ones as
+    // well, since the streams are brought to it, and a consumer made before (R1) would be lost
+    // with its one node.
+    ...(replicas !== undefined ? { num_replicas: replicas } : {}),
     // Unlimited on the server, which would otherwise stop delivering without a word: the worker
     // counts a message's failed tries itself (HITL_MAX_DELIVER) and parks or dead-letters it,
     // while a message it puts back to wait (a deadline not due, a snapshot of a newer machine

@@ -3,6 +3,7 @@ import { publishOutbox, type Publish } from './outbox.js';
 import { publishRejection } from './responseSteps.js';
 import type { ActorHostOptions, LocalDelivery, Step, StepContext } from './stepContext.js';
 import { StepLoop } from './stepLoop.js';
+import { kvKeys } from '../nats/streamReads.js';
 import { inStepSpan, type TraceCarrier } from '../nats/tracing.js';
 import type { Incoming, StepResult } from './steps.js';
 import { ACK_WAIT_MS } from '../nats/topology.js';
@@ -69,10 +70,23 @@ export class ActorHost {
     return this.definitions.has(kind);
   }
 
-  /** The kind of the actor of `workflowId` that applied message `messageId`, if one did. */
+  /**
+   * The kind of the actor of `workflowId` that applied message `messageId`, if one did. The
+   * workflow's actors are read from the snapshots bucket stream's subjects, which its leader
+   * answers, not with a KV key listing: that one's consumer may end early, or empty, during a
+   * leader election, and a response applied already would then be rejected. A failed read
+   * throws (the message comes back), never reads as "none".
+   */
   async appliedBy(workflowId: string, messageId: string): Promise<string | undefined> {
-    const stored = await this.opts.snapshots.listWorkflow(workflowId);
-    return stored.find((s) => s.envelope.applied.includes(messageId))?.envelope.kind;
+    const jsm = await this.ctx.streams();
+    const keys = await kvKeys(jsm, this.opts.subjects.buckets.snapshots, `*.${workflowId}`);
+    for (const key of keys) {
+      const [kind] = key.split('.');
+      if (kind === undefined) continue;
+      const stored = await this.opts.snapshots.get(kind, workflowId);
+      if (stored?.envelope.applied.includes(messageId)) return stored.envelope.kind;
+    }
+    return undefined;
   }
 
   /**

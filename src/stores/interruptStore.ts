@@ -1,5 +1,6 @@
-import type { JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
+import { isWrongLastSequence, removeKeyAt, type KeyRemoval } from './keyRemoval.js';
 import { BucketReader } from '../nats/streamReads.js';
 import { InterruptRecordSchema, type InterruptRecord } from '../base/schemas.js';
 import type { Subjects } from '../nats/subjects.js';
@@ -14,13 +15,14 @@ export class InterruptStore {
   private readonly reader: BucketReader;
 
   /**
-   * @param jsm when given, the delete marker a resolved interrupt leaves is purged, so the
-   * bucket (and every listing of it) does not grow with each workflow that ever paused.
+   * @param markers when given, a resolved interrupt leaves nothing in the bucket's stream (see
+   * {@link removeKeyAt}), so the bucket (and every listing of it) does not grow with each
+   * workflow that ever paused.
    */
   constructor(
     private readonly kv: KV,
     private readonly subjects: Subjects,
-    private readonly jsm?: JetStreamManager,
+    private readonly markers?: { js: JetStreamClient; jsm: JetStreamManager },
   ) {
     this.reader = new BucketReader(kv);
   }
@@ -47,25 +49,6 @@ export class InterruptStore {
     return (await this.reader.values(keys, concurrency)).flatMap(parseRecord);
   }
 
-  /**
-   * Removes a deleted key's marker (and anything before it) from the bucket's stream, up to the
-   * marker only: a record put again since (the next pause) is kept.
-   */
-  private async purgeMarker(key: string): Promise<void> {
-    if (!this.jsm) return;
-    try {
-      const entry = await this.kv.get(key);
-      if (!entry || entry.operation === 'PUT') return;
-      const bucket = this.subjects.buckets.interrupts;
-      await this.jsm.streams.purge(`KV_${bucket}`, {
-        filter: `$KV.${bucket}.${key}`,
-        seq: entry.revision + 1,
-      });
-    } catch {
-      // Best effort: the interrupt is resolved either way; a marker left costs listing time only.
-    }
-  }
-
   async put(record: InterruptRecord): Promise<void> {
     await this.kv.put(
       this.subjects.interruptKey(record.workflowId),
@@ -85,10 +68,7 @@ export class InterruptStore {
       );
     } catch (err) {
       // A live record is there: this one, already put, or a newer one.
-      const code = (err as { code?: unknown }).code;
-      if (code !== 10071 && !(err instanceof Error && /wrong last sequence/i.test(err.message))) {
-        throw err;
-      }
+      if (!isWrongLastSequence(err)) throw err;
     }
   }
 
@@ -100,24 +80,31 @@ export class InterruptStore {
   async resolve(workflowId: string, interruptId: string, revision?: number): Promise<void> {
     const key = this.subjects.interruptKey(workflowId);
     if (revision !== undefined) {
-      try {
-        await this.kv.delete(key, { previousSeq: revision });
-        await this.purgeMarker(key);
-        return;
-      } catch (err) {
-        if ((err as { code?: unknown }).code !== 10071) throw err;
-      }
+      if ((await this.removeAt(key, revision)) !== 'changed') return;
     }
     const entry = await this.kv.get(key);
     if (!entry || entry.operation !== 'PUT') return;
     const parsed = InterruptRecordSchema.safeParse(entry.json());
     if (parsed.success && parsed.data.interruptId !== interruptId) return;
+    // 'changed': a newer interrupt or a concurrent resolve since the read; either way not ours.
+    await this.removeAt(key, entry.revision);
+  }
+
+  /**
+   * Removes the key at `revision`. With the manager, nothing of it is left in the bucket's
+   * stream ({@link removeKeyAt}); without (a client that may not), a plain KV delete.
+   */
+  private async removeAt(key: string, revision: number): Promise<KeyRemoval> {
+    if (this.markers) {
+      const { js, jsm } = this.markers;
+      return await removeKeyAt(js, jsm, this.subjects.buckets.interrupts, key, revision);
+    }
     try {
-      await this.kv.delete(key, { previousSeq: entry.revision });
-      await this.purgeMarker(key);
+      await this.kv.delete(key, { previousSeq: revision });
+      return 'marker-left';
     } catch (err) {
-      // Changed since we read it: a newer interrupt or a concurrent resolve; either way not ours.
-      if ((err as { code?: unknown }).code !== 10071) throw err;
+      if (isWrongLastSequence(err)) return 'changed';
+      throw err;
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { JetStreamManager, JsMsg } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { describeError } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
@@ -6,6 +6,7 @@ import { describeZodError, FinishedMessageSchema } from '../base/schemas.js';
 import type { Subjects } from '../nats/subjects.js';
 import type { Mailboxes } from '../runtime/mailboxes.js';
 import type { InterruptStore } from '../stores/interruptStore.js';
+import { removeKeyAt } from '../stores/keyRemoval.js';
 import type { SnapshotStore, StoredSnapshot } from '../stores/snapshotStore.js';
 import { BadInput, type Settle } from './inbound.js';
 
@@ -22,10 +23,9 @@ const KINDS_TTL_MS = 60_000;
 /** What a {@link FinishedPurge} works with. */
 export interface FinishedPurgeDeps {
   subjects: Subjects;
+  js: JetStreamClient;
   jsm: JetStreamManager;
   snapshots: SnapshotStore;
-  /** The snapshots bucket itself, for a delete where the stream purge is not allowed. */
-  snapshotsKv: KV;
   interrupts: InterruptStore;
   interruptsKv: KV;
   mailboxes: Mailboxes;
@@ -52,7 +52,7 @@ export interface FinishedPurgeDeps {
  */
 export class FinishedPurge {
   private kinds: { list: string[]; at: number } | undefined;
-  private warnedPurge = false;
+  private warnedMarker = false;
 
   constructor(private readonly deps: FinishedPurgeDeps) {}
 
@@ -123,49 +123,36 @@ export class FinishedPurge {
   }
 
   /**
-   * Purges an actor's key up to the revision read; where the worker may not purge the stream
-   * (its NATS permissions), deletes it at that revision instead, which leaves a marker. False
-   * when the key changed since.
+   * Removes an actor's key at the revision read, leaving nothing in the bucket's stream (see
+   * {@link removeKeyAt}); where the worker may not delete the purge marker (its NATS
+   * permissions) the marker stays. False when the key changed since.
    */
   private async remove(s: StoredSnapshot): Promise<boolean> {
-    const { subjects, jsm, snapshotsKv } = this.deps;
+    const { subjects, js, jsm } = this.deps;
     const bucket = subjects.buckets.snapshots;
     const key = subjects.snapshotKey(s.envelope.kind, s.envelope.workflowId);
-    try {
-      await jsm.streams.purge(`KV_${bucket}`, {
-        filter: `$KV.${bucket}.${key}`,
-        seq: s.revision + 1,
-      });
-      return true;
-    } catch (err) {
-      if (!this.warnedPurge) {
-        this.warnedPurge = true;
-        this.deps.log.warn(
-          `could not purge from stream 'KV_${bucket}'; deleting keys instead, which leaves a marker each (allow $JS.API.STREAM.PURGE.KV_${bucket})`,
-          { reason: describeError(err) },
-        );
-      }
+    const done = await removeKeyAt(js, jsm, bucket, key, s.revision);
+    if (done === 'marker-left' && !this.warnedMarker) {
+      this.warnedMarker = true;
+      this.deps.log.warn(
+        `could not delete a purge marker from stream 'KV_${bucket}'; each removed actor leaves one (allow $JS.API.STREAM.MSG.DELETE.KV_${bucket})`,
+      );
     }
-    try {
-      await snapshotsKv.delete(key, { previousSeq: s.revision });
-      return true;
-    } catch (err) {
-      if ((err as { code?: unknown }).code === 10071) return false;
-      throw err;
-    }
+    return done !== 'changed';
   }
 
-  /** A delete marker an answered interrupt left (where it could not be purged then). */
+  /**
+   * A delete marker an answered interrupt left (a worker of an earlier release, or one that
+   * could not delete it then): rolled up and deleted like any removed key, so no older value
+   * of the key can resurface whatever the bucket's history.
+   */
   private async purgeInterruptMarker(wf: string): Promise<void> {
-    const { subjects, jsm, interruptsKv } = this.deps;
-    const bucket = subjects.buckets.interrupts;
+    const { subjects, js, jsm, interruptsKv } = this.deps;
+    const key = subjects.interruptKey(wf);
     try {
-      const entry = await interruptsKv.get(subjects.interruptKey(wf));
+      const entry = await interruptsKv.get(key);
       if (!entry || entry.operation === 'PUT') return;
-      await jsm.streams.purge(`KV_${bucket}`, {
-        filter: `$KV.${bucket}.${subjects.interruptKey(wf)}`,
-        seq: entry.revision + 1,
-      });
+      await removeKeyAt(js, jsm, subjects.buckets.interrupts, key, entry.revision);
     } catch {
       // Best effort: a marker costs listing time only.
     }

@@ -42,6 +42,11 @@ function traced(m: JsMsg): { trace?: TraceCarrier } {
   return trace ? { trace } : {};
 }
 
+/** Whether `record` was asked after JetStream stored `m`: `m` cannot have been meant for it. */
+function askedAfter(record: { createdAt: string }, m: JsMsg): boolean {
+  return Date.parse(record.createdAt) > m.time.getTime();
+}
+
 /** Marks a message's last try: should its step fail, the actor is parked (see Incoming). */
 function lastTry(final: boolean): { final?: true } {
   return final ? { final: true } : {};
@@ -208,8 +213,15 @@ export class Inbound {
     // A redelivery (its worker died mid-step, say) may find the response applied already and
     // its interrupt gone, or replaced by the next one: it goes back to the actor that applied
     // it, which re-publishes that step's effects; it is neither applied again nor rejected.
-    const applied = m.info.redelivered ? await this.host.appliedBy(wf, incoming.id) : undefined;
+    let applied = m.info.redelivered ? await this.host.appliedBy(wf, incoming.id) : undefined;
     const pending = applied === undefined ? await this.interrupts.getEntry(wf) : undefined;
+    // A copy handed out as a first delivery may have been applied too: on a cluster, the new
+    // leader of the responses consumer does not know the deliveries and acks its dead
+    // predecessor had not replicated. Looked up only where the response finds no interrupt,
+    // or one asked after it was stored, so the usual answer costs nothing more.
+    if (!m.info.redelivered && (pending === undefined || askedAfter(pending.record, m))) {
+      applied = await this.host.appliedBy(wf, incoming.id);
+    }
     const actor = applied ?? pending?.record.actor;
     if (actor === undefined) {
       await this.host.publishRejection(
@@ -224,7 +236,7 @@ export class Inbound {
       await this.host.apply(
         actor,
         wf,
-        pending
+        pending && applied === undefined
           ? {
               ...incoming,
               seen: { interruptId: pending.record.interruptId, revision: pending.revision },

@@ -155,13 +155,21 @@ export class Worker {
         backoffMs: options.config.retryBackoffMs ?? RETRY_BACKOFF_MS,
       };
       const js = retryingJetStream(jetstream(nc), outage);
-      const interrupts = new InterruptStore(retryingKv(buckets.interrupts, outage), subjects, jsm);
+      const interrupts = new InterruptStore(retryingKv(buckets.interrupts, outage), subjects, {
+        js,
+        jsm,
+      });
       const mailboxes = new Mailboxes(jsm, subjects);
       const snapshotsKv = retryingKv(buckets.snapshots, outage);
       const snapshots = new KvSnapshotStore(
         snapshotsKv,
         subjects,
-        await maxSnapshotBytes(nc, jsm, subjects),
+        await withRetry(
+          'reading the snapshots bucket',
+          () => maxSnapshotBytes(nc, jsm, subjects),
+          outage,
+          STARTUP_RETRY,
+        ),
       );
       const host = new ActorHost({
         js,
@@ -224,9 +232,9 @@ export class Worker {
       if (retentionMs !== undefined) {
         const purge = new FinishedPurge({
           subjects,
+          js,
           jsm,
           snapshots,
-          snapshotsKv,
           interrupts,
           interruptsKv: retryingKv(buckets.interrupts, outage),
           mailboxes,
@@ -237,7 +245,9 @@ export class Worker {
         await worker.pulls.consume(subjects.finishedStream, 'finished', (m) => purge.handle(m));
       }
       worker.scheduler = new TimerScheduler(buckets.interrupts, js, subjects, log);
-      await worker.scheduler.start();
+      // Like every start-up request, the deadline watch's consumer waits through an election.
+      const scheduler = worker.scheduler;
+      await withRetry('watching deadlines', () => scheduler.start(), outage, STARTUP_RETRY);
       for (const kind of kinds) {
         await worker.pulls.consume(subjects.streams.mailbox, `actor-${kind}`, (m, final) =>
           worker.inbound.mailbox(m, kind, final),

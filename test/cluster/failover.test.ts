@@ -5,7 +5,7 @@ import { connectNats, Subjects, type Worker } from '../../src/index.js';
 import { NatsCluster } from '../helpers/cluster.js';
 import { ClusterWorkload } from '../helpers/clusterWorkload.js';
 import { eventually } from '../helpers/eventually.js';
-import { connectClient, startWorker, testConfig } from '../helpers/harness.js';
+import { connectClient, startWorker, testConfig, uniquePrefix } from '../helpers/harness.js';
 
 // Faults this file injects, on a three-node JetStream cluster on loopback with every stream,
 // bucket and consumer at three replicas (HITL_REPLICAS=3) and NATS_URL listing all three nodes:
@@ -48,85 +48,103 @@ describe('a three-node cluster', () => {
     expect((err as Error).message).not.toContain('\n');
   });
 
-  // Passed on its own branch (four runs), but since this round's merges it stalls after a
-  // kill in about three runs of five (issue 13's note): it runs only with
-  // HITL_FAILOVER_KILLS=1 (npm run test:failover) until that is found, and shows as skipped.
-  it.runIf(process.env.HITL_FAILOVER_KILLS === '1')(
-    'completes every paused workflow exactly once while the snapshots leader, the responses leader and the meta leader are killed in turn',
-    async () => {
-      const subjects = new Subjects('hitl');
-      const config = testConfig({ url: cluster.urls }, 'hitl', {
-        HITL_REPLICAS: '3',
-        HITL_ACK_WAIT_MS: '2000',
-      });
-      const workers: Worker[] = [
-        await startWorker(config, { concurrency: 32 }),
-        await startWorker(config, { concurrency: 32 }),
-      ];
-      const client = await connectClient(config);
-      // Every stream, bucket and consumer is replicated on the three nodes; buckets are read
-      // from their leader.
-      const snapshots = await jsm.streams.info(`KV_${subjects.buckets.snapshots}`);
-      expect(snapshots.config.num_replicas).toBe(3);
-      expect(snapshots.config.allow_direct).toBe(false);
-      const responses = await jsm.streams.info(subjects.streams.responses);
-      expect(responses.config.num_replicas).toBe(3);
-      const consumer = await jsm.consumers.info(
-        subjects.streams.responses,
-        subjects.consumer('responses'),
+  it('brings the streams, buckets and durable consumers a worker made before to HITL_REPLICAS', async () => {
+    const prefix = uniquePrefix('scale');
+    const s = new Subjects(prefix);
+    const before = await startWorker(testConfig({ url: cluster.urls }, prefix));
+    await before.stop();
+    const consumer = () => jsm.consumers.info(s.streams.responses, s.consumer('responses'));
+    expect((await consumer()).config.num_replicas).toBe(0);
+
+    const after = await startWorker(
+      testConfig({ url: cluster.urls }, prefix, { HITL_REPLICAS: '3' }),
+    );
+    try {
+      expect((await jsm.streams.info(s.streams.responses)).config.num_replicas).toBe(3);
+      expect((await jsm.streams.info(`KV_${s.buckets.interrupts}`)).config.num_replicas).toBe(3);
+      expect((await consumer()).config.num_replicas).toBe(3);
+      // Placed on all three nodes: a leader and two followers.
+      await eventually(
+        async () => expect((await consumer()).cluster?.replicas ?? []).toHaveLength(2),
+        { timeout: 10_000, message: 'the consumer never had three replicas' },
       );
-      expect(consumer.config.num_replicas).toBe(3);
+    } finally {
+      await after.stop();
+    }
+  });
 
-      const load = await ClusterWorkload.open(nc, subjects);
-      const ids = Array.from({ length: WORKFLOWS }, (_, i) => `fo-${i}`);
-      await load.pause(client, ids);
+  it('completes every paused workflow exactly once while the snapshots leader, the responses leader and the meta leader are killed in turn', async () => {
+    const subjects = new Subjects('hitl');
+    const config = testConfig({ url: cluster.urls }, 'hitl', {
+      HITL_REPLICAS: '3',
+      HITL_ACK_WAIT_MS: '2000',
+    });
+    const workers: Worker[] = [
+      await startWorker(config, { concurrency: 32 }),
+      await startWorker(config, { concurrency: 32 }),
+    ];
+    const client = await connectClient(config);
+    // Every stream, bucket and consumer is replicated on the three nodes; buckets are read
+    // from their leader.
+    const snapshots = await jsm.streams.info(`KV_${subjects.buckets.snapshots}`);
+    expect(snapshots.config.num_replicas).toBe(3);
+    expect(snapshots.config.allow_direct).toBe(false);
+    const responses = await jsm.streams.info(subjects.streams.responses);
+    expect(responses.config.num_replicas).toBe(3);
+    const consumer = await jsm.consumers.info(
+      subjects.streams.responses,
+      subjects.consumer('responses'),
+    );
+    expect(consumer.config.num_replicas).toBe(3);
 
-      // The reviewer answers in four waves; each of the first three is still flowing when its
-      // node is killed.
-      const quarter = WORKFLOWS / 4;
-      const victims: { role: string; find: () => Promise<string> }[] = [
-        {
-          role: 'snapshots leader',
-          find: () => cluster.streamLeader(nc, `KV_${subjects.buckets.snapshots}`),
-        },
-        {
-          role: 'responses leader',
-          find: () => cluster.streamLeader(nc, subjects.streams.responses),
-        },
-        { role: 'meta leader', find: () => cluster.waitForMetaLeader() },
-      ];
-      const report: string[] = [];
-      for (const [k, victim] of victims.entries()) {
-        const answering = load.answer(ids.slice(k * quarter, (k + 1) * quarter));
-        const before = load.completedAt.length;
-        await eventually(() => load.completedAt.length > before, {
-          timeout: 20_000,
-          message: `no workflow completed before killing the ${victim.role}`,
-        });
-        const name = await victim.find();
-        const killedAt = Date.now();
-        await cluster.kill(name);
-        // A worker started while the meta leader is being elected waits for it, not exits.
-        const late =
-          victim.role === 'meta leader' ? startWorker(config, { concurrency: 32 }) : undefined;
-        await answering;
-        const next = await load.nextCompletionAfter(killedAt, `killing the ${victim.role}`);
-        report.push(`${victim.role} (${name}): went on after ${next - killedAt} ms`);
-        if (late) workers.push(await late);
-        await cluster.restart(name);
-        await cluster.waitForMetaLeader();
-        await load.allCaughtUp();
-      }
-      await load.answer(ids.slice(3 * quarter));
+    const load = await ClusterWorkload.open(nc, subjects);
+    const ids = Array.from({ length: WORKFLOWS }, (_, i) => `fo-${i}`);
+    await load.pause(client, ids);
 
-      await load.expectCompletedOnce(WORKFLOWS);
-      // The workers are all still up and connected.
-      expect(workers).toHaveLength(3);
-      for (const w of workers) expect(w.nc.isClosed()).toBe(false);
-      console.log(`failover with ${WORKFLOWS} workflows:\n  ${report.join('\n  ')}`);
-      await client.close();
-      await Promise.all(workers.map((w) => w.stop()));
-    },
-    120_000,
-  );
+    // The reviewer answers in four waves; each of the first three is still flowing when its
+    // node is killed.
+    const quarter = WORKFLOWS / 4;
+    const victims: { role: string; find: () => Promise<string> }[] = [
+      {
+        role: 'snapshots leader',
+        find: () => cluster.streamLeader(nc, `KV_${subjects.buckets.snapshots}`),
+      },
+      {
+        role: 'responses leader',
+        find: () => cluster.streamLeader(nc, subjects.streams.responses),
+      },
+      { role: 'meta leader', find: () => cluster.waitForMetaLeader() },
+    ];
+    const report: string[] = [];
+    for (const [k, victim] of victims.entries()) {
+      const answering = load.answer(ids.slice(k * quarter, (k + 1) * quarter));
+      const before = load.completedAt.length;
+      await eventually(() => load.completedAt.length > before, {
+        timeout: 20_000,
+        message: `no workflow completed before killing the ${victim.role}`,
+      });
+      const name = await victim.find();
+      const killedAt = Date.now();
+      await cluster.kill(name);
+      // A worker started while the meta leader is being elected waits for it, not exits.
+      const late =
+        victim.role === 'meta leader' ? startWorker(config, { concurrency: 32 }) : undefined;
+      await answering;
+      const next = await load.nextCompletionAfter(killedAt, `killing the ${victim.role}`);
+      report.push(`${victim.role} (${name}): went on after ${next - killedAt} ms`);
+      if (late) workers.push(await late);
+      await cluster.restart(name);
+      await cluster.waitForMetaLeader();
+      await load.allCaughtUp();
+    }
+    await load.answer(ids.slice(3 * quarter));
+
+    await load.expectCompletedOnce(WORKFLOWS);
+    // The workers are all still up and connected.
+    expect(workers).toHaveLength(3);
+    for (const w of workers) expect(w.nc.isClosed()).toBe(false);
+    console.log(`failover with ${WORKFLOWS} workflows:\n  ${report.join('\n  ')}`);
+    await client.close();
+    await Promise.all(workers.map((w) => w.stop()));
+  }, 120_000);
 });

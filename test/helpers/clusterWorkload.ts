@@ -185,7 +185,27 @@ export class ClusterWorkload {
     expect(Object.values(completed).filter((c) => c !== 1)).toEqual([]);
     expect(Object.keys(replies).length).toBe(n);
     expect(Object.values(replies).filter((c) => c !== 1)).toEqual([]);
-    expect(rejected).toBe(0);
+    expect(rejected, `rejected answers: ${await this.rejections()}`).toBe(0);
     expect(dlq.state.messages).toBe(0);
+  }
+
+  /** The `response_rejected` events stored (the first ten), and how many responses are stored. */
+  private async rejections(): Promise<string> {
+    const { jsm, subjects } = this;
+    const found: string[] = [];
+    let seq = 1;
+    while (found.length < 10) {
+      const m = await jsm.streams
+        .getMessage(subjects.streams.events, {
+          seq,
+          next_by_subj: subjects.eventsOfType('response_rejected'),
+        } as unknown as { seq: number })
+        .catch(() => null);
+      if (!m) break;
+      found.push(new TextDecoder().decode(m.data));
+      seq = m.seq + 1;
+    }
+    const stored = (await jsm.streams.info(subjects.streams.responses)).state.messages;
+    return `responses stored ${stored}; ${found.join('; ')}`;
   }
 }

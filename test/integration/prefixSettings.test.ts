@@ -130,13 +130,19 @@ describe('settings of existing streams, buckets and consumers', () => {
 
     const day = 24 * 3_600_000;
     const log = recordingLogger();
-    const env = { HITL_ACK_WAIT_MS: '2000', HITL_EVENTS_MAX_AGE_MS: String(day) };
+    const env = {
+      HITL_ACK_WAIT_MS: '2000',
+      HITL_EVENTS_MAX_AGE_MS: String(day),
+      HITL_REPLICAS: '1',
+    };
     const second = await start(testConfig(shared.server, prefix, env), log);
     try {
       expect((await jsm.streams.info(s.streams.events)).config.max_age).toBe(nanos(day));
       const gate = await jsm.consumers.info(s.streams.mailbox, s.consumer('actor-gate'));
       expect(gate.config.ack_wait).toBe(nanos(2_000));
       expect(second.ackWaitMs).toBe(2_000);
+      // Made without HITL_REPLICAS (following its stream), the consumer now names its replicas.
+      expect(gate.config.num_replicas).toBe(1);
       const applied = log.lines.filter((l) => l.msg === 'setting applied').map((l) => l.fields);
       expect(applied).toContainEqual({
         on: `stream '${s.streams.events}'`,
@@ -149,6 +155,12 @@ describe('settings of existing streams, buckets and consumers', () => {
         setting: 'ack_wait',
         from: nanos(45_000),
         to: nanos(2_000),
+      });
+      expect(applied).toContainEqual({
+        on: `consumer '${s.consumer('actor-gate')}'`,
+        setting: 'num_replicas',
+        from: 0,
+        to: 1,
       });
     } finally {
       await second.stop();

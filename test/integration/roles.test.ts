@@ -187,18 +187,21 @@ describe('deploy/nats-server.conf roles', () => {
     },
   );
 
-  it('lets the worker purge a key of its buckets, and no other stream', async () => {
+  it('lets the worker delete a message of its buckets, and of no other stream', async () => {
     await as('worker', async (nc) => {
       const jsm = await jetstreamManager(nc, { checkAPI: false });
+      const js = jetstream(nc, { checkAPI: false });
       // What a completed workflow's removal (HITL_FINISHED_RETENTION_MS) and an answered
-      // interrupt's marker purge do.
+      // interrupt do with the purge marker they leave.
       for (const bucket of [subjects.buckets.snapshots, subjects.buckets.interrupts]) {
-        const purged = await jsm.streams.purge(`KV_${bucket}`, {
-          filter: `$KV.${bucket}.gate.roles-none`,
-          seq: 2,
-        });
-        expect(purged.success).toBe(true);
+        const marker = await js.publish(`$KV.${bucket}.roles-marker`, new Uint8Array(0));
+        expect(await jsm.streams.deleteMessage(`KV_${bucket}`, marker.seq, false)).toBe(true);
       }
+      expect(
+        await refusal(() => jsm.streams.deleteMessage(subjects.streams.events, 1, false)),
+      ).toMatch(
+        /Permissions Violation for Publish to "\$JS\.API\.STREAM\.MSG\.DELETE\.HITL_EVENTS"/,
+      );
       expect(await refusal(() => jsm.streams.purge(subjects.streams.events))).toMatch(
         /Permissions Violation for Publish to "\$JS\.API\.STREAM\.PURGE\.HITL_EVENTS"/,
       );

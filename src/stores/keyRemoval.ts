@@ -1,0 +1,60 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { headers } from '@nats-io/nats-core';
+
+const EMPTY = new Uint8Array(0);
+
+/** What {@link removeKeyAt} did. */
+export type KeyRemoval =
+  /** Nothing of the key is left in the bucket's stream. */
+  | 'removed'
+  /** The key is gone, but its purge marker stays (the marker's delete was refused). */
+  | 'marker-left'
+  /** The key's last revision is no longer the one given: nothing was written. */
+  | 'changed';
+
+/**
+ * Removes KV key `key` of `bucket` if its last revision is still `revision`, leaving nothing in
+ * the bucket's stream: a purge marker, which rolls up every older value of the key, then that
+ * marker deleted by the sequence its publish acknowledged. A value put since is another
+ * message, and is kept.
+ *
+ * Not a stream purge filtered on the key: nats-server before 2.9.18 replays one, on a node that
+ * restarts and recovers it from its raft log, as a purge of the whole stream up to that point
+ * (nats-io/nats-server#4196), and every other key would be lost on that node.
+ *
+ * @example
+ * await removeKeyAt(js, jsm, 'hitl_interrupts', 'wf-1', 42); // 'removed'
+ */
+export async function removeKeyAt(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  bucket: string,
+  key: string,
+  revision: number,
+): Promise<KeyRemoval> {
+  const h = headers();
+  h.set('KV-Operation', 'PURGE');
+  h.set('Nats-Rollup', 'sub');
+  h.set('Nats-Expected-Last-Subject-Sequence', String(revision));
+  let seq: number;
+  try {
+    seq = (await js.publish(`$KV.${bucket}.${key}`, EMPTY, { headers: h })).seq;
+  } catch (err) {
+    if (isWrongLastSequence(err)) return 'changed';
+    throw err;
+  }
+  try {
+    await jsm.streams.deleteMessage(`KV_${bucket}`, seq, false);
+    return 'removed';
+  } catch {
+    // Refused (the role may not delete) or cut off: the key is gone either way; a marker
+    // left costs listing time only.
+    return 'marker-left';
+  }
+}
+
+/** JetStream's "wrong last sequence" (10071): the key changed since the revision given. */
+export function isWrongLastSequence(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 10071 || (err instanceof Error && /wrong last sequence/i.test(err.message));
+}
