@@ -15,6 +15,7 @@ import { WorkerMetrics } from './metrics.js';
 import { InterruptStore } from '../stores/interruptStore.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { KvSnapshotStore } from '../stores/snapshotStore.js';
+import { DoneActorShrinker } from '../stores/doneActorShrinker.js';
 import { Subjects } from '../nats/subjects.js';
 import { TimerScheduler } from './timerScheduler.js';
 import { ensureTopology, MAX_DELIVER } from '../nats/topology.js';
@@ -73,6 +74,8 @@ export class Worker {
   private stopping: Promise<void> | undefined;
   /** Publishes each pending interrupt's deadline when it is due. */
   private scheduler: TimerScheduler | undefined;
+  /** Shrinks finished actors of paused workflows (see DoneActorShrinker). */
+  private shrinker: DoneActorShrinker | undefined;
   private endpoints: WorkerEndpoints | undefined;
 
   private constructor(
@@ -159,14 +162,21 @@ export class Worker {
       const js = retryingJetStream(jetstream(nc), outage);
       const interrupts = new InterruptStore(retryingKv(buckets.interrupts, outage), subjects, jsm);
       const mailboxes = new Mailboxes(jsm, subjects);
+      const snapshotKv = retryingKv(buckets.snapshots, outage);
+      // Applied ids and outboxes are kept for four ack waits (the retention of commit.ts).
+      const shrinker = new DoneActorShrinker(snapshotKv, {
+        afterMs: 4 * delivery.ackWaitMs,
+        waiting: async (wf) => (await interrupts.get(wf)) !== undefined,
+        logger: log,
+      });
       const host = new ActorHost({
         js,
         subjects,
-        snapshots: new KvSnapshotStore(
-          retryingKv(buckets.snapshots, outage),
-          subjects,
-          await maxSnapshotBytes(nc, jsm, subjects),
-        ),
+        snapshots: new KvSnapshotStore(snapshotKv, subjects, {
+          maxBytes: await maxSnapshotBytes(nc, jsm, subjects),
+          format: options.config.storageFormat ?? 1,
+          shrinker,
+        }),
         interrupts,
         definitions: options.definitions,
         logger: log,
@@ -202,6 +212,7 @@ export class Worker {
         outage,
         metrics,
       );
+      worker.shrinker = shrinker;
       if (options.intake) {
         if (!host.hosts(options.intake.actor)) {
           throw new Error(`intake actor '${options.intake.actor}' is not among the hosted kinds`);
@@ -250,6 +261,7 @@ export class Worker {
     this.pulls.wake();
     this.stopping ??= (async () => {
       await this.scheduler?.stop();
+      this.shrinker?.stop();
       // Pull loops end within one fetch expiry; whatever they still receive is handed back.
       await this.pulls.ended();
       const drained = Promise.all([...this.pulls.inFlight]);
