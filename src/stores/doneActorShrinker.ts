@@ -2,31 +2,47 @@ import type { KV } from '@nats-io/kv';
 import type { Logger } from '../base/logger.js';
 import type { SnapshotEnvelope } from '../base/schemas.js';
 import { mapLimit } from '../nats/streamReads.js';
+import type { Subjects } from '../nats/subjects.js';
 
-/** Finished actors waiting to shrink, at most; past it, the newest keep their whole value. */
-const MAX_QUEUED = 20_000;
+/** Workflows whose finished actors wait to shrink, at most; past it, new ones stay whole. */
+const MAX_PENDING = 20_000;
 
-interface Queued {
-  key: string;
-  workflowId: string;
+/** A finished actor as committed: what its tombstone keeps, and the revision it replaces. */
+interface Finished {
+  kind: string;
   revision: number;
-  due: number;
-  tombstone: Uint8Array;
-  cancelled?: boolean;
+  version: number;
+  steps: number;
+  value: unknown;
 }
 
-/** What a finished actor keeps once no redelivery can need more (see {@link tombstoneOf}). */
+interface Pending {
+  due: number;
+  actors: Finished[];
+}
+
+/** What a finished actor keeps once no redelivery can need more (see {@link DoneActorShrinker}). */
 export function tombstoneOf(envelope: SnapshotEnvelope): SnapshotEnvelope {
   const snapshot = envelope.snapshot as { value?: unknown } | null;
+  return tombstone(envelope.workflowId, {
+    kind: envelope.kind,
+    revision: 0,
+    version: envelope.version,
+    steps: envelope.steps,
+    value: snapshot?.value ?? null,
+  });
+}
+
+function tombstone(workflowId: string, actor: Finished): SnapshotEnvelope {
   return {
     format: 1,
-    kind: envelope.kind,
-    workflowId: envelope.workflowId,
-    version: envelope.version,
+    kind: actor.kind,
+    workflowId,
+    version: actor.version,
     status: 'done',
-    steps: envelope.steps,
+    steps: actor.steps,
     // What `hitl show` prints of it; a finished actor is never restored (it takes no message).
-    snapshot: { status: 'done', value: snapshot?.value ?? null },
+    snapshot: { status: 'done', value: actor.value },
     applied: [],
     outboxes: [],
   };
@@ -44,83 +60,84 @@ const encoder = new TextEncoder();
  * Shrinks the snapshot of a finished actor (triage and specialist, in a workflow paused at the
  * gate) to a tombstone once a redelivery can no longer need its outbox and applied ids: after
  * `afterMs` (four ack waits), the span for which commits keep them anyway. The tombstone (about
- * 150 bytes instead of 1.2 KB) is plain JSON that every release reads: it still says the actor
- * has finished, so nothing starts it again.
+ * 160 bytes instead of 1.2 KB) is plain format-1 JSON that every release reads: it still says
+ * the actor has finished, so nothing starts it again.
  *
- * No write is added to a step: the worker that committed the actor remembers it (in memory,
- * bounded), and when it is due writes the tombstone with compare-and-set at the revision it
- * committed, only if the workflow still waits for a human (completed workflows are removed by
- * their retention instead) and nothing changed the actor since. A worker that stops forgets
- * what it had not shrunk yet: those values stay whole, which costs bytes only.
+ * No write is added to a step: the worker that committed the actor remembers it (in memory, at
+ * most {@link MAX_PENDING} workflows) and, when it is due, writes the tombstone with
+ * compare-and-set at the revision it committed (so an actor changed or removed since is left
+ * alone). A workflow that completes first is forgotten, for its retention to remove: this worker
+ * saw it complete, or its interrupt resolved (every worker watches the interrupts bucket for
+ * deadlines, see TimerScheduler). A worker that stops forgets what it had not shrunk yet: those
+ * values stay whole, which costs bytes only.
  */
 export class DoneActorShrinker {
-  private readonly queue: Queued[] = [];
-  private readonly byWorkflow = new Map<string, Queued[]>();
+  /** By workflow id, in due order (a Map keeps insertion order, and the delay is constant). */
+  private readonly pending = new Map<string, Pending>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private stopped = false;
-  /** Tombstones written so far (for tests and metrics). */
+  /** Tombstones written so far. */
   shrunk = 0;
 
   constructor(
     private readonly kv: KV,
-    private readonly options: {
-      afterMs: number;
-      /** Whether the workflow still waits for a human: then its tombstones are worth a write. */
-      waiting: (workflowId: string) => Promise<boolean>;
-      logger?: Logger;
-      maxQueued?: number;
-    },
+    private readonly subjects: Subjects,
+    private readonly options: { afterMs: number; logger?: Logger; maxPending?: number },
   ) {}
 
   /** Told of every snapshot the store wrote, with its new revision. */
-  written(key: string, envelope: SnapshotEnvelope, revision: number): void {
+  written(envelope: SnapshotEnvelope, revision: number): void {
     if (this.stopped) return;
+    const wf = envelope.workflowId;
     if (completes(envelope)) {
-      this.forget(envelope.workflowId);
+      this.pending.delete(wf);
       return;
     }
     if (envelope.status !== 'done' || envelope.snapshot == null) return;
-    if (this.queue.length >= (this.options.maxQueued ?? MAX_QUEUED)) return;
-    const entry: Queued = {
-      key,
-      workflowId: envelope.workflowId,
+    const held = this.pending.get(wf);
+    if (!held && this.pending.size >= (this.options.maxPending ?? MAX_PENDING)) return;
+    const actor: Finished = {
+      kind: envelope.kind,
       revision,
-      due: Date.now() + this.options.afterMs,
-      tombstone: encoder.encode(JSON.stringify(tombstoneOf(envelope))),
+      version: envelope.version,
+      steps: envelope.steps,
+      value: (envelope.snapshot as { value?: unknown }).value ?? null,
     };
-    this.queue.push(entry);
-    const same = this.byWorkflow.get(entry.workflowId);
-    if (same) same.push(entry);
-    else this.byWorkflow.set(entry.workflowId, [entry]);
+    const actors = [...(held?.actors.filter((a) => a.kind !== actor.kind) ?? []), actor];
+    // Due four ack waits after the last of them; moved to the end, to keep the due order.
+    this.pending.delete(wf);
+    this.pending.set(wf, { due: Date.now() + this.options.afterMs, actors });
     this.arm();
   }
 
-  /** Stops shrinking; what is queued stays whole. */
+  /** The workflow's interrupt was resolved: it is likely to complete, so its actors stay. */
+  resolved(workflowId: string): void {
+    this.pending.delete(workflowId);
+  }
+
+  /** Workflows waiting to shrink. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** Stops shrinking; what is pending stays whole. */
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
-    this.queue.length = 0;
-    this.byWorkflow.clear();
-  }
-
-  private forget(workflowId: string): void {
-    const entries = this.byWorkflow.get(workflowId);
-    if (!entries) return;
-    for (const e of entries) e.cancelled = true;
-    this.byWorkflow.delete(workflowId);
+    this.pending.clear();
   }
 
   private arm(): void {
-    if (this.timer !== undefined || this.running) return;
-    const head = this.queue[0];
-    if (!head) return;
+    if (this.timer !== undefined || this.running || this.stopped) return;
+    const head = this.pending.values().next();
+    if (head.done) return;
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
         void this.run();
       },
-      Math.max(0, head.due - Date.now()),
+      Math.max(0, head.value.due - Date.now()),
     );
     this.timer.unref();
   }
@@ -129,41 +146,35 @@ export class DoneActorShrinker {
     this.running = true;
     try {
       const now = Date.now();
-      const due: Queued[] = [];
-      while (this.queue[0] && this.queue[0].due <= now) {
-        const e = this.queue.shift() as Queued;
-        if (!e.cancelled) due.push(e);
+      const due: [string, Finished[]][] = [];
+      for (const [wf, p] of this.pending) {
+        if (p.due > now) break;
+        due.push([wf, p.actors]);
       }
-      const workflows = new Map<string, Queued[]>();
-      for (const e of due) {
-        this.byWorkflow.delete(e.workflowId);
-        const list = workflows.get(e.workflowId);
-        if (list) list.push(e);
-        else workflows.set(e.workflowId, [e]);
-      }
-      await mapLimit([...workflows.entries()], 16, ([wf, entries]) => this.shrink(wf, entries));
+      for (const [wf] of due) this.pending.delete(wf);
+      await mapLimit(due, 16, ([wf, actors]) => this.shrink(wf, actors));
     } finally {
       this.running = false;
-      if (!this.stopped) this.arm();
+      this.arm();
     }
   }
 
-  private async shrink(workflowId: string, entries: Queued[]): Promise<void> {
-    try {
-      if (this.stopped || !(await this.options.waiting(workflowId))) return;
-      for (const e of entries) {
-        try {
-          await this.kv.update(e.key, e.tombstone, e.revision);
-          this.shrunk += 1;
-        } catch {
-          // Changed or removed since (a retry, the workflow's retention): left as it is.
-        }
+  private async shrink(workflowId: string, actors: Finished[]): Promise<void> {
+    for (const actor of actors) {
+      if (this.stopped) return;
+      const key = this.subjects.snapshotKey(actor.kind, workflowId);
+      try {
+        const value = encoder.encode(JSON.stringify(tombstone(workflowId, actor)));
+        await this.kv.update(key, value, actor.revision);
+        this.shrunk += 1;
+      } catch (err) {
+        // Changed or removed since (a retry, the workflow's retention): left as it is.
+        this.options.logger?.debug('finished actor not shrunk', {
+          workflowId,
+          actor: actor.kind,
+          reason: err instanceof Error ? err.message : String(err),
+        });
       }
-    } catch (err) {
-      this.options.logger?.debug('finished actors not shrunk', {
-        workflowId,
-        reason: err instanceof Error ? err.message : String(err),
-      });
     }
   }
 }

@@ -96,7 +96,7 @@ export class KvSnapshotStore implements SnapshotStore {
         revision === undefined
           ? await this.kv.create(key, data)
           : await this.kv.update(key, data, revision);
-      this.shrinker?.written(key, envelope, written);
+      this.shrinker?.written(envelope, written);
       return written;
     } catch (err) {
       if (isWrongLastSequence(err)) {

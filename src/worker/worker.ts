@@ -164,9 +164,8 @@ export class Worker {
       const mailboxes = new Mailboxes(jsm, subjects);
       const snapshotKv = retryingKv(buckets.snapshots, outage);
       // Applied ids and outboxes are kept for four ack waits (the retention of commit.ts).
-      const shrinker = new DoneActorShrinker(snapshotKv, {
+      const shrinker = new DoneActorShrinker(snapshotKv, subjects, {
         afterMs: 4 * delivery.ackWaitMs,
-        waiting: async (wf) => (await interrupts.get(wf)) !== undefined,
         logger: log,
       });
       const host = new ActorHost({
@@ -228,7 +227,9 @@ export class Worker {
       await worker.pulls.consume(subjects.streams.timers, 'timers', (m, final) =>
         worker.inbound.timer(m, final),
       );
-      worker.scheduler = new TimerScheduler(buckets.interrupts, js, subjects, log);
+      worker.scheduler = new TimerScheduler(buckets.interrupts, js, subjects, log, (wf) =>
+        shrinker.resolved(wf),
+      );
       await worker.scheduler.start();
       for (const kind of kinds) {
         await worker.pulls.consume(subjects.streams.mailbox, `actor-${kind}`, (m, final) =>

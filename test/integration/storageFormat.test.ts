@@ -2,7 +2,7 @@ import { Kvm } from '@nats-io/kv';
 import { describe, expect, it } from 'vitest';
 import { SnapshotEnvelopeSchema, type SnapshotEnvelope, type Subjects } from '../../src/index.js';
 import { DEFLATE_DICT_1, decodeValue } from '../../src/stores/snapshotCodec.js';
-import { exitOf, waitForOutput } from '../helpers/cli.js';
+import { exitOf, runCli, waitForOutput } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
 import { landedVersion, LAST_LANDED_COMMIT } from '../helpers/landedVersion.js';
 import {
@@ -60,6 +60,25 @@ describe('HITL_STORAGE_FORMAT=2', () => {
       status: 'active',
       interrupt: { interruptId: paused.status === 'paused' ? paused.interrupt.interruptId : '' },
       snapshot: { value: 'awaitingApproval' },
+    });
+    // `nats kv get` shows bytes; `hitl show --snapshots` the decoded envelopes.
+    const shown = await runCli(['show', 'fmt-1', '--snapshots'], {
+      NATS_URL: shared.server.url,
+      HITL_PREFIX: t.subjects.prefix,
+    });
+    expect(shown.code, shown.stderr).toBe(0);
+    const lines = shown.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { key: string; envelope: SnapshotEnvelope });
+    expect(lines.map((l) => l.key).sort()).toEqual([
+      'gate.fmt-1',
+      'specialist.fmt-1',
+      'triage.fmt-1',
+    ]);
+    expect(lines.find((l) => l.key === 'gate.fmt-1')?.envelope.snapshot).toMatchObject({
+      value: 'awaitingApproval',
+      context: { category: 'refund' },
     });
     const done = await t.client.resume('fmt-1', { resume: 'yes', reviewer: 'ana' });
     expect(done).toMatchObject({ status: 'completed', outcome: 'sent' });
@@ -120,6 +139,25 @@ describe('finished actors of a paused workflow', () => {
       ['specialist', 'done'],
       ['triage', 'done'],
     ]);
+  });
+});
+
+describe('finished actors of a workflow answered on another worker', () => {
+  it('stay whole: the interrupt resolved tells the worker that committed them', async () => {
+    await using t = workflowScope(shared.server, 'tomb2', { HITL_ACK_WAIT_MS: '250' });
+    await t.worker({ kinds: ['triage', 'specialist'] });
+    await t.worker({ kinds: ['gate'], intake: null });
+    const answered = await t.client.start({ id: 'tomb2-0', request: 'I want a refund' });
+    expect(answered).toMatchObject({ status: 'paused' });
+    const done = await t.client.resume('tomb2-0', { resume: 'yes', reviewer: 'ana' });
+    expect(done).toMatchObject({ status: 'completed', outcome: 'sent' });
+    const paused = await t.client.start({ id: 'tomb2-1', request: 'I want a refund' });
+    expect(paused).toMatchObject({ status: 'paused' });
+    await eventually(() => expectTombstone(t.subjects, 'specialist', 'tomb2-1'), {
+      timeout: 10_000,
+    });
+    // tomb2-0 was due first and passed over: its gate completed it on the other worker.
+    expect((await storedEnvelope(t.subjects, 'specialist', 'tomb2-0')).outboxes).toHaveLength(1);
   });
 });
 
