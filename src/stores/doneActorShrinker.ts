@@ -14,6 +14,8 @@ interface Finished {
   version: number;
   steps: number;
   value: unknown;
+  /** The workflow asked a human after this actor's commit, so its effects surely went out. */
+  followed?: true;
 }
 
 interface Pending {
@@ -66,10 +68,11 @@ const encoder = new TextEncoder();
  * No write is added to a step: the worker that committed the actor remembers it (in memory, at
  * most {@link MAX_PENDING} workflows) and, when it is due, writes the tombstone with
  * compare-and-set at the revision it committed (so an actor changed or removed since is left
- * alone). A workflow that completes first is forgotten, for its retention to remove: this worker
- * saw it complete, or its interrupt resolved (every worker watches the interrupts bucket for
- * deadlines, see TimerScheduler). A worker that stops forgets what it had not shrunk yet: those
- * values stay whole, which costs bytes only.
+ * alone). Only actors finished before their workflow paused for a human shrink (see
+ * {@link asked}); a workflow that completes first is forgotten, for its retention to remove:
+ * this worker saw it complete, or its interrupt resolved. Both come from the interrupts bucket,
+ * which every worker watches for deadlines (TimerScheduler). A worker that stops forgets what it
+ * had not shrunk yet: those values stay whole, which costs bytes only.
  */
 export class DoneActorShrinker {
   /** By workflow id, in due order (a Map keeps insertion order, and the delay is constant). */
@@ -109,6 +112,17 @@ export class DoneActorShrinker {
     this.pending.delete(wf);
     this.pending.set(wf, { due: Date.now() + this.options.afterMs, actors });
     this.arm();
+  }
+
+  /**
+   * The workflow asked a human (its interrupt record was put): every actor that finished before
+   * has had its effects stored, since the steps that led to the question ran after they were
+   * published. Only such actors shrink: one whose publish failed and whose message is yet to
+   * come back (a NATS outage longer than four ack waits, say) keeps its outbox.
+   */
+  asked(workflowId: string): void {
+    const held = this.pending.get(workflowId);
+    if (held) for (const a of held.actors) a.followed = true;
   }
 
   /** The workflow's interrupt was resolved: it is likely to complete, so its actors stay. */
@@ -162,6 +176,7 @@ export class DoneActorShrinker {
   private async shrink(workflowId: string, actors: Finished[]): Promise<void> {
     for (const actor of actors) {
       if (this.stopped) return;
+      if (!actor.followed) continue;
       const key = this.subjects.snapshotKey(actor.kind, workflowId);
       try {
         const value = encoder.encode(JSON.stringify(tombstone(workflowId, actor)));

@@ -42,8 +42,8 @@ export class TimerScheduler {
     private readonly js: JetStreamClient,
     private readonly subjects: Subjects,
     private readonly log: Logger,
-    /** Told of each interrupt the watch sees resolved (its key deleted). */
-    private readonly onResolved?: (workflowId: string) => void,
+    /** Told of each interrupt the watch sees put (`asked`) or resolved (its key deleted). */
+    private readonly onChange?: (workflowId: string, change: 'asked' | 'resolved') => void,
   ) {}
 
   /** Starts watching the pending interrupts (their last values first, then every change). */
@@ -77,9 +77,10 @@ export class TimerScheduler {
     if (previous) clearTimeout(previous.handle);
     this.armed.delete(wf);
     if (entry.operation !== 'PUT') {
-      this.onResolved?.(wf);
+      this.onChange?.(wf, 'resolved');
       return;
     }
+    this.onChange?.(wf, 'asked');
     let value: unknown;
     try {
       value = entry.json();

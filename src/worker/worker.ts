@@ -227,8 +227,8 @@ export class Worker {
       await worker.pulls.consume(subjects.streams.timers, 'timers', (m, final) =>
         worker.inbound.timer(m, final),
       );
-      worker.scheduler = new TimerScheduler(buckets.interrupts, js, subjects, log, (wf) =>
-        shrinker.resolved(wf),
+      worker.scheduler = new TimerScheduler(buckets.interrupts, js, subjects, log, (wf, change) =>
+        change === 'asked' ? shrinker.asked(wf) : shrinker.resolved(wf),
       );
       await worker.scheduler.start();
       for (const kind of kinds) {
