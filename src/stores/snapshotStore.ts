@@ -59,11 +59,13 @@ export class KvSnapshotStore implements SnapshotStore {
   private readonly format: StorageFormat;
   private readonly shrinker: DoneActorShrinker | undefined;
 
+  /** @param options how it writes; a number is `maxBytes` alone (the earlier signature). */
   constructor(
     private readonly kv: KV,
     private readonly subjects: Subjects,
-    options: SnapshotWriteOptions = {},
+    options: SnapshotWriteOptions | number = {},
   ) {
+    if (typeof options === 'number') options = { maxBytes: options };
     // Only uncompressed values can be parked (see encodeEnvelope): `hitl parked` skips the rest.
     this.reader = new BucketReader(kv, (entry) =>
       isCompressed(entry.value) ? undefined : decodeValue(entry.value, entry.key),
