@@ -20,6 +20,12 @@ export interface BenchConfig {
   pausedSmall: number;
   /** Seconds after which the cost-of-waiting run starts no more workflows (it reports the N reached). */
   pausedBudgetS: number;
+  /**
+   * The cost-of-waiting run's workers: `HITL_STORAGE_FORMAT`, and `HITL_ACK_WAIT_MS`, short
+   * enough that finished actors shrink (four ack waits after their step) within the run.
+   */
+  waitingStorageFormat: '1' | '2';
+  waitingAckWaitMs: number;
   /** Threads paused at the interrupt to measure LangGraph's storage per paused workflow. */
   lgPaused: number;
   /** Seconds of each raw JetStream ceiling measurement, and the publishes kept in flight. */
@@ -54,6 +60,14 @@ function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number`);
   return n;
+}
+
+function storageFormat(raw: string | undefined): '1' | '2' {
+  const format = raw?.trim() || '2';
+  if (format !== '1' && format !== '2') {
+    throw new Error(`BENCH_STORAGE_FORMAT must be 1 or 2, got '${format}'`);
+  }
+  return format;
 }
 
 export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
@@ -91,6 +105,8 @@ export function loadBenchConfig(env: NodeJS.ProcessEnv = process.env): BenchConf
     paused: Math.round(num(env, 'BENCH_PAUSED', quick ? 3_000 : 100_000)),
     pausedSmall: Math.round(num(env, 'BENCH_PAUSED_SMALL', 1_000)),
     pausedBudgetS: num(env, 'BENCH_PAUSED_BUDGET_S', quick ? 5 : 200),
+    waitingStorageFormat: storageFormat(env.BENCH_STORAGE_FORMAT),
+    waitingAckWaitMs: Math.round(num(env, 'BENCH_WAITING_ACK_WAIT_MS', quick ? 2_000 : 10_000)),
     lgPaused: Math.round(num(env, 'BENCH_LG_PAUSED', quick ? 100 : 2_000)),
     ceilingS: num(env, 'BENCH_CEILING_S', quick ? 1 : 5),
     ceilingInFlight: Math.round(num(env, 'BENCH_CEILING_INFLIGHT', 256)),

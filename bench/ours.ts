@@ -215,11 +215,20 @@ export interface WaitingResult {
   rssCurveMb: Record<number, number>;
   /** A worker started afresh while N wait: its RSS once idle. */
   freshWorkerRssMb: number;
-  /** Every stream and bucket of the prefix, the event log included. */
+  /** The workers' HITL_STORAGE_FORMAT and HITL_ACK_WAIT_MS. */
+  storageFormat: string;
+  ackWaitMs: number;
+  /**
+   * Every stream and bucket of the prefix, the event log included, once the finished actors
+   * have shrunk (four ack waits after the last pause): what a workflow costs while it waits.
+   */
   storageBytesPerPaused: number;
   storageBytesPerPausedByStream: Record<string, number>;
   /** The KV buckets alone (snapshots and interrupts): the state a paused workflow needs. */
   stateBytesPerPaused: number;
+  /** The same right after the last pause, before finished actors shrink. */
+  storageBytesPerPausedAtPause: number;
+  storageBytesPerPausedByStreamAtPause: Record<string, number>;
   /** `HitlClient.pending()` (what `hitl pending` runs): seconds, and records found. */
   listSeconds: number;
   listed: number;
@@ -240,10 +249,15 @@ export async function runWaiting(url: string, cfg: BenchConfig): Promise<Waiting
   const prefix = 'bw';
   const workerCount = 2;
   progress(`cost of waiting: starting ${workerCount} workers (prefix ${prefix})`);
+  const workerEnv = {
+    HITL_STORAGE_FORMAT: cfg.waitingStorageFormat,
+    HITL_ACK_WAIT_MS: String(cfg.waitingAckWaitMs),
+  };
   const workers = await startWorkers(workerCount, {
     natsUrl: url,
     prefix,
     concurrency: cfg.workerConcurrency,
+    env: workerEnv,
   });
   const driver = await Driver.connect(url, prefix);
   const jsm = await jetstreamManager(driver.nc);
@@ -288,15 +302,17 @@ export async function runWaiting(url: string, cfg: BenchConfig): Promise<Waiting
       `cost of waiting: ${paused.workflowIds.length} paused in ${round(paused.seconds, 1)} s ` +
         `(${round(pausedPerSecond)}/s), worker RSS ${rssAtN} MB`,
     );
-    const after = bytesOf(await storeCounters(jsm, prefix));
-    const bytes = {
+    const pausedAt = performance.now();
+    const since = (after: ReturnType<typeof bytesOf>) => ({
       total: after.total - before.total,
       byStream: Object.fromEntries(
         Object.entries(after.byStream).map(([k, v]) => [k, v - (before.byStream[k] ?? 0)]),
       ),
-    };
-    const perPaused = bytes.total / n;
-    progress(`cost of waiting: ${round(perPaused)} bytes of JetStream storage per paused workflow`);
+    });
+    const atPause = since(bytesOf(await storeCounters(jsm, prefix)));
+    progress(
+      `cost of waiting: ${round(atPause.total / n)} bytes of JetStream storage per paused workflow right after the last pause`,
+    );
 
     const client = await HitlClient.connect({
       connection: driver.nc,
@@ -325,6 +341,18 @@ export async function runWaiting(url: string, cfg: BenchConfig): Promise<Waiting
       `cost of waiting: a get per key (as a reviewer) listed ${listedByGets} in ${round(listByGetsSeconds, 2)} s`,
     );
 
+    // Finished actors shrink four ack waits after their step (and a second for the writes).
+    const shrinkMs = 4 * cfg.waitingAckWaitMs + 1_000 - (performance.now() - pausedAt);
+    if (shrinkMs > 0) {
+      progress(
+        `cost of waiting: ${round(shrinkMs / 1000, 1)} s more for finished actors to shrink`,
+      );
+      await sleep(shrinkMs);
+    }
+    const bytes = since(bytesOf(await storeCounters(jsm, prefix)));
+    const perPaused = bytes.total / n;
+    progress(`cost of waiting: ${round(perPaused)} bytes of JetStream storage per paused workflow`);
+
     progress(
       `cost of waiting: answering ${cfg.steadyRate}/s for ${cfg.steadyS} s with ${n} paused`,
     );
@@ -343,7 +371,14 @@ export async function runWaiting(url: string, cfg: BenchConfig): Promise<Waiting
       `cost of waiting: resume p50 ${steadyAtN.p50Ms} ms, p99 ${steadyAtN.p99Ms} ms with ${n} paused`,
     );
 
-    extra.push(await startWorker({ natsUrl: url, prefix, concurrency: cfg.workerConcurrency }));
+    extra.push(
+      await startWorker({
+        natsUrl: url,
+        prefix,
+        concurrency: cfg.workerConcurrency,
+        env: workerEnv,
+      }),
+    );
     await sleep(2_000);
     const freshWorkerRssMb = round((await (extra[0] as WorkerProcess).rss()) / MB, 1);
     progress(`cost of waiting: a fresh worker with ${n} paused: RSS ${freshWorkerRssMb} MB`);
@@ -360,7 +395,13 @@ export async function runWaiting(url: string, cfg: BenchConfig): Promise<Waiting
       rssGrowthMb: round(rssAtN - rssAtSmall, 1),
       rssCurveMb,
       freshWorkerRssMb,
+      storageFormat: cfg.waitingStorageFormat,
+      ackWaitMs: cfg.waitingAckWaitMs,
       storageBytesPerPaused: round(perPaused),
+      storageBytesPerPausedAtPause: round(atPause.total / n),
+      storageBytesPerPausedByStreamAtPause: Object.fromEntries(
+        Object.entries(atPause.byStream).map(([k, v]) => [k, round(v / n)]),
+      ),
       stateBytesPerPaused: round(
         Object.entries(bytes.byStream)
           .filter(([k]) => k.startsWith('KV_'))

@@ -214,7 +214,7 @@ export function renderReport(r: BenchResults): string {
             `${fmt(w.freshWorkerRssMb, 1)} MB`,
           ],
           [
-            'JetStream storage per paused workflow (all streams and buckets)',
+            `JetStream storage per paused workflow (all streams and buckets; HITL_STORAGE_FORMAT=${w.storageFormat}, finished actors shrunk after 4 ack waits of ${fmt(w.ackWaitMs)} ms)`,
             `${fmt(w.storageBytesPerPaused)} bytes`,
           ],
           ['  of which state (KV snapshots + interrupts)', `${fmt(w.stateBytesPerPaused)} bytes`],
@@ -224,6 +224,15 @@ export function renderReport(r: BenchResults): string {
               .filter(([, v]) => v > 0)
               .map(([k, v]) => `${k} ${fmt(v)}`)
               .join(', '),
+          ],
+          [
+            '  right after the last pause, before finished actors shrink',
+            `${fmt(w.storageBytesPerPausedAtPause)} bytes (${Object.entries(
+              w.storageBytesPerPausedByStreamAtPause,
+            )
+              .filter(([, v]) => v > 0)
+              .map(([k, v]) => `${k} ${fmt(v)}`)
+              .join(', ')})`,
           ],
           [
             `list them: HitlClient.pending() (\`hitl pending\`, one KV watch)`,

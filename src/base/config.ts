@@ -49,6 +49,12 @@ export interface HitlConfig {
    * even to an actor this worker runs (by default it is applied in-process).
    */
   localDelivery?: boolean;
+  /**
+   * `HITL_STORAGE_FORMAT=2`: workers compress the large snapshots of actors that wait (1, the
+   * default, writes plain JSON, which workers of earlier releases read). Set it once no worker
+   * of a release before it runs: see docs/upgrading.md.
+   */
+  storageFormat?: 1 | 2;
   /** Deadline of each human answer, when set. */
   gateTimeoutMs?: number;
   /**
@@ -293,6 +299,15 @@ export function loadConfig(
     !flag('HITL_LOCAL_DELIVERY', env.HITL_LOCAL_DELIVERY)
   )
     config.localDelivery = false;
+  if (env.HITL_STORAGE_FORMAT !== undefined && env.HITL_STORAGE_FORMAT.trim() !== '') {
+    const format = env.HITL_STORAGE_FORMAT.trim();
+    if (format !== '1' && format !== '2') {
+      throw new Error(
+        `HITL_STORAGE_FORMAT must be 1 (plain JSON) or 2 (compressed snapshots), got '${format}'`,
+      );
+    }
+    if (format === '2') config.storageFormat = 2;
+  }
   const maxPayload = positiveInt('HITL_MAX_PAYLOAD_BYTES', env.HITL_MAX_PAYLOAD_BYTES, 'bytes');
   if (maxPayload !== undefined) config.maxPayloadBytes = maxPayload;
   if (env.HITL_REPLICAS !== undefined) config.replicas = replicas(env.HITL_REPLICAS);

@@ -122,7 +122,7 @@ examples:
   hitl respond order-42 yes --reviewer ana --update '{"draft":"Refunded today."}'
   hitl respond order-7 technical --reviewer bo --interrupt triage-1
 `,
-  show: `usage: hitl show <wf> [--json]
+  show: `usage: hitl show <wf> [--json | --snapshots]
 
 Prints a workflow's event timeline (from the events stream), each actor's current state and
 its pending interrupt. A completed workflow whose snapshots were removed
@@ -132,10 +132,14 @@ workflow (or nothing of it is kept).
 options:
   --json               print { workflowId, events, actors, pending } as JSON (and
                        removed: true once a completed workflow's snapshots are gone)
+  --snapshots          print each actor's stored snapshot, decoded, one JSON line per actor
+                       ({ key, revision, envelope }): with HITL_STORAGE_FORMAT=2 some are
+                       compressed, which 'nats kv get' shows as bytes
 
 examples:
   hitl show order-42
   hitl show order-42 --json | jq '.events[].type'
+  hitl show order-42 --snapshots | jq '.envelope.snapshot.context'
 `,
   tap: `usage: hitl tap [<wf>] [--json]
 

@@ -190,7 +190,10 @@ export async function respond(argv: string[], config: HitlConfig): Promise<numbe
 
 /** `hitl show`: see its `--help` (help.ts). */
 export async function show(argv: string[], config: HitlConfig): Promise<number> {
-  const { values, positionals } = parse(argv, { json: { type: 'boolean' } });
+  const { values, positionals } = parse(argv, {
+    json: { type: 'boolean' },
+    snapshots: { type: 'boolean' },
+  });
   const [wf] = positionals;
   if (!wf) throw new UsageError('show needs a workflow id: hitl show <wf>');
   assertWorkflowId(wf);
@@ -218,6 +221,14 @@ export async function show(argv: string[], config: HitlConfig): Promise<number> 
       version: s.envelope.version,
       steps: s.envelope.steps,
     }));
+    if (values.snapshots) {
+      // Stored values may be compressed (HITL_STORAGE_FORMAT=2): `nats kv get` shows bytes.
+      for (const s of snapshots) {
+        const key = client.subjects.snapshotKey(s.envelope.kind, wf);
+        out(JSON.stringify({ key, revision: s.revision, envelope: s.envelope }));
+      }
+      return 0;
+    }
     if (values.json) {
       out(
         JSON.stringify({

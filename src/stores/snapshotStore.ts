@@ -3,6 +3,8 @@ import { RevisionConflictError, SnapshotTooLargeError } from '../base/errors.js'
 import { SnapshotEnvelopeSchema, type SnapshotEnvelope } from '../base/schemas.js';
 import { BucketReader } from '../nats/streamReads.js';
 import type { Subjects } from '../nats/subjects.js';
+import { decodeValue, encodeEnvelope, isCompressed, type StorageFormat } from './snapshotCodec.js';
+import type { DoneActorShrinker } from './doneActorShrinker.js';
 
 /** The failed step a parked workflow waits at: what `hitl retry` re-runs. */
 export interface ParkedStep {
@@ -35,7 +37,15 @@ export interface SnapshotStore {
   listWorkflow(workflowId: string): Promise<StoredSnapshot[]>;
 }
 
-const encoder = new TextEncoder();
+/** How a {@link KvSnapshotStore} writes: the format, and who shrinks finished actors. */
+export interface SnapshotWriteOptions {
+  /** The largest snapshot written: a larger one fails its step ({@link SnapshotTooLargeError}). */
+  maxBytes?: number;
+  /** `HITL_STORAGE_FORMAT`: 1 (plain JSON, the default) or 2 (compresses waiting actors). */
+  format?: StorageFormat;
+  /** Shrinks the snapshots of finished actors once no redelivery can need them. */
+  shrinker?: DoneActorShrinker;
+}
 
 function isWrongLastSequence(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
@@ -45,37 +55,51 @@ function isWrongLastSequence(err: unknown): boolean {
 /** {@link SnapshotStore} on JetStream KV (`hitl_snapshots`, key `<kind>.<wf>`). */
 export class KvSnapshotStore implements SnapshotStore {
   private readonly reader: BucketReader;
+  private readonly maxBytes: number;
+  private readonly format: StorageFormat;
+  private readonly shrinker: DoneActorShrinker | undefined;
 
-  /**
-   * @param maxBytes the largest snapshot written: a larger one fails its step with
-   * {@link SnapshotTooLargeError} instead of being sent to the server.
-   */
+  /** @param options how it writes; a number is `maxBytes` alone (the earlier signature). */
   constructor(
     private readonly kv: KV,
     private readonly subjects: Subjects,
-    private readonly maxBytes = Number.POSITIVE_INFINITY,
+    options: SnapshotWriteOptions | number = {},
   ) {
-    this.reader = new BucketReader(kv);
+    if (typeof options === 'number') options = { maxBytes: options };
+    // Only uncompressed values can be parked (see encodeEnvelope): `hitl parked` skips the rest.
+    this.reader = new BucketReader(kv, (entry) =>
+      isCompressed(entry.value) ? undefined : decodeValue(entry.value, entry.key),
+    );
+    this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+    this.format = options.format ?? 1;
+    this.shrinker = options.shrinker;
   }
 
   async get(kind: string, workflowId: string): Promise<StoredSnapshot | undefined> {
-    const entry = await this.kv.get(this.subjects.snapshotKey(kind, workflowId));
+    const key = this.subjects.snapshotKey(kind, workflowId);
+    const entry = await this.kv.get(key);
     if (!entry || entry.operation !== 'PUT') return undefined;
-    return { envelope: SnapshotEnvelopeSchema.parse(entry.json()), revision: entry.revision };
+    return {
+      envelope: SnapshotEnvelopeSchema.parse(decodeValue(entry.value, key)),
+      revision: entry.revision,
+    };
   }
 
   async put(envelope: SnapshotEnvelope, revision: number | undefined): Promise<number> {
     const key = this.subjects.snapshotKey(envelope.kind, envelope.workflowId);
-    const data = encoder.encode(JSON.stringify(envelope));
+    const data = encodeEnvelope(envelope, this.format);
     if (data.length > this.maxBytes) {
       throw new SnapshotTooLargeError(key, data.length, this.maxBytes, {
         workflowId: envelope.workflowId,
       });
     }
     try {
-      return revision === undefined
-        ? await this.kv.create(key, data)
-        : await this.kv.update(key, data, revision);
+      const written =
+        revision === undefined
+          ? await this.kv.create(key, data)
+          : await this.kv.update(key, data, revision);
+      this.shrinker?.written(envelope, written);
+      return written;
     } catch (err) {
       if (isWrongLastSequence(err)) {
         throw new RevisionConflictError(`snapshot '${key}' changed since revision ${revision}`, {

@@ -42,6 +42,8 @@ export class TimerScheduler {
     private readonly js: JetStreamClient,
     private readonly subjects: Subjects,
     private readonly log: Logger,
+    /** Told of each interrupt the watch sees put (`asked`) or resolved (its key deleted). */
+    private readonly onChange?: (workflowId: string, change: 'asked' | 'resolved') => void,
   ) {}
 
   /** Starts watching the pending interrupts (their last values first, then every change). */
@@ -74,7 +76,11 @@ export class TimerScheduler {
     const previous = this.armed.get(wf);
     if (previous) clearTimeout(previous.handle);
     this.armed.delete(wf);
-    if (entry.operation !== 'PUT') return;
+    if (entry.operation !== 'PUT') {
+      this.onChange?.(wf, 'resolved');
+      return;
+    }
+    this.onChange?.(wf, 'asked');
     let value: unknown;
     try {
       value = entry.json();

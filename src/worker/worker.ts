@@ -16,6 +16,7 @@ import { WorkerMetrics } from './metrics.js';
 import { InterruptStore } from '../stores/interruptStore.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { KvSnapshotStore } from '../stores/snapshotStore.js';
+import { DoneActorShrinker } from '../stores/doneActorShrinker.js';
 import { Subjects } from '../nats/subjects.js';
 import { TimerScheduler } from './timerScheduler.js';
 import { ensureTopology, MAX_DELIVER } from '../nats/topology.js';
@@ -74,6 +75,8 @@ export class Worker {
   private stopping: Promise<void> | undefined;
   /** Publishes each pending interrupt's deadline when it is due. */
   private scheduler: TimerScheduler | undefined;
+  /** Shrinks finished actors of paused workflows (see DoneActorShrinker). */
+  private shrinker: DoneActorShrinker | undefined;
   private endpoints: WorkerEndpoints | undefined;
 
   private constructor(
@@ -161,16 +164,21 @@ export class Worker {
       });
       const mailboxes = new Mailboxes(jsm, subjects);
       const snapshotsKv = retryingKv(buckets.snapshots, outage);
-      const snapshots = new KvSnapshotStore(
-        snapshotsKv,
-        subjects,
-        await withRetry(
+      // Applied ids and outboxes are kept for four ack waits (the retention of commit.ts).
+      const shrinker = new DoneActorShrinker(snapshotsKv, subjects, {
+        afterMs: 4 * delivery.ackWaitMs,
+        logger: log,
+      });
+      const snapshots = new KvSnapshotStore(snapshotsKv, subjects, {
+        maxBytes: await withRetry(
           'reading the snapshots bucket',
           () => maxSnapshotBytes(nc, jsm, subjects),
           outage,
           STARTUP_RETRY,
         ),
-      );
+        format: options.config.storageFormat ?? 1,
+        shrinker,
+      });
       const host = new ActorHost({
         js,
         subjects,
@@ -213,6 +221,7 @@ export class Worker {
         outage,
         metrics,
       );
+      worker.shrinker = shrinker;
       if (options.intake) {
         if (!host.hosts(options.intake.actor)) {
           throw new Error(`intake actor '${options.intake.actor}' is not among the hosted kinds`);
@@ -244,7 +253,9 @@ export class Worker {
         });
         await worker.pulls.consume(subjects.finishedStream, 'finished', (m) => purge.handle(m));
       }
-      worker.scheduler = new TimerScheduler(buckets.interrupts, js, subjects, log);
+      worker.scheduler = new TimerScheduler(buckets.interrupts, js, subjects, log, (wf, change) =>
+        change === 'asked' ? shrinker.asked(wf) : shrinker.resolved(wf),
+      );
       // Like every start-up request, the deadline watch's consumer waits through an election.
       const scheduler = worker.scheduler;
       await withRetry('watching deadlines', () => scheduler.start(), outage, STARTUP_RETRY);
@@ -279,6 +290,7 @@ export class Worker {
     this.pulls.wake();
     this.stopping ??= (async () => {
       await this.scheduler?.stop();
+      this.shrinker?.stop();
       // Pull loops end within one fetch expiry; whatever they still receive is handed back.
       await this.pulls.ended();
       const drained = Promise.all([...this.pulls.inFlight]);

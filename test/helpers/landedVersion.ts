@@ -1,5 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,12 @@ import { fileURLToPath } from 'node:url';
  * paused workflows were stored by. Upgrade tests run a worker of it beside the new code.
  */
 export const LANDED_COMMIT = '1b3c67b';
+
+/**
+ * The last landed commit of all (the base of this round's branches): what stored the values that
+ * the storage-format tests read.
+ */
+export const LAST_LANDED_COMMIT = '7eacdda';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -42,7 +48,12 @@ export function landedVersion(commit = LANDED_COMMIT): LandedVersion {
   return {
     dir,
     spawnCli(args, env) {
-      return spawn(process.execPath, [join(dir, 'bin/hitl.js'), ...args], {
+      // Later commits' bin runs the compiled CLI only: their sources run through tsx instead.
+      const main = join(dir, 'src/cli/main.ts');
+      const runs = readFileSync(join(dir, 'bin/hitl.js'), 'utf8').includes('dist/src/cli')
+        ? ['--import', 'tsx', main]
+        : [join(dir, 'bin/hitl.js')];
+      return spawn(process.execPath, [...runs, ...args], {
         cwd: dir,
         env: { ...process.env, HITL_LOG_LEVEL: 'warn', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],

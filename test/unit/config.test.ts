@@ -58,6 +58,15 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads HITL_STORAGE_FORMAT: 2 compresses, 1 and unset keep plain JSON, others are refused', () => {
+    expect(loadConfig({ HITL_STORAGE_FORMAT: '2' }).storageFormat).toBe(2);
+    expect(loadConfig({ HITL_STORAGE_FORMAT: '1' }).storageFormat).toBeUndefined();
+    expect(loadConfig({}).storageFormat).toBeUndefined();
+    expect(() => loadConfig({ HITL_STORAGE_FORMAT: 'zstd' })).toThrow(
+      "HITL_STORAGE_FORMAT must be 1 (plain JSON) or 2 (compressed snapshots), got 'zstd'",
+    );
+  });
+
   it('reads HITL_PREFIX', () => {
     expect(loadConfig({ HITL_PREFIX: 'acme' }).prefix).toBe('acme');
   });

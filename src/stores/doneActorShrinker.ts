@@ -1,0 +1,195 @@
+import type { KV } from '@nats-io/kv';
+import type { Logger } from '../base/logger.js';
+import type { SnapshotEnvelope } from '../base/schemas.js';
+import { mapLimit } from '../nats/streamReads.js';
+import type { Subjects } from '../nats/subjects.js';
+
+/** Workflows whose finished actors wait to shrink, at most; past it, new ones stay whole. */
+const MAX_PENDING = 20_000;
+
+/** A finished actor as committed: what its tombstone keeps, and the revision it replaces. */
+interface Finished {
+  kind: string;
+  revision: number;
+  version: number;
+  steps: number;
+  value: unknown;
+  /** The workflow asked a human after this actor's commit, so its effects surely went out. */
+  followed?: true;
+}
+
+interface Pending {
+  due: number;
+  actors: Finished[];
+}
+
+/** What a finished actor keeps once no redelivery can need more (see {@link DoneActorShrinker}). */
+export function tombstoneOf(envelope: SnapshotEnvelope): SnapshotEnvelope {
+  const snapshot = envelope.snapshot as { value?: unknown } | null;
+  return tombstone(envelope.workflowId, {
+    kind: envelope.kind,
+    revision: 0,
+    version: envelope.version,
+    steps: envelope.steps,
+    value: snapshot?.value ?? null,
+  });
+}
+
+function tombstone(workflowId: string, actor: Finished): SnapshotEnvelope {
+  return {
+    format: 1,
+    kind: actor.kind,
+    workflowId,
+    version: actor.version,
+    status: 'done',
+    steps: actor.steps,
+    // What `hitl show` prints of it; a finished actor is never restored (it takes no message).
+    snapshot: { status: 'done', value: actor.value },
+    applied: [],
+    outboxes: [],
+  };
+}
+
+/** Whether the newest outbox of `envelope` completes its workflow. */
+function completes(envelope: SnapshotEnvelope): boolean {
+  const last = envelope.outboxes.at(-1);
+  return last?.entries.some((e) => e.op === 'event' && e.type === 'completed') ?? false;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Shrinks the snapshot of a finished actor (triage and specialist, in a workflow paused at the
+ * gate) to a tombstone once a redelivery can no longer need its outbox and applied ids: after
+ * `afterMs` (four ack waits), the span for which commits keep them anyway. The tombstone (about
+ * 160 bytes instead of 1.2 KB) is plain format-1 JSON that every release reads: it still says
+ * the actor has finished, so nothing starts it again.
+ *
+ * No write is added to a step: the worker that committed the actor remembers it (in memory, at
+ * most {@link MAX_PENDING} workflows) and, when it is due, writes the tombstone with
+ * compare-and-set at the revision it committed (so an actor changed or removed since is left
+ * alone). Only actors finished before their workflow paused for a human shrink (see
+ * {@link asked}); a workflow that completes first is forgotten, for its retention to remove:
+ * this worker saw it complete, or its interrupt resolved. Both come from the interrupts bucket,
+ * which every worker watches for deadlines (TimerScheduler). A worker that stops forgets what it
+ * had not shrunk yet: those values stay whole, which costs bytes only.
+ */
+export class DoneActorShrinker {
+  /** By workflow id, in due order (a Map keeps insertion order, and the delay is constant). */
+  private readonly pending = new Map<string, Pending>();
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = false;
+  /** Tombstones written so far. */
+  shrunk = 0;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly subjects: Subjects,
+    private readonly options: { afterMs: number; logger?: Logger; maxPending?: number },
+  ) {}
+
+  /** Told of every snapshot the store wrote, with its new revision. */
+  written(envelope: SnapshotEnvelope, revision: number): void {
+    if (this.stopped) return;
+    const wf = envelope.workflowId;
+    if (completes(envelope)) {
+      this.pending.delete(wf);
+      return;
+    }
+    if (envelope.status !== 'done' || envelope.snapshot == null) return;
+    const held = this.pending.get(wf);
+    if (!held && this.pending.size >= (this.options.maxPending ?? MAX_PENDING)) return;
+    const actor: Finished = {
+      kind: envelope.kind,
+      revision,
+      version: envelope.version,
+      steps: envelope.steps,
+      value: (envelope.snapshot as { value?: unknown }).value ?? null,
+    };
+    const actors = [...(held?.actors.filter((a) => a.kind !== actor.kind) ?? []), actor];
+    // Due four ack waits after the last of them; moved to the end, to keep the due order.
+    this.pending.delete(wf);
+    this.pending.set(wf, { due: Date.now() + this.options.afterMs, actors });
+    this.arm();
+  }
+
+  /**
+   * The workflow asked a human (its interrupt record was put): every actor that finished before
+   * has had its effects stored, since the steps that led to the question ran after they were
+   * published. Only such actors shrink: one whose publish failed and whose message is yet to
+   * come back (a NATS outage longer than four ack waits, say) keeps its outbox.
+   */
+  asked(workflowId: string): void {
+    const held = this.pending.get(workflowId);
+    if (held) for (const a of held.actors) a.followed = true;
+  }
+
+  /** The workflow's interrupt was resolved: it is likely to complete, so its actors stay. */
+  resolved(workflowId: string): void {
+    this.pending.delete(workflowId);
+  }
+
+  /** Workflows waiting to shrink. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** Stops shrinking; what is pending stays whole. */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.pending.clear();
+  }
+
+  private arm(): void {
+    if (this.timer !== undefined || this.running || this.stopped) return;
+    const head = this.pending.values().next();
+    if (head.done) return;
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.run();
+      },
+      Math.max(0, head.value.due - Date.now()),
+    );
+    this.timer.unref();
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      const now = Date.now();
+      const due: [string, Finished[]][] = [];
+      for (const [wf, p] of this.pending) {
+        if (p.due > now) break;
+        due.push([wf, p.actors]);
+      }
+      for (const [wf] of due) this.pending.delete(wf);
+      await mapLimit(due, 16, ([wf, actors]) => this.shrink(wf, actors));
+    } finally {
+      this.running = false;
+      this.arm();
+    }
+  }
+
+  private async shrink(workflowId: string, actors: Finished[]): Promise<void> {
+    for (const actor of actors) {
+      if (this.stopped) return;
+      if (!actor.followed) continue;
+      const key = this.subjects.snapshotKey(actor.kind, workflowId);
+      try {
+        const value = encoder.encode(JSON.stringify(tombstone(workflowId, actor)));
+        await this.kv.update(key, value, actor.revision);
+        this.shrunk += 1;
+      } catch (err) {
+        // Changed or removed since (a retry, the workflow's retention): left as it is.
+        this.options.logger?.debug('finished actor not shrunk', {
+          workflowId,
+          actor: actor.kind,
+          reason: err instanceof Error ? err.message : String(err),
+        });
+      }
+    }
+  }
+}

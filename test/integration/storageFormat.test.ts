@@ -1,0 +1,245 @@
+import { Kvm } from '@nats-io/kv';
+import { describe, expect, it } from 'vitest';
+import { SnapshotEnvelopeSchema, type SnapshotEnvelope, type Subjects } from '../../src/index.js';
+import { DEFLATE_DICT_1, decodeValue } from '../../src/stores/snapshotCodec.js';
+import { exitOf, runCli, waitForOutput } from '../helpers/cli.js';
+import { eventually } from '../helpers/eventually.js';
+import { landedVersion, LAST_LANDED_COMMIT } from '../helpers/landedVersion.js';
+import {
+  connectClient,
+  countTypes,
+  publishRaw,
+  serverPerFile,
+  startWorker,
+  storedEvents,
+  testConfig,
+  types,
+  workersIdle,
+  workflowScope,
+} from '../helpers/harness.js';
+
+// Issue 15: a paused workflow's state in fewer bytes. Format 2 (HITL_STORAGE_FORMAT=2) compresses
+// the value of an actor that waits; the finished actors of a paused workflow shrink to tombstones
+// once no redelivery can need their outboxes; what the landed version stored still reads.
+
+const shared = serverPerFile();
+
+async function storedValue(subjects: Subjects, kind: string, wf: string): Promise<Uint8Array> {
+  const kv = await new Kvm(shared.nc).open(subjects.buckets.snapshots);
+  const entry = await kv.get(subjects.snapshotKey(kind, wf));
+  if (!entry || entry.operation !== 'PUT') throw new Error(`no snapshot ${kind}.${wf}`);
+  return entry.value;
+}
+
+async function storedEnvelope(
+  subjects: Subjects,
+  kind: string,
+  wf: string,
+): Promise<SnapshotEnvelope> {
+  const key = subjects.snapshotKey(kind, wf);
+  return SnapshotEnvelopeSchema.parse(decodeValue(await storedValue(subjects, kind, wf), key));
+}
+
+/** Whether the actor's value is a tombstone: finished, nothing kept for redeliveries. */
+async function expectTombstone(subjects: Subjects, kind: string, wf: string): Promise<void> {
+  const env = await storedEnvelope(subjects, kind, wf);
+  expect(env).toMatchObject({ status: 'done', applied: [], outboxes: [] });
+  expect(env.snapshot).toEqual({ status: 'done', value: expect.any(String) });
+}
+
+describe('HITL_STORAGE_FORMAT=2', () => {
+  it('compresses a paused actor, and the worker, the client and hitl show read it', async () => {
+    await using t = workflowScope(shared.server, 'fmt', { HITL_STORAGE_FORMAT: '2' });
+    await t.worker();
+    const paused = await t.client.start({ id: 'fmt-1', request: 'I want a refund' });
+    expect(paused).toMatchObject({ status: 'paused', interrupt: { type: 'approval' } });
+    const raw = await storedValue(t.subjects, 'gate', 'fmt-1');
+    expect(raw[0]).toBe(DEFLATE_DICT_1);
+    const gate = (await t.client.snapshots('fmt-1')).find((s) => s.envelope.kind === 'gate');
+    expect(gate?.envelope).toMatchObject({
+      status: 'active',
+      interrupt: { interruptId: paused.status === 'paused' ? paused.interrupt.interruptId : '' },
+      snapshot: { value: 'awaitingApproval' },
+    });
+    // `nats kv get` shows bytes; `hitl show --snapshots` the decoded envelopes.
+    const shown = await runCli(['show', 'fmt-1', '--snapshots'], {
+      NATS_URL: shared.server.url,
+      HITL_PREFIX: t.subjects.prefix,
+    });
+    expect(shown.code, shown.stderr).toBe(0);
+    const lines = shown.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { key: string; envelope: SnapshotEnvelope });
+    expect(lines.map((l) => l.key).sort()).toEqual([
+      'gate.fmt-1',
+      'specialist.fmt-1',
+      'triage.fmt-1',
+    ]);
+    expect(lines.find((l) => l.key === 'gate.fmt-1')?.envelope.snapshot).toMatchObject({
+      value: 'awaitingApproval',
+      context: { category: 'refund' },
+    });
+    const done = await t.client.resume('fmt-1', { resume: 'yes', reviewer: 'ana' });
+    expect(done).toMatchObject({ status: 'completed', outcome: 'sent' });
+  });
+});
+
+describe('finished actors of a paused workflow', () => {
+  // Four ack waits of 250 ms: applied ids and outboxes are kept for one second.
+  const env = { HITL_ACK_WAIT_MS: '250', HITL_STORAGE_FORMAT: '2' };
+
+  it('shrink to tombstones once no redelivery can need them, and take nothing twice', async () => {
+    await using t = workflowScope(shared.server, 'tomb', env);
+    await t.worker();
+    // Completed at once: left whole, for the retention of finished workflows to remove.
+    const sent = await t.client.start({ id: 'tomb-0', request: 'login error' });
+    expect(sent).toMatchObject({ status: 'completed', outcome: 'sent' });
+    const paused = await t.client.start({ id: 'tomb-1', request: 'I want a refund' });
+    expect(paused).toMatchObject({ status: 'paused' });
+    await eventually(
+      async () => {
+        await expectTombstone(t.subjects, 'triage', 'tomb-1');
+        await expectTombstone(t.subjects, 'specialist', 'tomb-1');
+      },
+      { timeout: 10_000 },
+    );
+    // tomb-0 was due first: by now it was passed over, not shrunk.
+    expect((await storedEnvelope(t.subjects, 'triage', 'tomb-0')).outboxes).toHaveLength(1);
+    // The actor that waits keeps its state.
+    expect((await storedEnvelope(t.subjects, 'gate', 'tomb-1')).interrupt).toBeDefined();
+    const before = countTypes(await storedEvents(shared.nc, t.subjects, 'tomb-1'));
+
+    // A ticket re-sent, and a copy of the message triage sent the specialist: nothing happens.
+    await publishRaw(
+      shared.nc,
+      t.subjects.ticketsNew,
+      { id: 'tomb-1', request: 'I want a refund' },
+      { msgId: 'resent-tomb-1' },
+    );
+    await publishRaw(
+      shared.nc,
+      t.subjects.mailbox('specialist', 'tomb-1'),
+      { type: 'triaged', category: 'refund', confidence: 0.95, by: 'model', request: 'refund' },
+      { msgId: 'tomb-1.triage.1.2' },
+    );
+    await workersIdle(shared.nc, t.subjects);
+    expect(countTypes(await storedEvents(shared.nc, t.subjects, 'tomb-1'))).toEqual(before);
+
+    const done = await t.client.resume('tomb-1', { resume: 'yes', reviewer: 'ana' });
+    expect(done).toMatchObject({ status: 'completed', outcome: 'sent' });
+    const counts = countTypes(await storedEvents(shared.nc, t.subjects, 'tomb-1'));
+    expect(counts).toMatchObject({ received: 1, triaged: 1, drafted: 1, sent: 1, completed: 1 });
+    const show = (await t.client.snapshots('tomb-1')).map((s) => [
+      s.envelope.kind,
+      s.envelope.status,
+    ]);
+    expect(show.sort()).toEqual([
+      ['gate', 'done'],
+      ['specialist', 'done'],
+      ['triage', 'done'],
+    ]);
+  });
+});
+
+describe('finished actors of a workflow answered on another worker', () => {
+  it('stay whole: the interrupt resolved tells the worker that committed them', async () => {
+    await using t = workflowScope(shared.server, 'tomb2', { HITL_ACK_WAIT_MS: '250' });
+    await t.worker({ kinds: ['triage', 'specialist'] });
+    await t.worker({ kinds: ['gate'], intake: null });
+    const answered = await t.client.start({ id: 'tomb2-0', request: 'I want a refund' });
+    expect(answered).toMatchObject({ status: 'paused' });
+    const done = await t.client.resume('tomb2-0', { resume: 'yes', reviewer: 'ana' });
+    expect(done).toMatchObject({ status: 'completed', outcome: 'sent' });
+    const paused = await t.client.start({ id: 'tomb2-1', request: 'I want a refund' });
+    expect(paused).toMatchObject({ status: 'paused' });
+    await eventually(() => expectTombstone(t.subjects, 'specialist', 'tomb2-1'), {
+      timeout: 10_000,
+    });
+    // tomb2-0 was due first and passed over: its gate completed it on the other worker.
+    expect((await storedEnvelope(t.subjects, 'specialist', 'tomb2-0')).outboxes).toHaveLength(1);
+  });
+});
+
+describe('a worker of the last landed version', () => {
+  it('stored what format 2 resumes, and resumes what format 1 paused and shrank', async () => {
+    using landed = landedVersion(LAST_LANDED_COMMIT);
+    await using t = workflowScope(shared.server, 'lfmt', { HITL_ACK_WAIT_MS: '250' });
+    const env = {
+      NATS_URL: shared.server.url,
+      HITL_PREFIX: t.subjects.prefix,
+      HITL_MODEL_PROVIDER: 'mock',
+    };
+    const startLanded = async () => {
+      const child = landed.spawnCli(['worker'], env);
+      await waitForOutput(child, /hitl worker ready/, 60_000);
+      return child;
+    };
+
+    // The landed worker pauses one at the gate (its plain JSON), then stops.
+    let old = await startLanded();
+    await publishRaw(shared.nc, t.subjects.ticketsNew, { id: 'lfmt-1', request: 'refund please' });
+    await eventually(
+      async () =>
+        expect(types(await storedEvents(shared.nc, t.subjects, 'lfmt-1'))).toContain('interrupted'),
+      { timeout: 20_000 },
+    );
+    old.kill('SIGTERM');
+    expect(await exitOf(old, 30_000)).toMatchObject({ code: 0 });
+
+    // A new worker writing format 2 resumes it.
+    const format2 = testConfig(shared.server, t.subjects.prefix, { HITL_STORAGE_FORMAT: '2' });
+    const fresh = await startWorker(format2);
+    const client = await connectClient(format2);
+    try {
+      const sent = await client.resume('lfmt-1', { resume: 'yes', reviewer: 'ana' });
+      expect(sent).toMatchObject({ status: 'completed', outcome: 'sent' });
+    } finally {
+      await client.close();
+      await fresh.stop();
+    }
+    // A new worker writing format 1 (the default) pauses another, whose finished actors shrink.
+    const format1 = await t.worker();
+    const paused = await t.client.start({ id: 'lfmt-2', request: 'my invoice is wrong' });
+    expect(paused).toMatchObject({ status: 'paused' });
+    await eventually(() => expectTombstone(t.subjects, 'triage', 'lfmt-2'), { timeout: 10_000 });
+    await eventually(() => expectTombstone(t.subjects, 'specialist', 'lfmt-2'), {
+      timeout: 10_000,
+    });
+    await format1.stop();
+
+    // The landed worker takes a re-sent ticket (nothing happens) and the answer.
+    old = await startLanded();
+    try {
+      await publishRaw(
+        shared.nc,
+        t.subjects.ticketsNew,
+        { id: 'lfmt-2', request: 'my invoice is wrong' },
+        { msgId: 'resent-lfmt-2' },
+      );
+      const verdict = await t.client.respond('lfmt-2', { answer: 'yes', reviewer: 'bo' });
+      expect(verdict).toMatchObject({ accepted: true });
+      await eventually(
+        async () =>
+          expect(types(await storedEvents(shared.nc, t.subjects, 'lfmt-2')).at(-1)).toBe(
+            'completed',
+          ),
+        { timeout: 20_000 },
+      );
+    } finally {
+      old.kill('SIGTERM');
+      await exitOf(old, 30_000);
+    }
+    for (const wf of ['lfmt-1', 'lfmt-2']) {
+      const counts = countTypes(await storedEvents(shared.nc, t.subjects, wf));
+      expect(counts, wf).toMatchObject({
+        received: 1,
+        interrupted: 1,
+        resumed: 1,
+        sent: 1,
+        completed: 1,
+      });
+      expect(counts, wf).not.toHaveProperty('failed');
+    }
+  });
+});

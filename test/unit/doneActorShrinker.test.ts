@@ -1,0 +1,123 @@
+import type { KV } from '@nats-io/kv';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { SnapshotEnvelope } from '../../src/base/schemas.js';
+import { Subjects } from '../../src/nats/subjects.js';
+import { DoneActorShrinker } from '../../src/stores/doneActorShrinker.js';
+
+const subjects = new Subjects('hitl');
+const AFTER_MS = 1_000;
+
+function finished(kind: string, wf: string, value = 'routed'): SnapshotEnvelope {
+  return {
+    format: 1,
+    kind,
+    workflowId: wf,
+    version: 3,
+    status: 'done',
+    steps: 2,
+    snapshot: { status: 'done', value, context: { request: 'refund please' }, children: {} },
+    applied: ['ticket'],
+    outboxes: [{ for: 'ticket', at: 0, step: 2, entries: [] }],
+  };
+}
+
+/** A KV that records compare-and-set updates: `[key, JSON value, revision]`. */
+function recordingKv(): { kv: KV; updates: [string, unknown, number][] } {
+  const updates: [string, unknown, number][] = [];
+  const kv = {
+    update: (key: string, value: Uint8Array, revision: number) => {
+      updates.push([key, JSON.parse(new TextDecoder().decode(value)), revision]);
+      return Promise.resolve(revision + 100);
+    },
+  } as unknown as KV;
+  return { kv, updates };
+}
+
+describe('DoneActorShrinker', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('shrinks, four ack waits later, the actors that finished before their workflow paused', async () => {
+    const { kv, updates } = recordingKv();
+    const shrinker = new DoneActorShrinker(kv, subjects, { afterMs: AFTER_MS });
+    shrinker.written(finished('triage', 'wf-1'), 7);
+    shrinker.written(finished('specialist', 'wf-1', 'handedOff'), 8);
+    shrinker.asked('wf-1');
+    await vi.advanceTimersByTimeAsync(AFTER_MS - 10);
+    expect(updates).toEqual([]);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(updates.map(([key, , rev]) => [key, rev])).toEqual([
+      ['triage.wf-1', 7],
+      ['specialist.wf-1', 8],
+    ]);
+    expect(updates[0]?.[1]).toEqual({
+      format: 1,
+      kind: 'triage',
+      workflowId: 'wf-1',
+      version: 3,
+      status: 'done',
+      steps: 2,
+      snapshot: { status: 'done', value: 'routed' },
+      applied: [],
+      outboxes: [],
+    });
+    expect(shrinker.size).toBe(0);
+  });
+
+  it('leaves whole an actor its workflow did not pause after (its publish may have failed)', async () => {
+    const { kv, updates } = recordingKv();
+    const shrinker = new DoneActorShrinker(kv, subjects, { afterMs: AFTER_MS });
+    shrinker.written(finished('triage', 'wf-2'), 7);
+    await vi.advanceTimersByTimeAsync(AFTER_MS * 2);
+    expect(updates).toEqual([]);
+    // Finished after the pause was seen: not known to be published either.
+    shrinker.written(finished('triage', 'wf-3'), 9);
+    shrinker.asked('wf-3');
+    shrinker.written(finished('specialist', 'wf-3'), 10);
+    await vi.advanceTimersByTimeAsync(AFTER_MS * 2);
+    expect(updates.map(([key]) => key)).toEqual(['triage.wf-3']);
+  });
+
+  it('forgets a workflow that completes or whose interrupt is resolved first', async () => {
+    const { kv, updates } = recordingKv();
+    const shrinker = new DoneActorShrinker(kv, subjects, { afterMs: AFTER_MS });
+    shrinker.written(finished('triage', 'wf-4'), 7);
+    shrinker.asked('wf-4');
+    shrinker.resolved('wf-4');
+    shrinker.written(finished('triage', 'wf-5'), 8);
+    shrinker.asked('wf-5');
+    shrinker.written(
+      {
+        ...finished('gate', 'wf-5', 'sent'),
+        outboxes: [
+          {
+            for: 'r9',
+            at: 0,
+            entries: [{ op: 'event', type: 'completed', data: { outcome: 'sent' } }],
+          },
+        ],
+      },
+      9,
+    );
+    await vi.advanceTimersByTimeAsync(AFTER_MS * 2);
+    expect(updates).toEqual([]);
+    expect(shrinker.size).toBe(0);
+  });
+
+  it('remembers at most maxPending workflows, and nothing once stopped', async () => {
+    const { kv, updates } = recordingKv();
+    const shrinker = new DoneActorShrinker(kv, subjects, { afterMs: AFTER_MS, maxPending: 2 });
+    for (const wf of ['a', 'b', 'c']) {
+      shrinker.written(finished('triage', wf), 1);
+      shrinker.asked(wf);
+    }
+    expect(shrinker.size).toBe(2);
+    await vi.advanceTimersByTimeAsync(AFTER_MS * 2);
+    expect(updates.map(([key]) => key)).toEqual(['triage.a', 'triage.b']);
+    shrinker.stop();
+    shrinker.written(finished('triage', 'd'), 1);
+    shrinker.asked('d');
+    await vi.advanceTimersByTimeAsync(AFTER_MS * 2);
+    expect(updates).toHaveLength(2);
+  });
+});
