@@ -157,7 +157,12 @@ export class Worker {
         backoffMs: options.config.retryBackoffMs ?? RETRY_BACKOFF_MS,
       };
       const js = retryingJetStream(jetstream(nc), outage);
-      const interrupts = new InterruptStore(retryingKv(buckets.interrupts, outage), subjects, jsm);
+      const interrupts = new InterruptStore(retryingKv(buckets.interrupts, outage), subjects, {
+        js,
+        jsm,
+        history: (await buckets.interrupts.status()).history,
+        retry: (what, write) => withRetry(what, write, outage),
+      });
       const mailboxes = new Mailboxes(jsm, subjects);
       const host = new ActorHost({
         js,
