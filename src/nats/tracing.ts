@@ -4,6 +4,7 @@ import {
   defaultTextMapGetter,
   defaultTextMapSetter,
   isSpanContextValid,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -46,6 +47,18 @@ function randomHex(bytes: number): string {
   poolUsed += bytes;
   return hex;
 }
+
+/** The provider the API falls back to while none is registered (it records nothing). */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/** Whether an OpenTelemetry SDK (a tracer provider) is registered now. */
+function recording(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NOOP_PROVIDER;
+}
+
+/** A traceparent the W3C propagator writes back exactly as it reads it (version 00, no state). */
+const PLAIN_TRACEPARENT = /^00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-0[0-9a-f]$/;
 
 /** The trace context in a message's headers, if it carries a valid one. */
 export function traceFromHeaders(headers: MsgHdrs | undefined): TraceCarrier | undefined {
@@ -109,6 +122,17 @@ export async function inStepSpan<T extends { result: string }>(
   options: StepSpanOptions,
   fn: (carrier: TraceCarrier | undefined) => Promise<T>,
 ): Promise<T> {
+  // No SDK registered: the span would record nothing and carry its parent's context through
+  // unchanged (or a new trace id), which this does without the API's round trip per step.
+  if (!recording()) {
+    const parent = options.parent;
+    if (parent === undefined) {
+      return fn({ traceparent: `00-${randomHex(16)}-${randomHex(8)}-01` });
+    }
+    if (parent.tracestate === undefined && PLAIN_TRACEPARENT.test(parent.traceparent)) {
+      return fn(parent);
+    }
+  }
   const links: Link[] = [];
   if (options.link) {
     const linked = trace.getSpanContext(extract(options.link));
