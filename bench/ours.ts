@@ -10,6 +10,7 @@ import { Driver } from './driver.js';
 import { bytesOf, storeCounters, writesBetween } from './jetstreamStats.js';
 import { cpuSeconds, MB, progress, round, summarize, type LatencySummary } from './util.js';
 import { startTap, type TapCounts } from './tap.js';
+import { SubjectCounter } from './subjectCount.js';
 import { startWorker, startWorkers, stopWorkers, type WorkerProcess } from './workers.js';
 
 /** Sections 1 and 2 for one worker count: throughput, writes, and resume latency. */
@@ -77,6 +78,12 @@ export async function runThroughput(
     const before = await storeCounters(jsm, prefix);
     const cpuBefore = await cpuOf(workers, serverPid);
     const tapCpuBefore = tap ? await tap.cpuSeconds() : 0;
+    // BENCH_COUNT_SUBJECTS=1: count what the server routes during the closed loop, over the
+    // same workflows as the CPU (a subscriber on `>`, itself load: such a run reports counts,
+    // not CPU or throughput).
+    const counter =
+      process.env.BENCH_COUNT_SUBJECTS === '1' ? await SubjectCounter.start(url) : undefined;
+    counter?.reset();
     progress(
       `ours, ${workerCount} worker(s): closed loop, ${concurrency} in flight, ` +
         `${cfg.warmupS} s warm-up + ${cfg.durationS} s` +
@@ -102,6 +109,7 @@ export async function runThroughput(
           `per workflow and used ${tapResult.cpuMsPerWorkflow} CPU ms per workflow`,
       );
     }
+    if (counter) await counter.report(`ours, ${workerCount} worker(s)`, loop.workflows);
     await sleep(250);
     const after = await storeCounters(jsm, prefix);
     const writes = writesBetween(before, after);

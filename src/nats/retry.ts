@@ -138,14 +138,22 @@ const KV_RETRIED = new Set(['get', 'put', 'create', 'update', 'delete', 'purge',
  * step is read afresh and recognised as applied) and a plain put writes the same value again.
  */
 export function retryingKv(kv: KV, outage: Outage, policy: RetryPolicy = STEP_RETRY): KV {
+  // One wrapper per method, made on first use: a step reads them many times.
+  const wrapped = new Map<string | symbol, unknown>();
   return new Proxy(kv, {
     get(target, prop, receiver) {
       const value: unknown = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function') return value;
+      const known = wrapped.get(prop);
+      if (known !== undefined) return known;
       const fn = value as (...args: unknown[]) => Promise<unknown>;
-      if (typeof prop !== 'string' || !KV_RETRIED.has(prop)) return fn.bind(target);
-      return (...args: unknown[]) =>
-        withRetry(`kv ${prop}`, () => fn.apply(target, args), outage, policy);
+      const made =
+        typeof prop !== 'string' || !KV_RETRIED.has(prop)
+          ? fn.bind(target)
+          : (...args: unknown[]) =>
+              withRetry(`kv ${prop}`, () => fn.apply(target, args), outage, policy);
+      wrapped.set(prop, made);
+      return made;
     },
   });
 }
@@ -160,17 +168,23 @@ export function retryingJetStream(
   outage: Outage,
   policy: RetryPolicy = STEP_RETRY,
 ): JetStreamClient {
+  const publish = js.publish.bind(js);
+  const retried = (...args: Parameters<JetStreamClient['publish']>) =>
+    args[2]?.msgID === undefined
+      ? publish(...args)
+      : withRetry('publish', () => publish(...args), outage, policy);
+  const bound = new Map<string | symbol, unknown>();
   return new Proxy(js, {
     get(target, prop, receiver) {
+      if (prop === 'publish') return retried;
       const value: unknown = Reflect.get(target, prop, receiver);
       if (typeof value !== 'function') return value;
-      const fn = (value as (...args: unknown[]) => unknown).bind(target);
-      if (prop !== 'publish') return fn;
-      const publish = target.publish.bind(target);
-      return (...args: Parameters<JetStreamClient['publish']>) =>
-        args[2]?.msgID === undefined
-          ? publish(...args)
-          : withRetry('publish', () => publish(...args), outage, policy);
+      let fn = bound.get(prop);
+      if (fn === undefined) {
+        fn = (value as (...args: unknown[]) => unknown).bind(target);
+        bound.set(prop, fn);
+      }
+      return fn;
     },
   });
 }

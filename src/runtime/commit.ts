@@ -1,7 +1,7 @@
 import type { ActorDefinition } from './actorDefinition.js';
 import { fault } from './faults.js';
 import type { MachineStep } from './machineRunner.js';
-import { outboxEffects, publishOutbox } from './outbox.js';
+import { publishOutbox } from './outbox.js';
 import {
   parkedBy,
   wentOn,
@@ -83,7 +83,7 @@ export async function commitStep(
     ].slice(-MAX_OUTBOXES),
   };
   // Nothing is stored unless every effect can be carried out.
-  await checkEffects(outbox, { workflowId: wf, kind: def.kind }, opts.subjects, {
+  const effects = await checkEffects(outbox, { workflowId: wf, kind: def.kind }, opts.subjects, {
     maxPayloadBytes: opts.maxPayloadBytes,
     hasMailbox: async (kind) =>
       opts.definitions.some((d) => d.kind === kind) || (await (opts.hasMailbox?.(kind) ?? true)),
@@ -110,7 +110,6 @@ export async function commitStep(
     effects: entries.length,
   });
   fault('after-kv-write', def.kind);
-  const effects = outboxEffects(outbox, { workflowId: wf, kind: def.kind }, opts.subjects);
   // Messages to actors hosted here are applied by the caller instead (see deliverLocally).
   const deliveries: LocalDelivery[] = [];
   if (sent.size > 0) {

@@ -7,7 +7,9 @@ import {
   type Outbox,
 } from '../base/schemas.js';
 import type { Subjects } from '../nats/subjects.js';
-import { outboxEffects, type OutboxOwner } from './outbox.js';
+import { outboxEffects, type OutboxEffects, type OutboxOwner } from './outbox.js';
+
+const encoder = new TextEncoder();
 
 /** Room left in a message for its subject and headers (`Nats-Msg-Id`, trace context). */
 const HEADER_ALLOWANCE_BYTES = 1_024;
@@ -27,6 +29,8 @@ export interface EffectLimits {
  * own event types are checked for their form, not their name), every message serialises to
  * JSON within the size limit, interrupt records and replies match their schemas, and every
  * message to an actor goes to a kind that has a mailbox. Throws {@link InvalidEffectError}.
+ * Returns what the outbox publishes ({@link outboxEffects}), each message already encoded
+ * (`payload`), for the commit to carry out without expanding and serialising it again.
  *
  * @example
  * await checkEffects(outbox, { workflowId: 'wf-1', kind: 'gate' }, subjects, limits);
@@ -36,7 +40,7 @@ export async function checkEffects(
   owner: OutboxOwner,
   subjects: Subjects,
   limits: EffectLimits,
-): Promise<void> {
+): Promise<OutboxEffects> {
   const invalid = (what: string, deterministic = true): InvalidEffectError =>
     new InvalidEffectError(
       `actor '${owner.kind}' emitted an invalid effect: ${what}`,
@@ -73,12 +77,16 @@ export async function checkEffects(
       throw invalid(`data for '${p.subject}' does not serialise to JSON: ${describeError(err)}`);
     }
     if (json === undefined) throw invalid(`data for '${p.subject}' is not JSON`);
-    const size = Buffer.byteLength(json) + HEADER_ALLOWANCE_BYTES;
-    if (limits.maxPayloadBytes !== undefined && size > limits.maxPayloadBytes) {
+    const payload = encoder.encode(json);
+    if (
+      limits.maxPayloadBytes !== undefined &&
+      payload.length + HEADER_ALLOWANCE_BYTES > limits.maxPayloadBytes
+    ) {
       throw invalid(
-        `data for '${p.subject}' is ${Buffer.byteLength(json)} bytes, over the server's max_payload of ${limits.maxPayloadBytes} bytes`,
+        `data for '${p.subject}' is ${payload.length} bytes, over the server's max_payload of ${limits.maxPayloadBytes} bytes`,
       );
     }
+    p.payload = payload;
   }
   const kinds = new Set(outbox.entries.flatMap((e) => (e.op === 'send' ? [e.to] : [])));
   for (const kind of kinds) {
@@ -90,4 +98,5 @@ export async function checkEffects(
       );
     }
   }
+  return effects;
 }

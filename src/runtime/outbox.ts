@@ -21,6 +21,8 @@ export interface Publish {
   stream?: string;
   /** The interrupt it announces (request, `interrupted`, deadline), if any. */
   interruptId?: string;
+  /** `data` as JSON bytes, when already encoded (by the check before the commit). */
+  payload?: Uint8Array;
 }
 
 /** A change to the pending-interrupt bucket an outbox makes, before it publishes. */
@@ -174,7 +176,7 @@ export async function publishOutbox(
   await Promise.all(
     effects.publishes.map((p) => {
       const headers = traceHeaders(p.trace);
-      return js.publish(p.subject, encoder.encode(JSON.stringify(p.data)), {
+      return js.publish(p.subject, p.payload ?? encoder.encode(JSON.stringify(p.data)), {
         msgID: p.msgId,
         ...(headers ? { headers } : {}),
       });

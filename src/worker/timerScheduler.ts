@@ -87,6 +87,9 @@ export class TimerScheduler {
     } catch {
       return;
     }
+    // Most interrupts have no deadline (no HITL_GATE_TIMEOUT_MS, no ticket timeoutMs): such a
+    // record, which every worker sees, is not validated in full only to be dropped.
+    if (typeof (value as { expiresAt?: unknown } | null)?.expiresAt !== 'string') return;
     const parsed = InterruptRecordSchema.safeParse(value);
     if (!parsed.success || parsed.data.expiresAt === undefined) return;
     const { interruptId, actor, expiresAt } = parsed.data;

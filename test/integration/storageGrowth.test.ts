@@ -40,6 +40,29 @@ describe('the interrupts bucket', () => {
   });
 });
 
+describe('the interrupts bucket with history kept by an operator', () => {
+  it('keeps nothing of an answered interrupt, and no older value comes back', async () => {
+    await using t = workflowScope(shared.server, 'hist');
+    const s = t.subjects;
+    // An operator keeps three values per key: the delete marker then hides older values,
+    // which must go with it.
+    await ensureTopology(shared.nc, s, [], {}, {}, createLogger({}, 'silent'));
+    const jsm = await jetstreamManager(shared.nc);
+    const bucket = `KV_${s.buckets.interrupts}`;
+    const config = (await jsm.streams.info(bucket)).config;
+    await jsm.streams.update(bucket, { ...config, max_msgs_per_subject: 3 });
+    await t.worker();
+    const run = await t.client.start({ id: 'h-1', request: 'refund please' });
+    if (run.status !== 'paused') throw new Error('expected a pause');
+    await t.client.resume('h-1', { resume: 'yes', reviewer: 'ana' });
+    await eventually(async () =>
+      expect(types(await storedEvents(shared.nc, t.subjects, 'h-1'))).toContain('completed'),
+    );
+    await eventually(async () => expect((await jsm.streams.info(bucket)).state.messages).toBe(0));
+    expect(await t.client.pending()).toEqual([]);
+  });
+});
+
 describe('a snapshot over the size limit', () => {
   it('fails its step with the sizes, and is not written', async () => {
     await using t = workflowScope(shared.server, 'big');

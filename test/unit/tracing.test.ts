@@ -15,6 +15,21 @@ describe('trace context without a tracer provider', () => {
     expect(seen.carrier).toEqual(parent);
   });
 
+  it('carries a parent with tracestate, or not sampled, through a step unchanged', async () => {
+    for (const parent of [
+      {
+        traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+        tracestate: 'vendor=abc,other=1',
+      },
+      { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00' },
+    ]) {
+      const seen = await inStepSpan({ ...step, parent, link: undefined }, (carrier) =>
+        Promise.resolve({ result: 'applied', carrier }),
+      );
+      expect(seen.carrier).toEqual(parent);
+    }
+  });
+
   it('starts a new trace id for a step with no parent', async () => {
     const ids = await Promise.all(
       [1, 2].map(() =>
