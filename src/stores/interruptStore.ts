@@ -6,25 +6,6 @@ import { InterruptRecordSchema, type InterruptRecord } from '../base/schemas.js'
 import type { Subjects } from '../nats/subjects.js';
 
 const encoder = new TextEncoder();
-const EMPTY = new Uint8Array(0);
-
-/**
- * How the delete markers of resolved interrupts are removed (see {@link InterruptStore}): the
- * marker is written by a publish whose acknowledgement names its sequence, which is then
- * removed without reading the key again.
- */
-export interface MarkerRemoval {
-  js: JetStreamClient;
-  jsm: JetStreamManager;
-  /**
-   * The bucket's history (values kept per key). With 1, the marker is the key's only message
-   * and is deleted by its sequence alone; with more, the values it hides must go too, so the
-   * key's messages up to it are purged (a request the server pays several times more for).
-   */
-  history: number;
-  /** Runs a write again through a leader election, as the worker's KV writes are. */
-  retry?<T>(what: string, write: () => Promise<T>): Promise<T>;
-}
 
 /**
  * The pending interrupts in KV `hitl_interrupts`, key `<wf>`: a live value means "waiting for a
