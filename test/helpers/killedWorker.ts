@@ -157,6 +157,10 @@ export function describeKillsAtEveryPoint(kind: 'triage' | 'specialist' | 'gate'
               message: 'workflows did not all pause after the first crash',
             },
           );
+          // And nothing else in flight (the technical ticket, which never pauses, may still be
+          // running): a message handed back by the stop would reach the next, faulty worker
+          // before it says it is ready, and kill it there.
+          await workersIdle(shared.nc, subjects, 20_000);
           await (workers.pop() as Worker).stop();
 
           // 2. The step that applies a human's answer to an actor of `kind` dies at the point.
