@@ -11,12 +11,19 @@ import {
   type SerializerProtocol,
 } from '@langchain/langgraph-checkpoint';
 import type { RunnableConfig } from '@langchain/core/runnables';
-import { StorageType, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CheckpointTooLargeError, RevisionConflictError } from '../base/errors.js';
 import { kvKeys, mapLimit } from '../nats/streamReads.js';
+import { removeKeyAt } from '../stores/keyRemoval.js';
 import { LangGraphKeys, Subjects, keyTokenValue } from '../nats/subjects.js';
 import { CheckpointReader } from './checkpointReader.js';
 import { KeyedTurns } from './keyedTurns.js';
@@ -85,6 +92,7 @@ export class JetStreamSaver extends BaseCheckpointSaver {
 
   private constructor(
     private readonly kv: KV,
+    private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly keys: LangGraphKeys,
     private readonly maxValueBytes: number,
@@ -105,7 +113,14 @@ export class JetStreamSaver extends BaseCheckpointSaver {
     });
     const jsm = await jetstreamManager(options.nc);
     const maxPayload = options.nc.info?.max_payload ?? 1024 * 1024;
-    return new JetStreamSaver(kv, jsm, keys, maxPayload - HEADER_ROOM, options.serde);
+    return new JetStreamSaver(
+      kv,
+      jetstream(options.nc),
+      jsm,
+      keys,
+      maxPayload - HEADER_ROOM,
+      options.serde,
+    );
   }
 
   /** Deletes the bucket and everything in it (tests, teardown). */
@@ -294,12 +309,15 @@ export class JetStreamSaver extends BaseCheckpointSaver {
   }
 
   async deleteThread(threadId: string): Promise<void> {
-    // One purge of the thread's subjects: its checkpoints, head, values and writes at once.
+    // Each key of the thread (its checkpoints, heads, values and writes) is removed on its own:
+    // a KV purge, then its marker deleted by sequence. Not one stream purge filtered on the
+    // thread's subjects: nats-server before 2.9.18 replays such a purge, on a clustered node
+    // that restarts, as a purge of the whole stream (nats-io/nats-server#4196), which would take
+    // every other thread's checkpoints with it on that node.
     this.recent.clear();
     this.heads.clear();
-    await this.jsm.streams.purge(`KV_${this.bucket}`, {
-      filter: `$KV.${this.bucket}.${this.keys.thread(String(threadId))}`,
-    });
+    const keys = await kvKeys(this.jsm, this.bucket, this.keys.thread(String(threadId)));
+    await mapLimit(keys, 32, (key) => removeKeyAt(this.js, this.jsm, this.bucket, key, undefined));
   }
 
   /**

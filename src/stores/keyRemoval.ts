@@ -13,7 +13,8 @@ export type KeyRemoval =
   | 'changed';
 
 /**
- * Removes KV key `key` of `bucket` if its last revision is still `revision`, leaving nothing in
+ * Removes KV key `key` of `bucket` if its last revision is still `revision` (whatever it is
+ * when `revision` is undefined), leaving nothing in
  * the bucket's stream: a purge marker, which rolls up every older value of the key, then that
  * marker deleted by the sequence its publish acknowledged. A value put since is another
  * message, and is kept.
@@ -30,12 +31,12 @@ export async function removeKeyAt(
   jsm: JetStreamManager,
   bucket: string,
   key: string,
-  revision: number,
+  revision: number | undefined,
 ): Promise<KeyRemoval> {
   const h = headers();
   h.set('KV-Operation', 'PURGE');
   h.set('Nats-Rollup', 'sub');
-  h.set('Nats-Expected-Last-Subject-Sequence', String(revision));
+  if (revision !== undefined) h.set('Nats-Expected-Last-Subject-Sequence', String(revision));
   let seq: number;
   try {
     seq = (await js.publish(`$KV.${bucket}.${key}`, EMPTY, { headers: h })).seq;

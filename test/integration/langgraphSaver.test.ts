@@ -61,13 +61,21 @@ describe('JetStreamSaver with input KV keys do not allow', () => {
     }
   });
 
-  it('keeps threads whose ids share a prefix apart when one is deleted', async () => {
-    const s = await saver();
+  it('keeps threads whose ids share a prefix apart when one is deleted, leaving nothing of it', async () => {
+    const prefix = uniquePrefix('lgs');
+    const s = await JetStreamSaver.create({ nc: shared.nc, prefix });
+    const jsm = await jetstreamManager(shared.nc);
+    const stored = async () => (await jsm.streams.info(`KV_${prefix}_langgraph`)).state.messages;
     try {
-      for (const thread_id of ['a', 'a.b', 'a b']) {
+      for (const thread_id of ['a.b', 'a b']) {
         await s.put({ configurable: { thread_id } }, checkpoint({}), meta, {});
       }
+      const others = await stored();
+      await s.put({ configurable: { thread_id: 'a' } }, checkpoint({}), meta, {});
+      expect(await stored()).toBeGreaterThan(others);
       await s.deleteThread('a');
+      // Each key removed with its purge marker: the stream holds the other threads only.
+      expect(await stored()).toBe(others);
       expect(await s.getTuple({ configurable: { thread_id: 'a' } })).toBeUndefined();
       expect(await s.getTuple({ configurable: { thread_id: 'a.b' } })).toBeDefined();
       expect(await s.getTuple({ configurable: { thread_id: 'a b' } })).toBeDefined();
