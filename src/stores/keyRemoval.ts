@@ -37,16 +37,26 @@ export async function removeKeyAt(
   h.set('KV-Operation', 'PURGE');
   h.set('Nats-Rollup', 'sub');
   if (revision !== undefined) h.set('Nats-Expected-Last-Subject-Sequence', String(revision));
+  // With a revision the marker gets a message id of its own: a publish the runtime's
+  // JetStream client sends again after a timeout (a leader election) then returns the first
+  // copy's acknowledgement, with its sequence, rather than failing as changed.
+  const msgID = revision === undefined ? undefined : `purge.${key}.${revision}`;
   let seq: number;
   try {
-    seq = (await js.publish(`$KV.${bucket}.${key}`, EMPTY, { headers: h })).seq;
+    seq = (
+      await js.publish(`$KV.${bucket}.${key}`, EMPTY, {
+        headers: h,
+        ...(msgID === undefined ? {} : { msgID }),
+      })
+    ).seq;
   } catch (err) {
     if (isWrongLastSequence(err)) return 'changed';
     throw err;
   }
   try {
-    await jsm.streams.deleteMessage(`KV_${bucket}`, seq, false);
-    return 'removed';
+    return (await jsm.streams.deleteMessage(`KV_${bucket}`, seq, false))
+      ? 'removed'
+      : 'marker-left';
   } catch {
     // Refused (the role may not delete) or cut off: the key is gone either way; a marker
     // left costs listing time only.

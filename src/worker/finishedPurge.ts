@@ -46,8 +46,8 @@ export interface FinishedPurgeDeps {
  * Before anything goes, a current read of the workflow checks that it is still this completed
  * one: the completing actor's snapshot records this very completion (a workflow started again
  * under the same id has another), no actor is parked or waits for a human, and no interrupt is
- * pending. Each actor's key is purged from the bucket's stream up to the revision read (a
- * write since is kept), which leaves no delete marker; the completing actor goes last, so a
+ * pending. Each actor's key is removed at the revision read (a KV purge, then its marker
+ * deleted by sequence; a write since is kept), which leaves nothing in the stream; the completing actor goes last, so a
  * removal cut short by a crash is finished by the message's redelivery.
  */
 export class FinishedPurge {
@@ -94,11 +94,12 @@ export class FinishedPurge {
     }
     for (const s of [...found.filter((s) => s !== completing), completing]) {
       if (!(await this.remove(s))) {
-        log.warn('completed workflow not removed: an actor changed since it was read', {
+        // Read again on the redelivery: the checks above decide with what is there then.
+        log.warn('completed workflow not removed yet: an actor changed since it was read', {
           workflowId: wf,
           actor: s.envelope.kind,
         });
-        return;
+        return { nakMs: 1_000 };
       }
     }
     await this.purgeInterruptMarker(wf);
