@@ -5,6 +5,7 @@ import type { EventEnvelope } from '../base/schemas.js';
 import { HitlClient } from '../client/client.js';
 import type { EventStream } from '../client/eventWatch.js';
 import type { Answered } from './answer.js';
+import { kvKeys, readOnlyManager } from '../nats/streamReads.js';
 import { PendingIndex } from './pendingIndex.js';
 
 /** The `resumed` answers remembered, to tell a second reviewer who answered. */
@@ -48,7 +49,10 @@ export class InboxFeed {
         });
       // Events first: an answer given while the list loads is not missed.
       const events = await client.events();
-      const index = await PendingIndex.follow(kv, subjects);
+      const manager = readOnlyManager(client.nc);
+      const index = await PendingIndex.follow(kv, subjects, {
+        keys: async () => kvKeys(await manager, subjects.buckets.interrupts),
+      });
       return new InboxFeed(client, index, events);
     } catch (err) {
       await client.close();

@@ -41,11 +41,35 @@ export class PendingIndex {
 
   private constructor(private readonly subjects: Subjects) {}
 
-  /** Starts following the bucket; resolves once the current values are loaded. */
-  static async follow(kv: KV, subjects: Subjects): Promise<PendingIndex> {
+  /**
+   * Starts following the bucket; resolves once the current values are loaded.
+   *
+   * `options.keys`: the bucket's keys as the server holds them now (its stream's subjects), read
+   * every `reconcileMs` (30 s) to drop what the watch never said went. A watch that restarts
+   * (a reconnect, a stall) goes on after the last message it saw, and a removed key's marker
+   * deleted meanwhile is never delivered: without this, its question would stay listed.
+   */
+  static async follow(
+    kv: KV,
+    subjects: Subjects,
+    options: { keys?: () => Promise<string[]>; reconcileMs?: number } = {},
+  ): Promise<PendingIndex> {
     const index = new PendingIndex(subjects);
     const watch = await kv.watch();
-    index.stopWatch = () => watch.stop();
+    const keys = options.keys;
+    const timer =
+      keys === undefined
+        ? undefined
+        : setInterval(() => {
+            index.reconcile(keys).catch(() => {
+              // Refused or cut off: the next round tries again; the watch goes on meanwhile.
+            });
+          }, options.reconcileMs ?? 30_000);
+    timer?.unref();
+    index.stopWatch = () => {
+      clearInterval(timer);
+      watch.stop();
+    };
     let loaded!: () => void;
     const initial = new Promise<void>((resolve) => (loaded = resolve));
     // An empty bucket delivers nothing before updates: then it is loaded at once.
@@ -70,6 +94,23 @@ export class PendingIndex {
     })();
     await initial;
     return index;
+  }
+
+  /**
+   * Drops, with a `del` to the listeners, every record whose key `keys()` does not list, unless
+   * the watch put it again while the keys were read. Returns how many went.
+   */
+  async reconcile(keys: () => Promise<string[]>): Promise<number> {
+    const before = new Map(this.records);
+    const live = new Set(await keys());
+    let dropped = 0;
+    for (const [wf, record] of before) {
+      if (live.has(this.subjects.interruptKey(wf)) || this.records.get(wf) !== record) continue;
+      this.records.delete(wf);
+      this.emit({ op: 'del', workflowId: wf });
+      dropped++;
+    }
+    return dropped;
   }
 
   get size(): number {
