@@ -14,7 +14,7 @@ import {
   type EventEnvelope,
 } from '../../src/index.js';
 import { exitOf, runCli, spawnCli, waitForOutput } from '../helpers/cli.js';
-import { landedVersion } from '../helpers/landedVersion.js';
+import { LAST_LANDED_COMMIT, landedVersion } from '../helpers/landedVersion.js';
 import { eventually } from '../helpers/eventually.js';
 import {
   countTypes,
@@ -272,7 +272,7 @@ describe('hitl cancel', () => {
 describe('hitl cancel during a rolling upgrade', () => {
   it('leaves a workflow unchanged when a worker of the landed version takes the cancel', async () => {
     // A version without hitl cancel: its machines get the cancel as a message they ignore.
-    using landed = landedVersion();
+    using landed = landedVersion(LAST_LANDED_COMMIT);
     await using t = workflowScope(shared.server, 'cnu');
     const old = landed.spawnCli(['worker'], {
       NATS_URL: shared.server.url,

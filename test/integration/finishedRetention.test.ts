@@ -7,7 +7,7 @@ import { ensureTopology } from '../../src/nats/topology.js';
 import { hitlEvent, type HitlEmitted } from '../../src/runtime/effects.js';
 import { exitOf, runCli, spawnCli, waitForOutput } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
-import { landedVersion } from '../helpers/landedVersion.js';
+import { LAST_LANDED_COMMIT, landedVersion } from '../helpers/landedVersion.js';
 import {
   countTypes,
   publishRaw,
@@ -284,7 +284,7 @@ describe('HITL_FINISHED_RETENTION_MS', () => {
   });
 
   it('leaves what it writes readable by a worker of the landed version', async () => {
-    using landed = landedVersion();
+    using landed = landedVersion(LAST_LANDED_COMMIT);
     await using t = workflowScope(shared.server, 'finup');
     // Long enough that the workflow is still there for the landed worker.
     t.config.finishedRetentionMs = 3_600_000;
