@@ -160,6 +160,18 @@ describe('hitl inbox in a browser', () => {
     await t.ticket('vague-1', 'Something is off with my thing, please help');
     await item(page, 'vague-1').waitFor({ timeout: 15_000 });
     await page.keyboard.press('j');
+    // The item has the keyboard's focus, and keeps it through live updates of the list.
+    await expect
+      .poll(() =>
+        page.evaluate(() =>
+          (
+            globalThis as unknown as {
+              document: { activeElement: { getAttribute(name: string): string | null } | null };
+            }
+          ).document.activeElement?.getAttribute('data-wf'),
+        ),
+      )
+      .toBe('vague-1');
     await page.keyboard.press('Enter');
     await page.locator('#detail [data-answer="technical"]').waitFor();
     expect(await page.locator('#detail dl.model').textContent()).toMatch(/confidence/);

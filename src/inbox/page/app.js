@@ -201,7 +201,15 @@ function renderList() {
     });
     return h('li', {}, button);
   });
+  // A live update re-renders the list under a keyboard user: the selected item keeps the focus
+  // it had, so the next Enter still opens it.
+  const hadFocus = list.contains(document.activeElement);
   list.replaceChildren(...rows);
+  if (hadFocus) {
+    /** @type {HTMLElement | undefined} */ (
+      list.querySelectorAll('button')[state.selected]
+    )?.focus();
+  }
 }
 
 /** @param {number} delta */
