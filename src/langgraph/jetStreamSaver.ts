@@ -34,6 +34,7 @@ import {
   encodeFrame,
   type StoredWrite,
 } from './entries.js';
+import { isWrongLastSequence } from '../nats/retry.js';
 
 /** Options of {@link JetStreamSaver.create}. */
 export interface JetStreamSaverOptions {
@@ -53,11 +54,6 @@ const HEADER_ROOM = 512;
 const LIST_BATCH = 16;
 const CAS_ATTEMPTS = 50;
 const RECENT_ENTRIES = 10_000;
-
-function isWrongLastSequence(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 10071 || (err instanceof Error && /wrong last sequence/i.test(err.message));
-}
 
 function requireThread(config: RunnableConfig, what: string): string {
   const thread = config.configurable?.thread_id as unknown;

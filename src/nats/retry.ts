@@ -4,6 +4,18 @@ import { describeError } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
 
 /**
+ * JetStream's "wrong last sequence" (10071): a compare-and-set write (a KV `update`, `create`,
+ * or a publish with an expected last subject sequence) found the key changed since.
+ *
+ * @example
+ * try { await kv.update(key, value, revision); } catch (err) { if (!isWrongLastSequence(err)) throw err; }
+ */
+export function isWrongLastSequence(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 10071 || (err instanceof Error && /wrong last sequence/i.test(err.message));
+}
+
+/**
  * Whether `err` is what NATS answers while a JetStream leader is being elected or a server is
  * away (a request that timed out, no responders, "jetstream is not enabled", 503 "temporarily
  * unavailable"): the same request a little later is likely to succeed.

@@ -1,6 +1,7 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { isWrongLastSequence, removeKeyAt, type KeyRemoval } from './keyRemoval.js';
+import { isWrongLastSequence } from '../nats/retry.js';
+import { removeKeyAt, type KeyRemoval } from './keyRemoval.js';
 import { BucketReader } from '../nats/streamReads.js';
 import { InterruptRecordSchema, type InterruptRecord } from '../base/schemas.js';
 import type { Subjects } from '../nats/subjects.js';

@@ -1,5 +1,6 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import { headers } from '@nats-io/nats-core';
+import { isWrongLastSequence } from '../nats/retry.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -62,10 +63,4 @@ export async function removeKeyAt(
     // left costs listing time only.
     return 'marker-left';
   }
-}
-
-/** JetStream's "wrong last sequence" (10071): the key changed since the revision given. */
-export function isWrongLastSequence(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 10071 || (err instanceof Error && /wrong last sequence/i.test(err.message));
 }

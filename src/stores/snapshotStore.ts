@@ -5,6 +5,7 @@ import { BucketReader } from '../nats/streamReads.js';
 import type { Subjects } from '../nats/subjects.js';
 import { decodeValue, encodeEnvelope, isCompressed, type StorageFormat } from './snapshotCodec.js';
 import type { DoneActorShrinker } from './doneActorShrinker.js';
+import { isWrongLastSequence } from '../nats/retry.js';
 
 /** The failed step a parked workflow waits at: what `hitl retry` re-runs. */
 export interface ParkedStep {
@@ -45,11 +46,6 @@ export interface SnapshotWriteOptions {
   format?: StorageFormat;
   /** Shrinks the snapshots of finished actors once no redelivery can need them. */
   shrinker?: DoneActorShrinker;
-}
-
-function isWrongLastSequence(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 10071 || (err instanceof Error && /wrong last sequence/i.test(err.message));
 }
 
 /** {@link SnapshotStore} on JetStream KV (`hitl_snapshots`, key `<kind>.<wf>`). */
