@@ -1,12 +1,11 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { emit, setup as machineSetup } from 'xstate';
 import { nanos } from '@nats-io/transport-node';
-import { createLogger, defineActor, Subjects } from '../../src/index.js';
+import { createLogger, Subjects } from '../../src/index.js';
 import { ensureTopology } from '../../src/nats/topology.js';
-import { hitlEvent, type HitlEmitted } from '../../src/runtime/effects.js';
 import { exitOf, runCli, spawnCli, waitForOutput } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
+import { flaky } from '../helpers/flakyActor.js';
 import { LAST_LANDED_COMMIT, landedVersion } from '../helpers/landedVersion.js';
 import {
   countTypes,
@@ -40,25 +39,6 @@ function retaining(name: string, env: Record<string, string> = {}) {
   t.config.finishedRetentionMs = RETENTION_MS;
   return t;
 }
-
-/** Fails its first step (a retryable `failed`: parked). */
-const flaky = defineActor({
-  kind: 'flaky',
-  machine: machineSetup({
-    types: { events: {} as { type: 'hitl.retry' }, emitted: {} as HitlEmitted },
-  }).createMachine({
-    initial: 'parked',
-    states: {
-      parked: {
-        entry: emit(() =>
-          hitlEvent('failed', { reason: 'store down', step: 'flaky', retryable: true }),
-        ),
-        on: { 'hitl.retry': 'done' },
-      },
-      done: { type: 'final', entry: emit(() => hitlEvent('completed', { outcome: 'sent' })) },
-    },
-  }),
-});
 
 /** Messages the snapshots bucket's stream holds for workflow `wf`: values and markers alike. */
 async function storedFor(subjects: Subjects, wf: string): Promise<number> {

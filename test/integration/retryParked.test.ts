@@ -1,9 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { emit, setup as machineSetup } from 'xstate';
-import { hitlEvent, type HitlEmitted } from '../../src/runtime/effects.js';
-import { defineActor } from '../../src/index.js';
 import { eventually } from '../helpers/eventually.js';
+import { FLAKY_REASON, flaky } from '../helpers/flakyActor.js';
 import { serverPerFile, storedEvents, types, workflowScope } from '../helpers/harness.js';
 
 // Issue 10 item 10: `hitl retry` and `hitl parked` agree. Both find a parked step from the
@@ -11,25 +9,6 @@ import { serverPerFile, storedEvents, types, workflowScope } from '../helpers/ha
 // may have trimmed.
 
 const shared = serverPerFile();
-
-/** Fails its first step (a retryable `failed`: parked) and completes when retried. */
-const flaky = defineActor({
-  kind: 'flaky',
-  machine: machineSetup({
-    types: { events: {} as { type: 'hitl.retry' }, emitted: {} as HitlEmitted },
-  }).createMachine({
-    initial: 'parked',
-    states: {
-      parked: {
-        entry: emit(() =>
-          hitlEvent('failed', { reason: 'store unavailable', step: 'flaky', retryable: true }),
-        ),
-        on: { 'hitl.retry': 'done' },
-      },
-      done: { type: 'final', entry: emit(() => hitlEvent('completed', { outcome: 'sent' })) },
-    },
-  }),
-});
 
 describe('hitl retry', () => {
   it('finds the parked step from the snapshot after the event log was purged', async () => {
@@ -48,7 +27,7 @@ describe('hitl retry', () => {
     const retried = await t.client.retry('park-1', { wait: true });
     expect(retried).toMatchObject({
       duplicate: false,
-      parked: { actor: 'flaky', step: 'flaky', reason: 'store unavailable', at: listed[0]?.at },
+      parked: { actor: 'flaky', step: 'flaky', reason: FLAKY_REASON, at: listed[0]?.at },
       run: { status: 'completed', outcome: 'sent' },
     });
     await eventually(async () =>
