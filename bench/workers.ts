@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { rssBytes } from './util.js';
 
@@ -43,6 +44,37 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerProcess
   delete env.HITL_APPROVERS;
   delete env.HITL_GATE_TIMEOUT_MS;
   delete env.HITL_APPROVAL_CATEGORIES;
+  const { child, exited } = await spawnReady(args, env, 'hitl worker ready', 'worker');
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('worker has no pid');
+  return {
+    pid,
+    async rss() {
+      return (await rssBytes(pid)) ?? NaN;
+    },
+    async stop() {
+      await stopChild(child, exited);
+    },
+  };
+}
+
+/** A child process of the bench, started by {@link spawnReady}. */
+export interface ReadyChild {
+  child: ChildProcess & { stdout: Readable; stderr: Readable };
+  /** Resolves with the exit code once it has exited. */
+  exited: Promise<number | null>;
+}
+
+/**
+ * Spawns `node <args>` and resolves once its stdout says `ready`; rejects, with the tail of its
+ * stderr, when it exits first or is not ready within 30 s (then it is killed).
+ */
+export async function spawnReady(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: string,
+  what: string,
+): Promise<ReadyChild> {
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const stderrTail: string[] = [];
   child.stderr.setEncoding('utf8');
@@ -57,32 +89,22 @@ export async function startWorker(options: WorkerOptions): Promise<WorkerProcess
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`worker not ready within ${READY_TIMEOUT_MS} ms: ${stderrTail.join('')}`));
+      reject(new Error(`${what} not ready within ${READY_TIMEOUT_MS} ms: ${stderrTail.join('')}`));
     }, READY_TIMEOUT_MS);
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
       out += chunk;
-      if (out.includes('hitl worker ready')) {
+      if (out.includes(ready)) {
         clearTimeout(timer);
         resolve();
       }
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`worker exited (code ${code}) before ready: ${stderrTail.join('')}`));
+      reject(new Error(`${what} exited (code ${code}) before ready: ${stderrTail.join('')}`));
     });
   });
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('worker has no pid');
-  return {
-    pid,
-    async rss() {
-      return (await rssBytes(pid)) ?? NaN;
-    },
-    async stop() {
-      await stopChild(child, exited);
-    },
-  };
+  return { child, exited };
 }
 
 async function stopChild(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
