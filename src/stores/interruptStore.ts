@@ -92,6 +92,24 @@ export class InterruptStore {
   }
 
   /**
+   * Removes the marker a workflow's resolved interrupt left (a worker of an earlier release, or
+   * one that could not delete it then), rolled up like any removed key, so no older value can
+   * resurface whatever the bucket's history. A live record is left alone. Best effort: a marker
+   * costs listing time only.
+   */
+  async dropMarker(workflowId: string): Promise<void> {
+    if (!this.markers) return;
+    const key = this.subjects.interruptKey(workflowId);
+    try {
+      const entry = await this.kv.get(key);
+      if (!entry || entry.operation === 'PUT') return;
+      await this.removeAt(key, entry.revision);
+    } catch {
+      // Left for a later removal.
+    }
+  }
+
+  /**
    * Removes the key at `revision`. With the manager, nothing of it is left in the bucket's
    * stream ({@link removeKeyAt}); without (a client that may not), a plain KV delete.
    */

@@ -1,5 +1,4 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import type { KV } from '@nats-io/kv';
 import { describeError } from '../base/errors.js';
 import type { Logger } from '../base/logger.js';
 import { describeZodError, FinishedMessageSchema } from '../base/schemas.js';
@@ -27,7 +26,6 @@ export interface FinishedPurgeDeps {
   jsm: JetStreamManager;
   snapshots: SnapshotStore;
   interrupts: InterruptStore;
-  interruptsKv: KV;
   mailboxes: Mailboxes;
   /** The kinds this worker hosts: known even when the consumers cannot be listed. */
   hosted: readonly string[];
@@ -102,7 +100,7 @@ export class FinishedPurge {
         return { nakMs: 1_000 };
       }
     }
-    await this.purgeInterruptMarker(wf);
+    await this.deps.interrupts.dropMarker(wf);
     log.debug('completed workflow removed', { workflowId: wf, actors: found.length });
   }
 
@@ -140,22 +138,5 @@ export class FinishedPurge {
       );
     }
     return done !== 'changed';
-  }
-
-  /**
-   * A delete marker an answered interrupt left (a worker of an earlier release, or one that
-   * could not delete it then): rolled up and deleted like any removed key, so no older value
-   * of the key can resurface whatever the bucket's history.
-   */
-  private async purgeInterruptMarker(wf: string): Promise<void> {
-    const { subjects, js, jsm, interruptsKv } = this.deps;
-    const key = subjects.interruptKey(wf);
-    try {
-      const entry = await interruptsKv.get(key);
-      if (!entry || entry.operation === 'PUT') return;
-      await removeKeyAt(js, jsm, subjects.buckets.interrupts, key, entry.revision);
-    } catch {
-      // Best effort: a marker costs listing time only.
-    }
   }
 }

@@ -245,7 +245,6 @@ export class Worker {
           jsm,
           snapshots,
           interrupts,
-          interruptsKv: retryingKv(buckets.interrupts, outage),
           mailboxes,
           hosted: kinds,
           retentionMs,
