@@ -54,7 +54,8 @@ async function api(path, init = {}) {
 
 /** @param {number} ms */
 function duration(ms) {
-  const s = Math.round(Math.abs(ms) / 1000);
+  // Whole seconds, cut down: 3,599.6 s left reads "59m 59s", not "1h 0m".
+  const s = Math.floor(Math.abs(ms) / 1000);
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
   if (m < 60) return `${m}m ${s % 60}s`;
@@ -146,8 +147,16 @@ function query() {
   return p.toString();
 }
 
+/** Counts list requests, so that only the latest one's answer is shown. */
+let listRequests = 0;
+
 async function loadList() {
+  const request = ++listRequests;
   const res = await api(`/api/pending?${query()}`);
+  // Two quick clicks on "next", or a live update during a click, send two
+  // requests whose answers may arrive in either order: an older answer would
+  // put the list back on the page it asked for.
+  if (request !== listRequests) return;
   if (!res.ok) {
     $('count').textContent = res.body.error;
     return;
