@@ -120,4 +120,30 @@ describe('DoneActorShrinker', () => {
     await vi.advanceTimersByTimeAsync(AFTER_MS * 2);
     expect(updates).toHaveLength(2);
   });
+
+  it('keeps the newest commit of an actor committed twice, and a state value of any shape', async () => {
+    const { kv, updates } = recordingKv();
+    const shrinker = new DoneActorShrinker(kv, subjects, { afterMs: AFTER_MS });
+    const nested = { review: { legal: 'done', billing: 'done' } };
+    shrinker.written({ ...finished('triage', 'wf-6'), snapshot: { value: nested } }, 7);
+    shrinker.written(finished('specialist', 'wf-6'), 8);
+    shrinker.asked('wf-6');
+    // Committed again after the question: its effects are not known to be out yet.
+    shrinker.written(finished('specialist', 'wf-6', 'again'), 11);
+    await vi.advanceTimersByTimeAsync(AFTER_MS * 2);
+    expect(updates.map(([key, value, rev]) => [key, value, rev])).toEqual([
+      ['triage.wf-6', expect.objectContaining({ snapshot: { status: 'done', value: nested } }), 7],
+    ]);
+    shrinker.written(finished('triage', 'wf-7'), 3);
+    shrinker.written(finished('triage', 'wf-7', 'retried'), 4);
+    shrinker.asked('wf-7');
+    await vi.advanceTimersByTimeAsync(AFTER_MS * 2);
+    expect(updates.slice(1).map(([key, value, rev]) => [key, value, rev])).toEqual([
+      [
+        'triage.wf-7',
+        expect.objectContaining({ snapshot: { status: 'done', value: 'retried' } }),
+        4,
+      ],
+    ]);
+  });
 });
