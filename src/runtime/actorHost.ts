@@ -71,22 +71,33 @@ export class ActorHost {
   }
 
   /**
-   * The kind of the actor of `workflowId` that applied message `messageId`, if one did. The
-   * workflow's actors are read from the snapshots bucket stream's subjects, which its leader
-   * answers, not with a KV key listing: that one's consumer may end early, or empty, during a
-   * leader election, and a response applied already would then be rejected. A failed read
-   * throws (the message comes back), never reads as "none".
+   * The kind of the actor of `workflowId` that applied message `messageId`, if one did. Read
+   * from the snapshots of the kinds hosted here and then of every kind with a mailbox (one
+   * listing of the mailbox stream's consumers), a get each, which on a replicated bucket the
+   * stream's leader answers (no direct gets). Not from a listing of the workflow's keys: a
+   * subject filter with a wildcard makes the server walk every key of the bucket, about 0.1 s
+   * at 100,000 paused, for each late answer or double click; and a KV key listing's consumer
+   * may end early, or empty, during a leader election, which would reject a response applied
+   * already. A failed read throws (the message comes back), never reads as "none".
    */
   async appliedBy(workflowId: string, messageId: string): Promise<string | undefined> {
+    const tried = new Set<string>();
+    const look = async (kinds: Iterable<string>): Promise<string | undefined> => {
+      const fresh = [...kinds].filter((k) => !tried.has(k));
+      for (const k of fresh) tried.add(k);
+      const stored = await Promise.all(fresh.map((k) => this.opts.snapshots.get(k, workflowId)));
+      return stored.find((s) => s?.envelope.applied.includes(messageId))?.envelope.kind;
+    };
+    return (await look(this.definitions.keys())) ?? (await look(await this.otherKinds(workflowId)));
+  }
+
+  /** Kinds that may hold actors of `workflowId` besides those hosted here. */
+  private async otherKinds(workflowId: string): Promise<string[]> {
+    if (this.opts.mailboxKinds) return this.opts.mailboxKinds();
+    // Without the mailbox registry (a host made outside a worker): the workflow's keys.
     const jsm = await this.ctx.streams();
     const keys = await kvKeys(jsm, this.opts.subjects.buckets.snapshots, `*.${workflowId}`);
-    for (const key of keys) {
-      const [kind] = key.split('.');
-      if (kind === undefined) continue;
-      const stored = await this.opts.snapshots.get(kind, workflowId);
-      if (stored?.envelope.applied.includes(messageId)) return stored.envelope.kind;
-    }
-    return undefined;
+    return keys.map((key) => key.split('.')[0] ?? '').filter((kind) => kind !== '');
   }
 
   /**

@@ -50,6 +50,12 @@ export interface ActorHostOptions {
    * here. Unset: every kind is taken to have one.
    */
   hasMailbox?: (kind: string) => Promise<boolean>;
+  /**
+   * Every actor kind that has a mailbox on the server, hosted here or not: where a response
+   * applied already is looked for (see ActorHost.appliedBy). Unset: the workflow's keys in
+   * the snapshots bucket are listed instead.
+   */
+  mailboxKinds?: () => Promise<string[]>;
 }
 
 /**

@@ -193,6 +193,7 @@ export class Worker {
         stepTimeoutMs: options.config.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS,
         ...(nc.info?.max_payload ? { maxPayloadBytes: nc.info.max_payload } : {}),
         hasMailbox: (kind) => mailboxes.has(kind),
+        mailboxKinds: () => mailboxes.kinds(),
         ...(options.config.finishedRetentionMs !== undefined
           ? { finishedRetentionMs: options.config.finishedRetentionMs }
           : {}),

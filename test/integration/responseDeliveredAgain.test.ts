@@ -39,4 +39,28 @@ describe('a response delivered again as if for the first time', () => {
     expect(after).not.toContain('response_rejected');
     expect(after).toEqual(before);
   });
+
+  it('is recognised by a worker that does not host the actor that applied it', async () => {
+    await using t = workflowScope(shared.server, 'again-split');
+    const first = await t.worker();
+    const run = await t.client.start({ id: 'split-1', request: 'I want a refund' });
+    expect(run.status).toBe('paused');
+    const done = await t.client.resume('split-1', { resume: 'yes', reviewer: 'ana' });
+    expect(done.status).toBe('completed');
+    await workersIdle(shared.nc, t.subjects);
+    await first.stop();
+    const before = types(await storedEvents(shared.nc, t.subjects, 'split-1'));
+
+    // Handed out again to a worker without the gate: it finds the gate among the kinds that
+    // have a mailbox, and hands the response to it instead of rejecting it.
+    const jsm = await jetstreamManager(shared.nc);
+    await jsm.consumers.delete(t.subjects.streams.responses, t.subjects.consumer('responses'));
+    await t.worker({ kinds: ['triage', 'specialist'] });
+    await t.worker({ kinds: ['gate'], intake: null });
+    await workersIdle(shared.nc, t.subjects);
+
+    const after = types(await storedEvents(shared.nc, t.subjects, 'split-1'));
+    expect(after).not.toContain('response_rejected');
+    expect(after).toEqual(before);
+  });
 });
