@@ -89,22 +89,34 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
       `port ${opts.port} is already in use on ${HOST} (omit 'port' to pick a free one)`,
     );
   }
-  const port = opts.port ?? (await freePort());
   const ownsStoreDir = opts.storeDir === undefined;
   const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'hitl-nats-')));
 
-  const args = ['-a', HOST, '-p', String(port), '-js', '-sd', storeDir];
-  if (opts.configFile !== undefined) args.push('-c', opts.configFile);
-  if (opts.args !== undefined) args.push(...opts.args);
-
-  try {
-    const proc = await launch(binary, args, port);
-    return new NatsServerProcess(binary, args, port, storeDir, ownsStoreDir, proc);
-  } catch (err) {
-    // No handle reaches the caller, so nobody else could remove the dir.
-    if (ownsStoreDir) await rm(storeDir, { recursive: true, force: true });
-    throw err;
+  for (let attempt = 1; ; attempt++) {
+    const port = opts.port ?? (await freePort());
+    const args = ['-a', HOST, '-p', String(port), '-js', '-sd', storeDir];
+    if (opts.configFile !== undefined) args.push('-c', opts.configFile);
+    if (opts.args !== undefined) args.push(...opts.args);
+    try {
+      const proc = await launch(binary, args, port);
+      return new NatsServerProcess(binary, args, port, storeDir, ownsStoreDir, proc);
+    } catch (err) {
+      // A port picked here was free when picked, and taken before the server bound it (by
+      // another server started at the same time, or a connection's local port): pick another.
+      if (opts.port === undefined && attempt < PORT_ATTEMPTS && isAddressInUse(err)) continue;
+      // No handle reaches the caller, so nobody else could remove the dir.
+      if (ownsStoreDir) await rm(storeDir, { recursive: true, force: true });
+      throw err;
+    }
   }
+}
+
+/** Ports tried by {@link startNatsServer} when it picks them itself. */
+const PORT_ATTEMPTS = 5;
+
+/** Whether a start failed because its port was taken (nats-server says so on stderr). */
+export function isAddressInUse(err: unknown): boolean {
+  return err instanceof Error && /address already in use/i.test(err.message);
 }
 
 /**
@@ -188,7 +200,12 @@ interface ServerProcess {
   exit: Exit | undefined;
   exited: Promise<Exit>;
   stderrTail: string[];
+  /** It logged {@link READY_LINE}. */
+  readySeen?: boolean;
 }
+
+/** What nats-server logs (at its default level) once it accepts clients. */
+const READY_LINE = 'Server is ready';
 
 class NatsServerProcess implements NatsServerHandle {
   readonly url: string;
@@ -275,6 +292,7 @@ async function launch(
     const lines = (partial + chunk).split('\n');
     partial = lines.pop() ?? '';
     stderrTail.push(...lines.filter((l) => l.trim() !== ''));
+    if (lines.some((l) => l.includes(READY_LINE))) proc.readySeen = true;
     if (stderrTail.length > STDERR_TAIL_LINES)
       stderrTail.splice(0, stderrTail.length - STDERR_TAIL_LINES);
   });
@@ -315,7 +333,10 @@ async function waitUntilReady(proc: ServerProcess, port: number): Promise<void> 
     if (proc.exit !== undefined) throw earlyExitError(proc, proc.exit);
     const listening = await isPortListening(HOST, port, 250);
     if (proc.exit !== undefined) throw earlyExitError(proc, proc.exit);
-    if (listening) return;
+    // Something listens on the port; it is this server once it says it is ready. Another
+    // process may hold the port while this one starts JetStream, then fails to bind it. A
+    // server whose configuration logs elsewhere says nothing: the port is all there is to go by.
+    if (listening && (proc.stderrTail.length === 0 || saidReady(proc))) return;
     if (Date.now() >= deadline) {
       throw new Error(
         `nats-server did not accept connections on ${HOST}:${port} within ${READY_TIMEOUT_MS} ms` +
@@ -324,6 +345,11 @@ async function waitUntilReady(proc: ServerProcess, port: number): Promise<void> 
     }
     await sleep(READY_POLL_MS);
   }
+}
+
+/** Whether the server logged that it is ready (it does, at its default log level). */
+function saidReady(proc: ServerProcess): boolean {
+  return proc.readySeen === true;
 }
 
 function earlyExitError(proc: ServerProcess, exit: Exit): Error {

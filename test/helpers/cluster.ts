@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { findNatsServerBinary, isPortListening } from '../../src/cli/natsServer.js';
+import { findNatsServerBinary, isAddressInUse, isPortListening } from '../../src/cli/natsServer.js';
 import { eventually } from './eventually.js';
 
 const HOST = '127.0.0.1';
@@ -27,6 +27,8 @@ interface NodeState extends ClusterNode {
   child: ChildProcess | undefined;
   exited: Promise<void> | undefined;
   stderr: string[];
+  /** Its current process logged that it is ready. */
+  ready: boolean;
 }
 
 /** What `/jsz` says about the JetStream meta group, as one node sees it. */
@@ -75,29 +77,36 @@ export class NatsCluster {
         'nats-server is not installed; install it with: apt-get install -y nats-server',
       );
     }
-    const states: NodeState[] = [];
-    for (let i = 1; i <= size; i++) {
-      const port = await freePort();
-      states.push({
-        name: `n${i}`,
-        port,
-        url: `nats://${HOST}:${port}`,
-        clusterPort: await freePort(),
-        monitorPort: await freePort(),
-        storeDir: await mkdtemp(join(tmpdir(), `hitl-cluster-n${i}-`)),
-        child: undefined,
-        exited: undefined,
-        stderr: [],
-      });
-    }
-    const cluster = new NatsCluster(binary, states);
-    try {
-      await Promise.all(states.map((s) => cluster.launch(s)));
-      await cluster.waitForMetaLeader();
-      return cluster;
-    } catch (err) {
-      await cluster.dispose();
-      throw err;
+    // A port free when picked may be taken before a node binds it (by a server another test
+    // file starts at the same time, or a connection's local port): then every node gets new
+    // ports and the cluster starts again.
+    for (let attempt = 1; ; attempt++) {
+      const states: NodeState[] = [];
+      for (let i = 1; i <= size; i++) {
+        const port = await freePort();
+        states.push({
+          name: `n${i}`,
+          port,
+          url: `nats://${HOST}:${port}`,
+          clusterPort: await freePort(),
+          monitorPort: await freePort(),
+          storeDir: await mkdtemp(join(tmpdir(), `hitl-cluster-n${i}-`)),
+          child: undefined,
+          exited: undefined,
+          stderr: [],
+          ready: false,
+        });
+      }
+      const cluster = new NatsCluster(binary, states);
+      try {
+        await Promise.all(states.map((s) => cluster.launch(s)));
+        await cluster.waitForMetaLeader();
+        return cluster;
+      } catch (err) {
+        await cluster.dispose();
+        if (attempt < 3 && isAddressInUse(err)) continue;
+        throw err;
+      }
     }
   }
 
@@ -132,9 +141,14 @@ export class NatsCluster {
     live.add(child);
     s.child = child;
     s.stderr = [];
+    s.ready = false;
+    let partial = '';
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
-      s.stderr.push(...chunk.split('\n').filter((l) => l.trim() !== ''));
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop() ?? '';
+      if (s.child === child && lines.some((l) => l.includes('Server is ready'))) s.ready = true;
+      s.stderr.push(...lines.filter((l) => l.trim() !== ''));
       if (s.stderr.length > 30) s.stderr.splice(0, s.stderr.length - 30);
     });
     s.exited = new Promise((resolve) => {
@@ -147,7 +161,8 @@ export class NatsCluster {
     await eventually(
       async () => {
         if (s.child !== child) throw new Error(`exited: ${s.stderr.slice(-5).join(' | ')}`);
-        return isPortListening(HOST, s.port, 250);
+        // Another process may hold the port while this node starts, until it fails to bind.
+        return s.ready && (await isPortListening(HOST, s.port, 250));
       },
       { timeout: 15_000, interval: 50, message: `node ${s.name} never listened on ${s.port}` },
     );
