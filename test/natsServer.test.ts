@@ -1,4 +1,7 @@
 import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -97,5 +100,52 @@ describe('startNatsServer failures', () => {
     await expect(startNatsServer({ binary: '/nonexistent/nats-server' })).rejects.toThrow(
       /could not run nats-server: .*ENOENT/,
     );
+  });
+});
+
+// A stand-in for nats-server that records each start's port. Its first start finds its port
+// held by another process: that process answers on the port, and this "server" never says it
+// is ready and fails to bind a second later, as nats-server does after starting JetStream.
+// Later starts listen and say they are ready.
+const FAKE_SERVER = `#!/usr/bin/env node
+const fs = require('node:fs');
+const net = require('node:net');
+const port = Number(process.argv[process.argv.indexOf('-p') + 1]);
+const state = process.env.FAKE_NATS_STATE;
+const starts = fs.existsSync(state) ? fs.readFileSync(state, 'utf8').split(' ').filter(Boolean) : [];
+fs.writeFileSync(state, [...starts, port].join(' '));
+const first = starts.length === 0;
+net.createServer((socket) => socket.end()).listen(port, '127.0.0.1', () => {
+  console.error('[1] [INF] Starting nats-server');
+  if (first) {
+    setTimeout(() => {
+      console.error('[1] [FTL] Error listening on port: 127.0.0.1:' + port + ', "bind: address already in use"');
+      process.exit(1);
+    }, 1000);
+  } else {
+    console.error('[1] [INF] Server is ready');
+  }
+});
+process.on('SIGTERM', () => process.exit(0));
+`;
+
+describe('startNatsServer on a port taken meanwhile', () => {
+  it('does not take another process listening on the port for the server, and picks another port', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hitl-fake-nats-'));
+    const binary = join(dir, 'nats-server');
+    const state = join(dir, 'starts');
+    await writeFile(binary, FAKE_SERVER);
+    await chmod(binary, 0o755);
+    process.env.FAKE_NATS_STATE = state;
+    try {
+      await using server = await startNatsServer({ binary });
+      const starts = (await readFile(state, 'utf8')).split(' ').map(Number);
+      expect(starts).toHaveLength(2);
+      expect(server.port).toBe(starts[1]);
+      expect(server.port).not.toBe(starts[0]);
+    } finally {
+      delete process.env.FAKE_NATS_STATE;
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

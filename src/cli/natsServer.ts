@@ -9,6 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 10_000;
 const READY_POLL_MS = 25;
+/** How long a server that never logs "ready" on stderr must hold its port to count as up. */
+const UNANNOUNCED_READY_MS = 3_000;
 const STOP_GRACE_MS = 5_000;
 const STDERR_TAIL_LINES = 20;
 const FALLBACK_DIRS = ['/usr/sbin', '/usr/local/bin', '/usr/bin'];
@@ -327,6 +329,7 @@ async function launch(
 
 async function waitUntilReady(proc: ServerProcess, port: number): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
+  let listeningSince: number | undefined;
   for (;;) {
     // Checked before and after the probe: a server that dies right away may leave the port to
     // someone else, and nats-server exits with status 0 even on a bad flag.
@@ -335,8 +338,15 @@ async function waitUntilReady(proc: ServerProcess, port: number): Promise<void> 
     if (proc.exit !== undefined) throw earlyExitError(proc, proc.exit);
     // Something listens on the port; it is this server once it says it is ready. Another
     // process may hold the port while this one starts JetStream, then fails to bind it. A
-    // server whose configuration logs elsewhere says nothing: the port is all there is to go by.
-    if (listening && (proc.stderrTail.length === 0 || saidReady(proc))) return;
+    // server whose configuration logs to a file says nothing here: then the port, held while
+    // the server stays up for UNANNOUNCED_READY_MS, is all there is to go by.
+    if (listening) {
+      if (saidReady(proc)) return;
+      listeningSince ??= Date.now();
+      if (Date.now() - listeningSince >= UNANNOUNCED_READY_MS) return;
+    } else {
+      listeningSince = undefined;
+    }
     if (Date.now() >= deadline) {
       throw new Error(
         `nats-server did not accept connections on ${HOST}:${port} within ${READY_TIMEOUT_MS} ms` +

@@ -159,13 +159,13 @@ export class NatsCluster {
       });
     });
     await eventually(
-      async () => {
-        if (s.child !== child) throw new Error(`exited: ${s.stderr.slice(-5).join(' | ')}`);
-        // Another process may hold the port while this node starts, until it fails to bind.
-        return s.ready && (await isPortListening(HOST, s.port, 250));
-      },
+      // Another process may hold the port while this node starts, until it fails to bind.
+      async () => s.child !== child || (s.ready && (await isPortListening(HOST, s.port, 250))),
       { timeout: 15_000, interval: 50, message: `node ${s.name} never listened on ${s.port}` },
     );
+    if (s.child !== child) {
+      throw new Error(`node ${s.name} exited: ${s.stderr.slice(-5).join(' | ')}`);
+    }
   }
 
   /** Whether the node's process runs (it may be stopped with SIGSTOP). */
