@@ -85,8 +85,18 @@ export class ActorHost {
     const look = async (kinds: Iterable<string>): Promise<string | undefined> => {
       const fresh = [...kinds].filter((k) => !tried.has(k));
       for (const k of fresh) tried.add(k);
-      const stored = await Promise.all(fresh.map((k) => this.opts.snapshots.get(k, workflowId)));
-      return stored.find((s) => s?.envelope.applied.includes(messageId))?.envelope.kind;
+      const reads = await Promise.allSettled(
+        fresh.map((k) => this.opts.snapshots.get(k, workflowId)),
+      );
+      for (const r of reads) {
+        if (r.status === 'fulfilled' && r.value?.envelope.applied.includes(messageId)) {
+          return r.value.envelope.kind;
+        }
+      }
+      // A read that failed may have been the one: the message comes back, never "none".
+      const failed = reads.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      return undefined;
     };
     return (await look(this.definitions.keys())) ?? (await look(await this.otherKinds(workflowId)));
   }

@@ -162,7 +162,7 @@ export class Worker {
         js,
         jsm,
       });
-      const mailboxes = new Mailboxes(jsm, subjects);
+      const mailboxes = new Mailboxes(jsm, subjects, nc);
       const snapshotsKv = retryingKv(buckets.snapshots, outage);
       // Applied ids and outboxes are kept for four ack waits (the retention of commit.ts).
       const shrinker = new DoneActorShrinker(snapshotsKv, subjects, {
