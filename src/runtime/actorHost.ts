@@ -3,7 +3,6 @@ import { publishOutbox, type Publish } from './outbox.js';
 import { publishRejection } from './responseSteps.js';
 import type { ActorHostOptions, LocalDelivery, Step, StepContext } from './stepContext.js';
 import { StepLoop } from './stepLoop.js';
-import { kvKeys } from '../nats/streamReads.js';
 import { inStepSpan, type TraceCarrier } from '../nats/tracing.js';
 import type { Incoming, StepResult } from './steps.js';
 import { ACK_WAIT_MS } from '../nats/topology.js';
@@ -72,8 +71,8 @@ export class ActorHost {
 
   /**
    * The kind of the actor of `workflowId` that applied message `messageId`, if one did. Read
-   * from the snapshots of the kinds hosted here and then of every kind with a mailbox (one
-   * listing of the mailbox stream's consumers), a get each, which on a replicated bucket the
+   * from the snapshots of the kinds hosted here and then of every kind with a mailbox (the
+   * mailbox stream's consumer names), a get each, which on a replicated bucket the
    * stream's leader answers (no direct gets). Not from a listing of the workflow's keys: a
    * subject filter with a wildcard makes the server walk every key of the bucket, about 0.1 s
    * at 100,000 paused, for each late answer or double click; and a KV key listing's consumer
@@ -98,16 +97,7 @@ export class ActorHost {
       if (failed) throw failed.reason;
       return undefined;
     };
-    return (await look(this.definitions.keys())) ?? (await look(await this.otherKinds(workflowId)));
-  }
-
-  /** Kinds that may hold actors of `workflowId` besides those hosted here. */
-  private async otherKinds(workflowId: string): Promise<string[]> {
-    if (this.opts.mailboxKinds) return this.opts.mailboxKinds();
-    // Without the mailbox registry (a host made outside a worker): the workflow's keys.
-    const jsm = await this.ctx.streams();
-    const keys = await kvKeys(jsm, this.opts.subjects.buckets.snapshots, `*.${workflowId}`);
-    return keys.map((key) => key.split('.')[0] ?? '').filter((kind) => kind !== '');
+    return (await look(this.definitions.keys())) ?? (await look(await this.opts.mailboxKinds()));
   }
 
   /**

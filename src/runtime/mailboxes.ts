@@ -70,8 +70,8 @@ export class Mailboxes {
       }
       const names = page.consumers ?? [];
       for (const name of names) {
-        const kind = name.startsWith(head) ? name.slice(head.length) : '';
-        if (kind !== '' && !kind.includes('.')) this.known.add(kind);
+        if (name.startsWith(head) && name.length > head.length)
+          this.known.add(name.slice(head.length));
       }
       offset += names.length;
       if (names.length === 0 || offset >= (page.total ?? 0)) break;

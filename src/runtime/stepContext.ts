@@ -52,10 +52,9 @@ export interface ActorHostOptions {
   hasMailbox?: (kind: string) => Promise<boolean>;
   /**
    * Every actor kind that has a mailbox on the server, hosted here or not: where a response
-   * applied already is looked for (see ActorHost.appliedBy). Unset: the workflow's keys in
-   * the snapshots bucket are listed instead.
+   * applied already is looked for (see ActorHost.appliedBy).
    */
-  mailboxKinds?: () => Promise<string[]>;
+  mailboxKinds: () => Promise<string[]>;
 }
 
 /**

@@ -50,10 +50,6 @@ function decodeFinished(text: string): Finished {
   };
 }
 
-function decodeActors(actors: string): Finished[] {
-  return actors === '' ? [] : actors.split(RECORD).map(decodeFinished);
-}
-
 /** What a finished actor keeps once no redelivery can need more (see {@link DoneActorShrinker}). */
 export function tombstoneOf(envelope: SnapshotEnvelope): SnapshotEnvelope {
   const snapshot = envelope.snapshot as { value?: unknown } | null;
@@ -146,7 +142,7 @@ export class DoneActorShrinker {
       // The same kind committed again (rare: a retried step) replaces its earlier entry, which
       // also loses its place among the followed ones.
       const kept = held.actors.split(RECORD);
-      const at = kept.findIndex((a) => a.slice(0, a.indexOf(UNIT)) === envelope.kind);
+      const at = kept.findIndex((a) => a.startsWith(`${envelope.kind}${UNIT}`));
       followed = held.followed;
       if (at >= 0) {
         kept.splice(at, 1);
@@ -215,7 +211,7 @@ export class DoneActorShrinker {
         if (p.due > now) break;
         // Only actors the workflow asked a human after: one whose publish failed and whose
         // message is yet to come back keeps its outbox.
-        due.push([wf, decodeActors(p.actors).slice(0, p.followed)]);
+        due.push([wf, p.actors.split(RECORD).slice(0, p.followed).map(decodeFinished)]);
       }
       for (const [wf] of due) this.pending.delete(wf);
       await mapLimit(due, 16, ([wf, actors]) => this.shrink(wf, actors));
