@@ -207,7 +207,7 @@ interface ServerProcess {
 }
 
 /** What nats-server logs (at its default level) once it accepts clients. */
-const READY_LINE = 'Server is ready';
+export const READY_LINE = 'Server is ready';
 
 class NatsServerProcess implements NatsServerHandle {
   readonly url: string;
@@ -341,7 +341,7 @@ async function waitUntilReady(proc: ServerProcess, port: number): Promise<void> 
     // server whose configuration logs to a file says nothing here: then the port, held while
     // the server stays up for UNANNOUNCED_READY_MS, is all there is to go by.
     if (listening) {
-      if (saidReady(proc)) return;
+      if (proc.readySeen) return;
       listeningSince ??= Date.now();
       if (Date.now() - listeningSince >= UNANNOUNCED_READY_MS) return;
     } else {
@@ -355,11 +355,6 @@ async function waitUntilReady(proc: ServerProcess, port: number): Promise<void> 
     }
     await sleep(READY_POLL_MS);
   }
-}
-
-/** Whether the server logged that it is ready (it does, at its default log level). */
-function saidReady(proc: ServerProcess): boolean {
-  return proc.readySeen === true;
 }
 
 function earlyExitError(proc: ServerProcess, exit: Exit): Error {

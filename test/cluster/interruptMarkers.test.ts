@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectNats, Subjects } from '../../src/index.js';
 import { ensureTopology } from '../../src/nats/topology.js';
 import { InterruptStore } from '../../src/stores/interruptStore.js';
-import { NatsCluster } from '../helpers/cluster.js';
+import { NatsCluster, streamCaughtUp } from '../helpers/cluster.js';
 import { eventually } from '../helpers/eventually.js';
 import { uniquePrefix } from '../helpers/harness.js';
 
@@ -30,17 +30,11 @@ afterAll(async () => {
 
 /** Waits until `stream` has a leader and two current followers. */
 async function caughtUp(stream: string): Promise<string> {
-  return eventually(
-    async () => {
-      const info = await jsm.streams.info(stream);
-      const replicas = info.cluster?.replicas ?? [];
-      if (!info.cluster?.leader || replicas.length !== 2 || replicas.some((r) => !r.current)) {
-        throw new Error(`${stream} not caught up: ${JSON.stringify(info.cluster)}`);
-      }
-      return info.cluster.leader;
-    },
-    { timeout: 30_000, interval: 100, message: `${stream} never caught up` },
-  );
+  return eventually(() => streamCaughtUp(jsm, stream), {
+    timeout: 30_000,
+    interval: 100,
+    message: `${stream} never caught up`,
+  });
 }
 
 /** Asks `stream`'s leader to step down until `name` leads it. */

@@ -3,9 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { findNatsServerBinary, isAddressInUse, isPortListening } from '../../src/cli/natsServer.js';
+import {
+  findNatsServerBinary,
+  isAddressInUse,
+  isPortListening,
+  READY_LINE,
+} from '../../src/cli/natsServer.js';
 import { eventually } from './eventually.js';
 
 const HOST = '127.0.0.1';
@@ -53,6 +58,19 @@ const live = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
+
+/**
+ * The leader of `stream` once it has one and two current followers (a node restarted has
+ * caught up, so the next fault leaves the group a quorum); throws while it has not.
+ */
+export async function streamCaughtUp(jsm: JetStreamManager, stream: string): Promise<string> {
+  const info = await jsm.streams.info(stream);
+  const replicas = info.cluster?.replicas ?? [];
+  if (!info.cluster?.leader || replicas.length !== 2 || replicas.some((r) => !r.current)) {
+    throw new Error(`${stream} not caught up: ${JSON.stringify(info.cluster)}`);
+  }
+  return info.cluster.leader;
+}
 
 /**
  * A JetStream cluster of nats-server processes on 127.0.0.1 (routes, server names `n1`…,
@@ -147,7 +165,7 @@ export class NatsCluster {
     child.stderr?.on('data', (chunk: string) => {
       const lines = (partial + chunk).split('\n');
       partial = lines.pop() ?? '';
-      if (s.child === child && lines.some((l) => l.includes('Server is ready'))) s.ready = true;
+      if (s.child === child && lines.some((l) => l.includes(READY_LINE))) s.ready = true;
       s.stderr.push(...lines.filter((l) => l.trim() !== ''));
       if (s.stderr.length > 30) s.stderr.splice(0, s.stderr.length - 30);
     });

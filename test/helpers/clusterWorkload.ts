@@ -2,6 +2,7 @@ import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jet
 import type { NatsConnection } from '@nats-io/transport-node';
 import { expect } from 'vitest';
 import type { HitlClient, Subjects } from '../../src/index.js';
+import { streamCaughtUp } from './cluster.js';
 import { eventually } from './eventually.js';
 import { mapLimit } from './harness.js';
 
@@ -117,13 +118,7 @@ export class ClusterWorkload {
     ];
     await eventually(
       async () => {
-        for (const name of names) {
-          const info = await this.jsm.streams.info(name);
-          const replicas = info.cluster?.replicas ?? [];
-          if (!info.cluster?.leader || replicas.length !== 2 || replicas.some((r) => !r.current)) {
-            throw new Error(`${name} not caught up: ${JSON.stringify(info.cluster)}`);
-          }
-        }
+        for (const name of names) await streamCaughtUp(this.jsm, name);
       },
       { timeout: 30_000, interval: 200, message: 'the restarted node never caught up' },
     );
