@@ -50,9 +50,9 @@ export interface HitlConfig {
    */
   localDelivery?: boolean;
   /**
-   * `HITL_STORAGE_FORMAT=2`: workers compress the large snapshots of actors that wait (1, the
-   * default, writes plain JSON, which workers of earlier releases read). Set it once no worker
-   * of a release before it runs: see docs/upgrading.md.
+   * `HITL_STORAGE_FORMAT`: 2 (the default) compresses the large snapshots of actors that wait
+   * and the tombstones of finished ones; 1 writes plain JSON, which workers of releases that do
+   * not know this variable read, for a rollout from one of them: see docs/upgrading.md.
    */
   storageFormat?: 1 | 2;
   /** Deadline of each human answer, when set. */
@@ -306,7 +306,7 @@ export function loadConfig(
         `HITL_STORAGE_FORMAT must be 1 (plain JSON) or 2 (compressed snapshots), got '${format}'`,
       );
     }
-    if (format === '2') config.storageFormat = 2;
+    if (format === '1') config.storageFormat = 1;
   }
   const maxPayload = positiveInt('HITL_MAX_PAYLOAD_BYTES', env.HITL_MAX_PAYLOAD_BYTES, 'bytes');
   if (maxPayload !== undefined) config.maxPayloadBytes = maxPayload;

@@ -3,9 +3,9 @@ import { NewerSnapshotError } from '../base/errors.js';
 import type { SnapshotEnvelope } from '../base/schemas.js';
 
 /**
- * How a snapshot value is written to KV: `1` is the landed format (plain JSON, which every
- * release reads); `2` also compresses the large values of actors that wait, which workers of
- * releases before it cannot read (see docs/upgrading.md, HITL_STORAGE_FORMAT).
+ * How a snapshot value is written to KV: `1` is plain JSON, which every release reads; `2` (the
+ * default) also compresses the large values of actors that wait and the tombstones of finished
+ * ones, which only releases that know `HITL_STORAGE_FORMAT` read (see docs/upgrading.md).
  */
 export type StorageFormat = 1 | 2;
 
@@ -67,6 +67,20 @@ export function encodeEnvelope(envelope: SnapshotEnvelope, format: StorageFormat
   ) {
     return json;
   }
+  return compress(json);
+}
+
+/**
+ * The bytes stored for a finished actor's tombstone (see DoneActorShrinker): compressed under
+ * format 2 whatever its size (160 bytes of JSON to about 50), since it stays as long as its
+ * workflow waits. Releases that know `HITL_STORAGE_FORMAT` read it.
+ */
+export function encodeTombstone(tombstone: SnapshotEnvelope, format: StorageFormat): Uint8Array {
+  const json = encoder.encode(JSON.stringify(tombstone));
+  return format < 2 ? json : compress(json);
+}
+
+function compress(json: Uint8Array): Uint8Array {
   const packed = deflateRawSync(json, DEFLATE_OPTIONS);
   const out = new Uint8Array(packed.length + 1);
   out[0] = DEFLATE_DICT_1;

@@ -42,7 +42,7 @@ export interface SnapshotStore {
 export interface SnapshotWriteOptions {
   /** The largest snapshot written: a larger one fails its step ({@link SnapshotTooLargeError}). */
   maxBytes?: number;
-  /** `HITL_STORAGE_FORMAT`: 1 (plain JSON, the default) or 2 (compresses waiting actors). */
+  /** `HITL_STORAGE_FORMAT`: 2 (compresses waiting actors and tombstones, the default) or 1 (plain JSON). */
   format?: StorageFormat;
   /** Shrinks the snapshots of finished actors once no redelivery can need them. */
   shrinker?: DoneActorShrinker;
@@ -67,7 +67,7 @@ export class KvSnapshotStore implements SnapshotStore {
       isCompressed(entry.value) ? undefined : decodeValue(entry.value, entry.key),
     );
     this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
-    this.format = options.format ?? 1;
+    this.format = options.format ?? 2;
     this.shrinker = options.shrinker;
   }
 

@@ -165,8 +165,10 @@ export class Worker {
       const mailboxes = new Mailboxes(jsm, subjects, nc);
       const snapshotsKv = retryingKv(buckets.snapshots, outage);
       // Applied ids and outboxes are kept for four ack waits (the retention of commit.ts).
+      const format = options.config.storageFormat ?? 2;
       const shrinker = new DoneActorShrinker(snapshotsKv, subjects, {
         afterMs: 4 * delivery.ackWaitMs,
+        format,
         logger: log,
       });
       const snapshots = new KvSnapshotStore(snapshotsKv, subjects, {
@@ -176,7 +178,7 @@ export class Worker {
           outage,
           STARTUP_RETRY,
         ),
-        format: options.config.storageFormat ?? 1,
+        format,
         shrinker,
       });
       const host = new ActorHost({

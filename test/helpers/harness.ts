@@ -80,7 +80,7 @@ export function testConfig(
     NATS_URL: server.url,
     HITL_PREFIX: prefix,
     HITL_MODEL_PROVIDER: 'mock',
-    // `HITL_STORAGE_FORMAT=2 npx vitest run …` runs a suite's workers with format 2 (spawned
+    // `HITL_STORAGE_FORMAT=1 npx vitest run …` runs a suite's workers with format 1 (spawned
     // workers inherit it from the environment).
     ...(process.env.HITL_STORAGE_FORMAT
       ? { HITL_STORAGE_FORMAT: process.env.HITL_STORAGE_FORMAT }

@@ -16,6 +16,12 @@ export const LANDED_COMMIT = '1b3c67b';
  */
 export const LAST_LANDED_COMMIT = '7eacdda';
 
+/**
+ * The landed commit that first read storage format 2 (HITL_STORAGE_FORMAT): from it, a rollout
+ * runs with format 2, the default since.
+ */
+export const FORMAT_2_LANDED_COMMIT = 'd306db2';
+
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** A checkout of the landed version, with this repository's node_modules linked in. */

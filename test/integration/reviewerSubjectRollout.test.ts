@@ -54,7 +54,8 @@ function cliEnv(subjects: Subjects): Record<string, string> {
 
 describe('rolling out the reviewer subject', () => {
   it('answers through landed and new workers alike by default, and on the reviewer subject once all are new', async () => {
-    await using t = workflowScope(shared.server, 'roll');
+    // From a release before storage format 2: plain JSON during the rollout (docs/upgrading.md).
+    await using t = workflowScope(shared.server, 'roll', { HITL_STORAGE_FORMAT: '1' });
     const old = await landedWorker(cliEnv(t.subjects));
     // This version's client, default settings: the landed worker alone applies its answer.
     const client = await connectClient(t.config);

@@ -4,7 +4,11 @@ import { SnapshotEnvelopeSchema, type SnapshotEnvelope, type Subjects } from '..
 import { DEFLATE_DICT_1, decodeValue } from '../../src/stores/snapshotCodec.js';
 import { exitOf, runCli, waitForOutput } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
-import { landedVersion, LAST_LANDED_COMMIT } from '../helpers/landedVersion.js';
+import {
+  FORMAT_2_LANDED_COMMIT,
+  landedVersion,
+  LAST_LANDED_COMMIT,
+} from '../helpers/landedVersion.js';
 import {
   connectClient,
   countTypes,
@@ -18,9 +22,11 @@ import {
   workflowScope,
 } from '../helpers/harness.js';
 
-// Issue 15: a paused workflow's state in fewer bytes. Format 2 (HITL_STORAGE_FORMAT=2) compresses
-// the value of an actor that waits; the finished actors of a paused workflow shrink to tombstones
-// once no redelivery can need their outboxes; what the landed version stored still reads.
+// Issue 15: a paused workflow's state in fewer bytes. Format 2 (the default; HITL_STORAGE_FORMAT=1
+// writes plain JSON) compresses the value of an actor that waits; the finished actors of a paused
+// workflow shrink to tombstones, compressed too, once no redelivery can need their outboxes; what
+// the landed versions stored still reads, and the landed version that reads format 2 reads what
+// this one writes.
 
 const shared = serverPerFile();
 
@@ -47,9 +53,9 @@ async function expectTombstone(subjects: Subjects, kind: string, wf: string): Pr
   expect(env.snapshot).toEqual({ status: 'done', value: expect.any(String) });
 }
 
-describe('HITL_STORAGE_FORMAT=2', () => {
+describe('storage format 2, the default', () => {
   it('compresses a paused actor, and the worker, the client and hitl show read it', async () => {
-    await using t = workflowScope(shared.server, 'fmt', { HITL_STORAGE_FORMAT: '2' });
+    await using t = workflowScope(shared.server, 'fmt');
     await t.worker();
     const paused = await t.client.start({ id: 'fmt-1', request: 'I want a refund' });
     expect(paused).toMatchObject({ status: 'paused', interrupt: { type: 'approval' } });
@@ -83,11 +89,21 @@ describe('HITL_STORAGE_FORMAT=2', () => {
     const done = await t.client.resume('fmt-1', { resume: 'yes', reviewer: 'ana' });
     expect(done).toMatchObject({ status: 'completed', outcome: 'sent' });
   });
+
+  it('is not written under HITL_STORAGE_FORMAT=1: plain JSON, for a rollout from an earlier release', async () => {
+    await using t = workflowScope(shared.server, 'fmt1', { HITL_STORAGE_FORMAT: '1' });
+    await t.worker();
+    const paused = await t.client.start({ id: 'fmt1-1', request: 'I want a refund' });
+    expect(paused).toMatchObject({ status: 'paused' });
+    const raw = await storedValue(t.subjects, 'gate', 'fmt1-1');
+    expect(new TextDecoder().decode(raw.subarray(0, 10))).toBe('{"format":');
+    expect(JSON.parse(new TextDecoder().decode(raw))).toMatchObject({ status: 'active' });
+  });
 });
 
 describe('finished actors of a paused workflow', () => {
   // Four ack waits of 250 ms: applied ids and outboxes are kept for one second.
-  const env = { HITL_ACK_WAIT_MS: '250', HITL_STORAGE_FORMAT: '2' };
+  const env = { HITL_ACK_WAIT_MS: '250' };
 
   it('shrink to tombstones once no redelivery can need them, and take nothing twice', async () => {
     await using t = workflowScope(shared.server, 'tomb', env);
@@ -104,6 +120,12 @@ describe('finished actors of a paused workflow', () => {
       },
       { timeout: 10_000 },
     );
+    // Compressed (format 2, the default): about 50 bytes each.
+    for (const kind of ['triage', 'specialist']) {
+      const raw = await storedValue(t.subjects, kind, 'tomb-1');
+      expect(raw[0], kind).toBe(DEFLATE_DICT_1);
+      expect(raw.length, kind).toBeLessThan(80);
+    }
     // tomb-0 was due first: by now it was passed over, not shrunk.
     expect((await storedEnvelope(t.subjects, 'triage', 'tomb-0')).outboxes).toHaveLength(1);
     // The actor that waits keeps its state.
@@ -164,7 +186,11 @@ describe('finished actors of a workflow answered on another worker', () => {
 describe('a worker of the last landed version', () => {
   it('stored what format 2 resumes, and resumes what format 1 paused and shrank', async () => {
     using landed = landedVersion(LAST_LANDED_COMMIT);
-    await using t = workflowScope(shared.server, 'lfmt', { HITL_ACK_WAIT_MS: '250' });
+    // The scope's workers write format 1, as in a rollout from that release.
+    await using t = workflowScope(shared.server, 'lfmt', {
+      HITL_ACK_WAIT_MS: '250',
+      HITL_STORAGE_FORMAT: '1',
+    });
     const env = {
       NATS_URL: shared.server.url,
       HITL_PREFIX: t.subjects.prefix,
@@ -187,7 +213,7 @@ describe('a worker of the last landed version', () => {
     old.kill('SIGTERM');
     expect(await exitOf(old, 30_000)).toMatchObject({ code: 0 });
 
-    // A new worker writing format 2 resumes it.
+    // A new worker writing format 2 (the default) resumes it.
     const format2 = testConfig(shared.server, t.subjects.prefix, { HITL_STORAGE_FORMAT: '2' });
     const fresh = await startWorker(format2);
     const client = await connectClient(format2);
@@ -198,7 +224,8 @@ describe('a worker of the last landed version', () => {
       await client.close();
       await fresh.stop();
     }
-    // A new worker writing format 1 (the default) pauses another, whose finished actors shrink.
+    // A new worker writing format 1 (as in a rollout from that release) pauses another, whose
+    // finished actors shrink.
     const format1 = await t.worker();
     const paused = await t.client.start({ id: 'lfmt-2', request: 'my invoice is wrong' });
     expect(paused).toMatchObject({ status: 'paused' });
@@ -241,5 +268,102 @@ describe('a worker of the last landed version', () => {
       });
       expect(counts, wf).not.toHaveProperty('failed');
     }
-  });
+  }, 120_000);
+});
+
+describe('a worker of the landed version that reads format 2', () => {
+  it('takes over what the default writes, compressed tombstones included, and the other way', async () => {
+    using landed = landedVersion(FORMAT_2_LANDED_COMMIT);
+    await using t = workflowScope(shared.server, 'l2fmt', { HITL_ACK_WAIT_MS: '250' });
+    const env = {
+      NATS_URL: shared.server.url,
+      HITL_PREFIX: t.subjects.prefix,
+      HITL_MODEL_PROVIDER: 'mock',
+      HITL_ACK_WAIT_MS: '250',
+    };
+    const startLanded = async () => {
+      const child = landed.spawnCli(['worker'], env);
+      await waitForOutput(child, /hitl worker ready/, 60_000);
+      return child;
+    };
+
+    // A new worker (format 2 by default) pauses one; its gate and tombstones are compressed.
+    const fresh = await t.worker();
+    const paused = await t.client.start({ id: 'l2fmt-1', request: 'I want a refund' });
+    expect(paused).toMatchObject({ status: 'paused' });
+    await eventually(
+      async () => {
+        for (const kind of ['triage', 'specialist']) {
+          expect((await storedValue(t.subjects, kind, 'l2fmt-1'))[0], kind).toBe(DEFLATE_DICT_1);
+          await expectTombstone(t.subjects, kind, 'l2fmt-1');
+        }
+      },
+      { timeout: 10_000 },
+    );
+    expect((await storedValue(t.subjects, 'gate', 'l2fmt-1'))[0]).toBe(DEFLATE_DICT_1);
+
+    // The landed worker joins, side by side for a while, then takes over alone.
+    const old = await startLanded();
+    await fresh.stop();
+    try {
+      // A re-sent ticket finds the compressed tombstone: nothing happens. The answer completes it.
+      await publishRaw(
+        shared.nc,
+        t.subjects.ticketsNew,
+        { id: 'l2fmt-1', request: 'I want a refund' },
+        { msgId: 'resent-l2fmt-1' },
+      );
+      const verdict = await t.client.respond('l2fmt-1', { answer: 'yes', reviewer: 'ana' });
+      expect(verdict).toMatchObject({ accepted: true });
+      await eventually(
+        async () =>
+          expect(types(await storedEvents(shared.nc, t.subjects, 'l2fmt-1')).at(-1)).toBe(
+            'completed',
+          ),
+        { timeout: 20_000 },
+      );
+      // The landed CLI shows the compressed tombstones.
+      const shown = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        const child = landed.spawnCli(['show', 'l2fmt-1', '--snapshots'], env);
+        let stdout = '';
+        child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+        child.on('exit', (code) => resolve({ code, stdout }));
+      });
+      expect(shown.code).toBe(0);
+      const kinds = shown.stdout
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { envelope: SnapshotEnvelope }).envelope)
+        .map((e) => `${e.kind}:${e.status}`);
+      expect(kinds.sort()).toEqual(['gate:done', 'specialist:done', 'triage:done']);
+
+      // The landed worker pauses another (its own default, plain JSON), then stops.
+      await publishRaw(shared.nc, t.subjects.ticketsNew, { id: 'l2fmt-2', request: 'refund' });
+      await eventually(
+        async () =>
+          expect(types(await storedEvents(shared.nc, t.subjects, 'l2fmt-2'))).toContain(
+            'interrupted',
+          ),
+        { timeout: 20_000 },
+      );
+    } finally {
+      old.kill('SIGTERM');
+      expect(await exitOf(old, 30_000)).toMatchObject({ code: 0 });
+    }
+    // A new worker resumes it.
+    await t.worker();
+    const sent = await t.client.resume('l2fmt-2', { resume: 'yes', reviewer: 'bo' });
+    expect(sent).toMatchObject({ status: 'completed', outcome: 'sent' });
+    for (const wf of ['l2fmt-1', 'l2fmt-2']) {
+      const counts = countTypes(await storedEvents(shared.nc, t.subjects, wf));
+      expect(counts, wf).toMatchObject({
+        received: 1,
+        interrupted: 1,
+        resumed: 1,
+        sent: 1,
+        completed: 1,
+      });
+      expect(counts, wf).not.toHaveProperty('failed');
+    }
+  }, 120_000);
 });

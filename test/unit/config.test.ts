@@ -58,9 +58,9 @@ describe('loadConfig', () => {
     });
   });
 
-  it('reads HITL_STORAGE_FORMAT: 2 compresses, 1 and unset keep plain JSON, others are refused', () => {
-    expect(loadConfig({ HITL_STORAGE_FORMAT: '2' }).storageFormat).toBe(2);
-    expect(loadConfig({ HITL_STORAGE_FORMAT: '1' }).storageFormat).toBeUndefined();
+  it('reads HITL_STORAGE_FORMAT: 1 keeps plain JSON, 2 and unset leave the default (2), others are refused', () => {
+    expect(loadConfig({ HITL_STORAGE_FORMAT: '1' }).storageFormat).toBe(1);
+    expect(loadConfig({ HITL_STORAGE_FORMAT: '2' }).storageFormat).toBeUndefined();
     expect(loadConfig({}).storageFormat).toBeUndefined();
     expect(() => loadConfig({ HITL_STORAGE_FORMAT: 'zstd' })).toThrow(
       "HITL_STORAGE_FORMAT must be 1 (plain JSON) or 2 (compressed snapshots), got 'zstd'",

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SnapshotEnvelope } from '../../src/base/schemas.js';
 import { Subjects } from '../../src/nats/subjects.js';
 import { DoneActorShrinker } from '../../src/stores/doneActorShrinker.js';
+import { DEFLATE_DICT_1, decodeValue } from '../../src/stores/snapshotCodec.js';
 
 const subjects = new Subjects('hitl');
 const AFTER_MS = 1_000;
@@ -21,16 +22,18 @@ function finished(kind: string, wf: string, value = 'routed'): SnapshotEnvelope 
   };
 }
 
-/** A KV that records compare-and-set updates: `[key, JSON value, revision]`. */
-function recordingKv(): { kv: KV; updates: [string, unknown, number][] } {
+/** A KV that records compare-and-set updates: `[key, decoded value, revision]`, and the bytes. */
+function recordingKv(): { kv: KV; updates: [string, unknown, number][]; stored: Uint8Array[] } {
   const updates: [string, unknown, number][] = [];
+  const stored: Uint8Array[] = [];
   const kv = {
     update: (key: string, value: Uint8Array, revision: number) => {
-      updates.push([key, JSON.parse(new TextDecoder().decode(value)), revision]);
+      updates.push([key, decodeValue(value, key), revision]);
+      stored.push(value);
       return Promise.resolve(revision + 100);
     },
   } as unknown as KV;
-  return { kv, updates };
+  return { kv, updates, stored };
 }
 
 describe('DoneActorShrinker', () => {
@@ -62,6 +65,25 @@ describe('DoneActorShrinker', () => {
       outboxes: [],
     });
     expect(shrinker.size).toBe(0);
+  });
+
+  it('writes tombstones compressed by default (format 2), plain JSON under format 1', async () => {
+    const sizes: Record<number, number[]> = {};
+    for (const format of [2, 1] as const) {
+      const { kv, updates, stored } = recordingKv();
+      const shrinker = new DoneActorShrinker(kv, subjects, {
+        afterMs: AFTER_MS,
+        ...(format === 1 ? { format } : {}),
+      });
+      shrinker.written(finished('triage', 'wf-1'), 7);
+      shrinker.asked('wf-1');
+      await vi.advanceTimersByTimeAsync(AFTER_MS + 10);
+      expect(updates[0]?.[1]).toMatchObject({ kind: 'triage', status: 'done', outboxes: [] });
+      expect(stored[0]?.[0]).toBe(format === 2 ? DEFLATE_DICT_1 : '{'.charCodeAt(0));
+      sizes[format] = stored.map((v) => v.length);
+    }
+    // About 160 bytes of JSON, about 50 compressed.
+    expect(sizes[2]?.[0]).toBeLessThan((sizes[1]?.[0] ?? 0) / 2);
   });
 
   it('leaves whole an actor its workflow did not pause after (its publish may have failed)', async () => {

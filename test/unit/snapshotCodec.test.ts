@@ -8,6 +8,7 @@ import {
   DICTIONARY_1,
   decodeValue,
   encodeEnvelope,
+  encodeTombstone,
   isCompressed,
 } from '../../src/stores/snapshotCodec.js';
 import { tombstoneOf } from '../../src/stores/doneActorShrinker.js';
@@ -119,5 +120,14 @@ describe('tombstoneOf', () => {
       applied: [],
       outboxes: [],
     });
+  });
+
+  it('is compressed under format 2 whatever its size, and plain JSON under format 1', () => {
+    const tomb = tombstoneOf({ ...paused, status: 'done', snapshot: { status: 'done' } });
+    expect(encodeTombstone(tomb, 1)).toEqual(json(tomb));
+    const stored = encodeTombstone(tomb, 2);
+    expect(stored[0]).toBe(DEFLATE_DICT_1);
+    expect(stored.length).toBeLessThan(json(tomb).length / 2);
+    expect(decodeValue(stored, 'gate.wf-1')).toEqual(tomb);
   });
 });
