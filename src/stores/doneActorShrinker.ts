@@ -1,12 +1,21 @@
 import type { KV } from '@nats-io/kv';
 import type { Logger } from '../base/logger.js';
-import type { SnapshotEnvelope } from '../base/schemas.js';
+import { SnapshotEnvelopeSchema, type SnapshotEnvelope } from '../base/schemas.js';
 import { mapLimit } from '../nats/streamReads.js';
 import type { Subjects } from '../nats/subjects.js';
-import { encodeTombstone, type StorageFormat } from './snapshotCodec.js';
+import { decodeValue, encodeTombstone, type StorageFormat } from './snapshotCodec.js';
 
-/** Workflows whose finished actors wait to shrink, at most; past it, new ones stay whole. */
+/**
+ * Workflows whose finished actors wait to shrink with what their commit told (about 300 bytes of
+ * memory each); past it, a burst's further actors wait as an id only (see {@link Overflow}).
+ */
 const MAX_PENDING = 20_000;
+
+/** Actors of a burst past {@link MAX_PENDING} that wait as ids, at most. */
+const MAX_OVERFLOW = 500_000;
+
+/** Ids per overflow batch: each batch is one string once full. */
+const OVERFLOW_BATCH = 1_000;
 
 /** A finished actor as committed: what its tombstone keeps, and the revision it replaces. */
 interface Finished {
@@ -35,6 +44,22 @@ interface Pending {
 
 const UNIT = '\x1f';
 const RECORD = '\x1e';
+
+/**
+ * Finished actors of a burst, past what {@link DoneActorShrinker} keeps in full: `<kind> US <wf>`
+ * joined by RS, about 20 bytes each, due once the last of them is. Nothing of their commit is
+ * kept, so each is read again when due and shrunk only where that read shows it may be (see
+ * {@link DoneActorShrinker.shrinkRead}): a read and, for a workflow still paused, a write.
+ */
+interface Overflow {
+  due: number;
+  /** When its first entry came: a batch takes entries for at most a second. */
+  opened: number;
+  /** While the batch fills: its entries; then joined into {@link text}. */
+  entries: string[] | undefined;
+  text: string;
+  count: number;
+}
 
 function encodeFinished(a: Finished): string {
   return [a.kind, a.revision, a.version, a.steps, JSON.stringify(a.value ?? null)].join(UNIT);
@@ -97,12 +122,18 @@ function completes(envelope: SnapshotEnvelope): boolean {
  * alone). Only actors finished before their workflow paused for a human shrink (see
  * {@link asked}); a workflow that completes first is forgotten, for its retention to remove:
  * this worker saw it complete, or its interrupt resolved. Both come from the interrupts bucket,
- * which every worker watches for deadlines (TimerScheduler). A worker that stops forgets what it
- * had not shrunk yet: those values stay whole, which costs bytes only.
+ * which every worker watches for deadlines (TimerScheduler). A burst past MAX_PENDING (a
+ * worker's 20,000 within four ack waits) is remembered as ids only and read back when due (a
+ * get of the interrupt and of each actor), so it shrinks too, at the cost of those reads. A
+ * worker that stops forgets what it had not shrunk yet: those values stay whole, which costs
+ * bytes only.
  */
 export class DoneActorShrinker {
   /** By workflow id, in due order (a Map keeps insertion order, and the delay is constant). */
   private readonly pending = new Map<string, Pending>();
+  /** A burst's further actors, in due order (see {@link Overflow}). */
+  private readonly overflow: Overflow[] = [];
+  private overflowCount = 0;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private stopped = false;
@@ -120,6 +151,13 @@ export class DoneActorShrinker {
       format?: StorageFormat;
       logger?: Logger;
       maxPending?: number;
+      maxOverflow?: number;
+      /**
+       * When the workflow's pending interrupt was created (ms), if it has one: an actor read
+       * back from the overflow shrinks only where its workflow asked a human after it. Without
+       * it, nothing goes to the overflow.
+       */
+      askedAt?: (workflowId: string) => Promise<number | undefined>;
     },
   ) {}
 
@@ -133,7 +171,10 @@ export class DoneActorShrinker {
     }
     if (envelope.status !== 'done' || envelope.snapshot == null) return;
     const held = this.pending.get(wf);
-    if (!held && this.pending.size >= (this.options.maxPending ?? MAX_PENDING)) return;
+    if (!held && this.pending.size >= (this.options.maxPending ?? MAX_PENDING)) {
+      this.overflowed(envelope.kind, wf);
+      return;
+    }
     const entry = encodeFinished({
       kind: envelope.kind,
       revision,
@@ -177,9 +218,14 @@ export class DoneActorShrinker {
     this.pending.delete(workflowId);
   }
 
-  /** Workflows waiting to shrink. */
+  /** Workflows waiting to shrink with what their commit told. */
   get size(): number {
     return this.pending.size;
+  }
+
+  /** Actors of a burst waiting to shrink as ids. */
+  get overflowSize(): number {
+    return this.overflowCount;
   }
 
   /** Stops shrinking; what is pending stays whole. */
@@ -187,6 +233,40 @@ export class DoneActorShrinker {
     this.stopped = true;
     clearTimeout(this.timer);
     this.pending.clear();
+    this.overflow.length = 0;
+    this.overflowCount = 0;
+  }
+
+  /** Keeps the id of a finished actor past {@link MAX_PENDING}, to be read again when due. */
+  private overflowed(kind: string, workflowId: string): void {
+    if (
+      this.options.askedAt === undefined ||
+      this.overflowCount >= (this.options.maxOverflow ?? MAX_OVERFLOW)
+    ) {
+      return;
+    }
+    const now = this.now();
+    const due = now + this.options.afterMs;
+    let batch = this.overflow.at(-1);
+    if (
+      batch?.entries === undefined ||
+      batch.entries.length >= OVERFLOW_BATCH ||
+      now - batch.opened >= 1_000
+    ) {
+      if (batch?.entries) this.seal(batch);
+      batch = { due, opened: now, entries: [], text: '', count: 0 };
+      this.overflow.push(batch);
+    }
+    batch.entries?.push(`${kind}${UNIT}${workflowId}`);
+    batch.count += 1;
+    batch.due = due;
+    this.overflowCount += 1;
+    this.arm();
+  }
+
+  private seal(batch: Overflow): void {
+    batch.text = batch.entries?.join(RECORD) ?? batch.text;
+    batch.entries = undefined;
   }
 
   private now(): number {
@@ -196,13 +276,16 @@ export class DoneActorShrinker {
   private arm(): void {
     if (this.timer !== undefined || this.running || this.stopped) return;
     const head = this.pending.values().next();
-    if (head.done) return;
+    const dues = [head.done ? undefined : head.value.due, this.overflow[0]?.due].filter(
+      (d): d is number => d !== undefined,
+    );
+    if (dues.length === 0) return;
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
         void this.run();
       },
-      Math.max(0, head.value.due - this.now()),
+      Math.max(0, Math.min(...dues) - this.now()),
     );
     this.timer.unref();
   }
@@ -220,9 +303,85 @@ export class DoneActorShrinker {
       }
       for (const [wf] of due) this.pending.delete(wf);
       await mapLimit(due, 16, ([wf, actors]) => this.shrink(wf, actors));
+      while (!this.stopped && this.overflow[0] !== undefined && this.overflow[0].due <= now) {
+        const batch = this.overflow.shift() as Overflow;
+        this.overflowCount -= batch.count;
+        const entries = batch.entries ?? batch.text.split(RECORD);
+        await this.shrinkAllRead(
+          entries.map((entry) => {
+            const [kind = '', wf = ''] = entry.split(UNIT);
+            return [kind, wf];
+          }),
+        );
+      }
     } finally {
       this.running = false;
       this.arm();
+    }
+  }
+
+  /** {@link shrinkRead} of each, reading each workflow's interrupt once. */
+  private async shrinkAllRead(actors: [kind: string, workflowId: string][]): Promise<void> {
+    const askedAt = new Map<string, Promise<number | undefined>>();
+    await mapLimit(actors, 16, ([kind, wf]) => {
+      let asked = askedAt.get(wf);
+      if (asked === undefined) {
+        asked = this.askedAt(wf);
+        askedAt.set(wf, asked);
+      }
+      return this.shrinkRead(kind, wf, asked);
+    });
+  }
+
+  private async askedAt(workflowId: string): Promise<number | undefined> {
+    try {
+      return await this.options.askedAt?.(workflowId);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Shrinks an actor of the overflow, read again now: only a finished one, not a tombstone yet,
+   * whose workflow did not complete with it, whose last step is four ack waits old, and whose
+   * workflow asked a human (still pending) after that step, as {@link asked} tells the others.
+   */
+  private async shrinkRead(
+    kind: string,
+    workflowId: string,
+    asked: Promise<number | undefined>,
+  ): Promise<void> {
+    if (this.stopped) return;
+    const key = this.subjects.snapshotKey(kind, workflowId);
+    try {
+      const askedAt = await asked;
+      if (askedAt === undefined) return;
+      const entry = await this.kv.get(key);
+      if (!entry || entry.operation !== 'PUT') return;
+      const envelope = SnapshotEnvelopeSchema.parse(decodeValue(entry.value, key));
+      const last = envelope.outboxes.at(-1);
+      if (
+        envelope.status !== 'done' ||
+        envelope.snapshot == null ||
+        last === undefined ||
+        completes(envelope) ||
+        last.at > Date.now() - this.options.afterMs ||
+        askedAt < last.at
+      ) {
+        return;
+      }
+      await this.kv.update(
+        key,
+        encodeTombstone(tombstoneOf(envelope), this.options.format ?? 2),
+        entry.revision,
+      );
+      this.shrunk += 1;
+    } catch (err) {
+      this.options.logger?.debug('finished actor not shrunk', {
+        workflowId,
+        actor: kind,
+        reason: err instanceof Error ? err.message : String(err),
+      });
     }
   }
 

@@ -169,6 +169,10 @@ export class Worker {
       const shrinker = new DoneActorShrinker(snapshotsKv, subjects, {
         afterMs: 4 * delivery.ackWaitMs,
         format,
+        askedAt: async (wf) => {
+          const record = await interrupts.get(wf);
+          return record === undefined ? undefined : Date.parse(record.createdAt);
+        },
         logger: log,
       });
       const snapshots = new KvSnapshotStore(snapshotsKv, subjects, {

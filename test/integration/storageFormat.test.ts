@@ -2,6 +2,7 @@ import { Kvm } from '@nats-io/kv';
 import { describe, expect, it } from 'vitest';
 import { SnapshotEnvelopeSchema, type SnapshotEnvelope, type Subjects } from '../../src/index.js';
 import { DEFLATE_DICT_1, decodeValue } from '../../src/stores/snapshotCodec.js';
+import { DoneActorShrinker } from '../../src/stores/doneActorShrinker.js';
 import { exitOf, runCli, waitForOutput } from '../helpers/cli.js';
 import { eventually } from '../helpers/eventually.js';
 import {
@@ -161,6 +162,61 @@ describe('finished actors of a paused workflow', () => {
       ['specialist', 'done'],
       ['triage', 'done'],
     ]);
+  });
+});
+
+describe('finished actors of a burst past what a worker remembers', () => {
+  it('are read back from the bucket when due, and shrink where their workflow still waits', async () => {
+    // The worker's own shrinking is four minutes away; this shrinker remembers no workflow in full.
+    await using t = workflowScope(shared.server, 'burst', { HITL_ACK_WAIT_MS: '60000' });
+    await t.worker();
+    const kv = await new Kvm(shared.nc).open(t.subjects.buckets.snapshots);
+    const interrupts = await new Kvm(shared.nc).open(t.subjects.buckets.interrupts);
+    const shrinker = new DoneActorShrinker(kv, t.subjects, {
+      afterMs: 200,
+      maxPending: 0,
+      askedAt: async (wf) => {
+        const entry = await interrupts.get(t.subjects.interruptKey(wf));
+        if (entry?.operation !== 'PUT') return undefined;
+        return Date.parse(entry.json<{ createdAt: string }>().createdAt);
+      },
+    });
+    try {
+      expect(await t.client.start({ id: 'burst-1', request: 'I want a refund' })).toMatchObject({
+        status: 'paused',
+      });
+      expect(await t.client.start({ id: 'burst-2', request: 'login error' })).toMatchObject({
+        status: 'completed',
+      });
+      for (const wf of ['burst-1', 'burst-2']) {
+        for (const kind of ['triage', 'specialist']) {
+          const entry = await kv.get(t.subjects.snapshotKey(kind, wf));
+          if (entry?.operation !== 'PUT') throw new Error(`no snapshot ${kind}.${wf}`);
+          const key = t.subjects.snapshotKey(kind, wf);
+          shrinker.written(
+            SnapshotEnvelopeSchema.parse(decodeValue(entry.value, key)),
+            entry.revision,
+          );
+        }
+      }
+      expect(shrinker.overflowSize).toBe(4);
+      await eventually(
+        async () => {
+          await expectTombstone(t.subjects, 'triage', 'burst-1');
+          await expectTombstone(t.subjects, 'specialist', 'burst-1');
+        },
+        { timeout: 5_000 },
+      );
+      expect(shrinker.overflowSize).toBe(0);
+      await eventually(() => expect(shrinker.shrunk).toBe(2));
+      // Completed, with no question pending: left whole.
+      expect((await storedEnvelope(t.subjects, 'triage', 'burst-2')).outboxes).toHaveLength(1);
+      // The paused one goes on from its tombstones.
+      const done = await t.client.resume('burst-1', { resume: 'yes', reviewer: 'ana' });
+      expect(done).toMatchObject({ status: 'completed', outcome: 'sent' });
+    } finally {
+      shrinker.stop();
+    }
   });
 });
 

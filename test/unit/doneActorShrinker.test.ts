@@ -126,7 +126,7 @@ describe('DoneActorShrinker', () => {
     expect(shrinker.size).toBe(0);
   });
 
-  it('remembers at most maxPending workflows, and nothing once stopped', async () => {
+  it('remembers at most maxPending workflows (no more without askedAt), and nothing once stopped', async () => {
     const { kv, updates } = recordingKv();
     const shrinker = new DoneActorShrinker(kv, subjects, { afterMs: AFTER_MS, maxPending: 2 });
     for (const wf of ['a', 'b', 'c']) {
@@ -167,5 +167,76 @@ describe('DoneActorShrinker', () => {
         4,
       ],
     ]);
+  });
+
+  it('past maxPending, reads the actors of a burst again when due and shrinks those it may', async () => {
+    // A KV holding values, whose updates are compare-and-set at the revision.
+    const values = new Map<string, { value: Uint8Array; revision: number }>();
+    const updates: string[] = [];
+    const kv = {
+      get: (key: string) => {
+        const v = values.get(key);
+        return Promise.resolve(v ? { ...v, operation: 'PUT' } : null);
+      },
+      update: (key: string, value: Uint8Array, revision: number) => {
+        const held = values.get(key);
+        if (held?.revision !== revision) return Promise.reject(new Error('wrong last sequence'));
+        values.set(key, { value, revision: revision + 1 });
+        updates.push(key);
+        return Promise.resolve(revision + 1);
+      },
+    } as unknown as KV;
+    const asked = new Map<string, number>();
+    const shrinker = new DoneActorShrinker(kv, subjects, {
+      afterMs: AFTER_MS,
+      maxPending: 1,
+      maxOverflow: 6,
+      askedAt: (wf) => Promise.resolve(asked.get(wf)),
+    });
+    const commit = (envelope: SnapshotEnvelope, revision = 1) => {
+      const key = subjects.snapshotKey(envelope.kind, envelope.workflowId);
+      values.set(key, {
+        value: new TextEncoder().encode(JSON.stringify(envelope)),
+        revision,
+      });
+      shrinker.written(envelope, revision);
+    };
+    const at = Date.now();
+    const step = (kind: string, wf: string, stepAt = at) => ({
+      ...finished(kind, wf),
+      outboxes: [{ for: 'm', at: stepAt, step: 2, entries: [] }],
+    });
+    commit(step('triage', 'held'));
+    shrinker.asked('held');
+    // Past maxPending: kept as ids.
+    commit(step('triage', 'paused'));
+    commit(step('specialist', 'paused'));
+    asked.set('paused', at + 5);
+    commit(step('triage', 'completed')); // no interrupt pending when due
+    commit(step('triage', 'early'));
+    asked.set('early', at - 5); // asked before this actor's step: not known to be out
+    commit(step('triage', 'recent', at + AFTER_MS)); // its last step too recent when due
+    asked.set('recent', at + AFTER_MS + 5);
+    commit(step('triage', 'changed'));
+    asked.set('changed', at + 5);
+    expect(shrinker.overflowSize).toBe(6);
+    commit(step('triage', 'dropped')); // past maxOverflow
+    asked.set('dropped', at + 5);
+    expect(shrinker.overflowSize).toBe(6);
+    // Running again since its commit (a retried step): read back, it is not finished.
+    values.set('triage.changed', {
+      value: new TextEncoder().encode(
+        JSON.stringify({ ...step('triage', 'changed'), status: 'active' }),
+      ),
+      revision: 2,
+    });
+
+    await vi.advanceTimersByTimeAsync(AFTER_MS * 2);
+    expect(updates.sort()).toEqual(['specialist.paused', 'triage.held', 'triage.paused']);
+    const tomb = values.get('triage.paused')?.value as Uint8Array;
+    expect(tomb[0]).toBe(DEFLATE_DICT_1);
+    expect(decodeValue(tomb, 'triage.paused')).toMatchObject({ status: 'done', outboxes: [] });
+    expect(shrinker.overflowSize).toBe(0);
+    expect(shrinker.shrunk).toBe(3);
   });
 });
