@@ -363,14 +363,20 @@ export async function runWaiting(url: string, cfg: BenchConfig): Promise<Waiting
     // overflow), which takes a while at 100,000: wait until the bytes stop falling (at most 2 min).
     let bytes = since(bytesOf(await storeCounters(jsm, prefix)));
     const settleFrom = performance.now();
-    while (performance.now() - settleFrom < 120_000) {
+    let lastFall = settleFrom;
+    let flat = 0;
+    while (flat < 2 && performance.now() - settleFrom < 120_000) {
       await sleep(2_000);
       const next = since(bytesOf(await storeCounters(jsm, prefix)));
-      const falling = next.total < bytes.total;
+      if (next.total < bytes.total) {
+        lastFall = performance.now();
+        flat = 0;
+      } else {
+        flat += 1;
+      }
       bytes = next;
-      if (!falling) break;
     }
-    const settleSeconds = round((performance.now() - settleFrom) / 1000, 1);
+    const settleSeconds = round((lastFall - settleFrom) / 1000, 1);
     progress(`cost of waiting: the bytes settled ${settleSeconds} s after the shrinking was due`);
     const perPaused = bytes.total / n;
     progress(`cost of waiting: ${round(perPaused)} bytes of JetStream storage per paused workflow`);

@@ -11,8 +11,8 @@ import { decodeValue, encodeTombstone, type StorageFormat } from './snapshotCode
  */
 const MAX_PENDING = 20_000;
 
-/** Actors of a burst past {@link MAX_PENDING} that wait as ids, at most. */
-const MAX_OVERFLOW = 500_000;
+/** Actors of a burst past {@link MAX_PENDING} that wait as ids, at most (up to 16 MB). */
+const MAX_OVERFLOW = 200_000;
 
 /** Ids per overflow batch: each batch is one string once full. */
 const OVERFLOW_BATCH = 1_000;
@@ -46,10 +46,11 @@ const UNIT = '\x1f';
 const RECORD = '\x1e';
 
 /**
- * Finished actors of a burst, past what {@link DoneActorShrinker} keeps in full: `<kind> US <wf>`
- * joined by RS, about 20 bytes each, due once the last of them is. Nothing of their commit is
- * kept, so each is read again when due and shrunk only where that read shows it may be (see
- * {@link DoneActorShrinker.shrinkRead}): a read and, for a workflow still paused, a write.
+ * Finished actors of a burst, past what {@link DoneActorShrinker} keeps in full:
+ * `<kind> US <wf> US <revision>` joined by RS, 30 to 80 bytes each (the workflow id's length),
+ * due once the last of them is. Nothing else of their commit is kept, so each is read again when
+ * due and shrunk only where that read shows it may be (see {@link DoneActorShrinker.shrinkRead}):
+ * a read and, for a workflow still paused, a write.
  */
 interface Overflow {
   due: number;
@@ -124,7 +125,7 @@ function completes(envelope: SnapshotEnvelope): boolean {
  * this worker saw it complete, or its interrupt resolved. Both come from the interrupts bucket,
  * which every worker watches for deadlines (TimerScheduler). A burst past MAX_PENDING (a
  * worker's 20,000 within four ack waits) is remembered as ids only and read back when due (a
- * get of the interrupt and of each actor), so it shrinks too, at the cost of those reads. A
+ * get of the interrupt, of the actor that asked it and of each actor), so it shrinks too. A
  * worker that stops forgets what it had not shrunk yet: those values stay whole, which costs
  * bytes only.
  */
@@ -153,11 +154,13 @@ export class DoneActorShrinker {
       maxPending?: number;
       maxOverflow?: number;
       /**
-       * When the workflow's pending interrupt was created (ms), if it has one: an actor read
-       * back from the overflow shrinks only where its workflow asked a human after it. Without
-       * it, nothing goes to the overflow.
+       * The workflow's pending question, if it has one: which actor asked it, and its id. An
+       * actor read back from the overflow shrinks only where the commit that asked it came after
+       * the actor's in the snapshots bucket. Without it, nothing goes to the overflow.
        */
-      askedAt?: (workflowId: string) => Promise<number | undefined>;
+      pendingQuestion?: (
+        workflowId: string,
+      ) => Promise<{ actor: string; interruptId: string } | undefined>;
     },
   ) {}
 
@@ -172,7 +175,7 @@ export class DoneActorShrinker {
     if (envelope.status !== 'done' || envelope.snapshot == null) return;
     const held = this.pending.get(wf);
     if (!held && this.pending.size >= (this.options.maxPending ?? MAX_PENDING)) {
-      this.overflowed(envelope.kind, wf);
+      this.overflowed(envelope.kind, wf, revision);
       return;
     }
     const entry = encodeFinished({
@@ -238,9 +241,9 @@ export class DoneActorShrinker {
   }
 
   /** Keeps the id of a finished actor past {@link MAX_PENDING}, to be read again when due. */
-  private overflowed(kind: string, workflowId: string): void {
+  private overflowed(kind: string, workflowId: string, revision: number): void {
     if (
-      this.options.askedAt === undefined ||
+      this.options.pendingQuestion === undefined ||
       this.overflowCount >= (this.options.maxOverflow ?? MAX_OVERFLOW)
     ) {
       return;
@@ -257,7 +260,7 @@ export class DoneActorShrinker {
       batch = { due, opened: now, entries: [], text: '', count: 0 };
       this.overflow.push(batch);
     }
-    batch.entries?.push(`${kind}${UNIT}${workflowId}`);
+    batch.entries?.push(`${kind}${UNIT}${workflowId}${UNIT}${revision}`);
     batch.count += 1;
     batch.due = due;
     this.overflowCount += 1;
@@ -303,70 +306,90 @@ export class DoneActorShrinker {
       }
       for (const [wf] of due) this.pending.delete(wf);
       await mapLimit(due, 16, ([wf, actors]) => this.shrink(wf, actors));
-      while (!this.stopped && this.overflow[0] !== undefined && this.overflow[0].due <= now) {
-        const batch = this.overflow.shift() as Overflow;
+      // One overflow batch a run, so that what falls due meanwhile does not wait behind a burst.
+      const batch = this.overflow[0];
+      if (!this.stopped && batch !== undefined && batch.due <= now) {
+        this.overflow.shift();
         this.overflowCount -= batch.count;
-        const entries = batch.entries ?? batch.text.split(RECORD);
-        await this.shrinkAllRead(
-          entries.map((entry) => {
-            const [kind = '', wf = ''] = entry.split(UNIT);
-            return [kind, wf];
-          }),
-        );
+        await this.shrinkAllRead(batch.entries ?? batch.text.split(RECORD));
       }
+    } catch (err) {
+      // Each write handles its own failure; this is a bug's last stop, not a worker's.
+      this.options.logger?.warn('shrinking finished actors failed', {
+        reason: err instanceof Error ? err.message : String(err),
+      });
     } finally {
       this.running = false;
       this.arm();
     }
   }
 
-  /** {@link shrinkRead} of each, reading each workflow's interrupt once. */
-  private async shrinkAllRead(actors: [kind: string, workflowId: string][]): Promise<void> {
-    const askedAt = new Map<string, Promise<number | undefined>>();
-    await mapLimit(actors, 16, ([kind, wf]) => {
-      let asked = askedAt.get(wf);
-      if (asked === undefined) {
-        asked = this.askedAt(wf);
-        askedAt.set(wf, asked);
+  /** {@link shrinkRead} of each `<kind> US <wf> US <revision>`, reading each question once. */
+  private async shrinkAllRead(entries: string[]): Promise<void> {
+    const asked = new Map<string, Promise<number | undefined>>();
+    await mapLimit(entries, 16, (entry) => {
+      const [kind = '', wf = '', revision] = entry.split(UNIT);
+      let at = asked.get(wf);
+      if (at === undefined) {
+        at = this.askedAt(wf);
+        asked.set(wf, at);
       }
-      return this.shrinkRead(kind, wf, asked);
+      return this.shrinkRead(kind, wf, Number(revision), at);
     });
   }
 
+  /**
+   * The revision, in the snapshots bucket, of the commit that asked the workflow's pending
+   * question: the asking actor's current value, where its last step is the one that asked it
+   * (otherwise unknown: it committed again since). Stream order, not the workers' clocks.
+   */
   private async askedAt(workflowId: string): Promise<number | undefined> {
     try {
-      return await this.options.askedAt?.(workflowId);
+      const question = await this.options.pendingQuestion?.(workflowId);
+      if (question === undefined) return undefined;
+      const key = this.subjects.snapshotKey(question.actor, workflowId);
+      const entry = await this.kv.get(key);
+      if (!entry || entry.operation !== 'PUT') return undefined;
+      const asking = SnapshotEnvelopeSchema.parse(decodeValue(entry.value, key));
+      const asked = asking.outboxes
+        .at(-1)
+        ?.entries.some(
+          (e) =>
+            (e.op === 'interrupt' || e.op === 'interrupt.put') &&
+            e.record.interruptId === question.interruptId,
+        );
+      return asked === true ? entry.revision : undefined;
     } catch {
       return undefined;
     }
   }
 
   /**
-   * Shrinks an actor of the overflow, read again now: only a finished one, not a tombstone yet,
-   * whose workflow did not complete with it, whose last step is four ack waits old, and whose
-   * workflow asked a human (still pending) after that step, as {@link asked} tells the others.
+   * Shrinks an actor of the overflow, read again now: only the very commit it was told of (so
+   * four ack waits old by this worker's clock), finished, not a tombstone yet, not the step that
+   * completed its workflow, and followed in the snapshots bucket by the commit that asked the
+   * workflow's pending question, as {@link asked} tells the others.
    */
   private async shrinkRead(
     kind: string,
     workflowId: string,
+    revision: number,
     asked: Promise<number | undefined>,
   ): Promise<void> {
     if (this.stopped) return;
-    const key = this.subjects.snapshotKey(kind, workflowId);
     try {
+      const key = this.subjects.snapshotKey(kind, workflowId);
       const askedAt = await asked;
       if (askedAt === undefined) return;
       const entry = await this.kv.get(key);
-      if (!entry || entry.operation !== 'PUT') return;
+      if (!entry || entry.operation !== 'PUT' || entry.revision !== revision) return;
+      if (askedAt <= entry.revision) return;
       const envelope = SnapshotEnvelopeSchema.parse(decodeValue(entry.value, key));
-      const last = envelope.outboxes.at(-1);
       if (
         envelope.status !== 'done' ||
         envelope.snapshot == null ||
-        last === undefined ||
-        completes(envelope) ||
-        last.at > Date.now() - this.options.afterMs ||
-        askedAt < last.at
+        envelope.outboxes.length === 0 ||
+        completes(envelope)
       ) {
         return;
       }

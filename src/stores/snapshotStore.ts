@@ -42,7 +42,7 @@ export interface SnapshotStore {
 export interface SnapshotWriteOptions {
   /** The largest snapshot written: a larger one fails its step ({@link SnapshotTooLargeError}). */
   maxBytes?: number;
-  /** `HITL_STORAGE_FORMAT`: 2 (compresses waiting actors and tombstones, the default) or 1 (plain JSON). */
+  /** `HITL_STORAGE_FORMAT`: 2 (the default: compresses waiting actors and tombstones) or 1 (JSON). */
   format?: StorageFormat;
   /** Shrinks the snapshots of finished actors once no redelivery can need them. */
   shrinker?: DoneActorShrinker;

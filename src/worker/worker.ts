@@ -169,9 +169,9 @@ export class Worker {
       const shrinker = new DoneActorShrinker(snapshotsKv, subjects, {
         afterMs: 4 * delivery.ackWaitMs,
         format,
-        askedAt: async (wf) => {
+        pendingQuestion: async (wf) => {
           const record = await interrupts.get(wf);
-          return record === undefined ? undefined : Date.parse(record.createdAt);
+          return record && { actor: record.actor, interruptId: record.interruptId };
         },
         logger: log,
       });

@@ -273,7 +273,8 @@ describe('hitl cancel during a rolling upgrade', () => {
   it('leaves a workflow unchanged when a worker of the landed version takes the cancel', async () => {
     // A version without hitl cancel: its machines get the cancel as a message they ignore.
     using landed = landedVersion(LAST_LANDED_COMMIT);
-    await using t = workflowScope(shared.server, 'cnu');
+    // A release before storage format 2: plain JSON during the rollout (docs/upgrading.md).
+    await using t = workflowScope(shared.server, 'cnu', { HITL_STORAGE_FORMAT: '1' });
     const old = landed.spawnCli(['worker'], {
       NATS_URL: shared.server.url,
       HITL_PREFIX: t.subjects.prefix,

@@ -265,7 +265,8 @@ describe('HITL_FINISHED_RETENTION_MS', () => {
 
   it('leaves what it writes readable by a worker of the landed version', async () => {
     using landed = landedVersion(LAST_LANDED_COMMIT);
-    await using t = workflowScope(shared.server, 'finup');
+    // A release before storage format 2: plain JSON during the rollout (docs/upgrading.md).
+    await using t = workflowScope(shared.server, 'finup', { HITL_STORAGE_FORMAT: '1' });
     // Long enough that the workflow is still there for the landed worker.
     t.config.finishedRetentionMs = 3_600_000;
     const fresh = await t.worker();

@@ -56,7 +56,8 @@ async function expectTombstone(subjects: Subjects, kind: string, wf: string): Pr
 
 describe('storage format 2, the default', () => {
   it('compresses a paused actor, and the worker, the client and hitl show read it', async () => {
-    await using t = workflowScope(shared.server, 'fmt');
+    // Format 2 by default; pinned, so that a run with HITL_STORAGE_FORMAT=1 still tests it.
+    await using t = workflowScope(shared.server, 'fmt', { HITL_STORAGE_FORMAT: '2' });
     await t.worker();
     const paused = await t.client.start({ id: 'fmt-1', request: 'I want a refund' });
     expect(paused).toMatchObject({ status: 'paused', interrupt: { type: 'approval' } });
@@ -104,7 +105,7 @@ describe('storage format 2, the default', () => {
 
 describe('finished actors of a paused workflow', () => {
   // Four ack waits of 250 ms: applied ids and outboxes are kept for one second.
-  const env = { HITL_ACK_WAIT_MS: '250' };
+  const env = { HITL_ACK_WAIT_MS: '250', HITL_STORAGE_FORMAT: '2' };
 
   it('shrink to tombstones once no redelivery can need them, and take nothing twice', async () => {
     await using t = workflowScope(shared.server, 'tomb', env);
@@ -175,10 +176,10 @@ describe('finished actors of a burst past what a worker remembers', () => {
     const shrinker = new DoneActorShrinker(kv, t.subjects, {
       afterMs: 200,
       maxPending: 0,
-      askedAt: async (wf) => {
+      pendingQuestion: async (wf) => {
         const entry = await interrupts.get(t.subjects.interruptKey(wf));
         if (entry?.operation !== 'PUT') return undefined;
-        return Date.parse(entry.json<{ createdAt: string }>().createdAt);
+        return entry.json<{ actor: string; interruptId: string }>();
       },
     });
     try {
@@ -330,7 +331,10 @@ describe('a worker of the last landed version', () => {
 describe('a worker of the landed version that reads format 2', () => {
   it('takes over what the default writes, compressed tombstones included, and the other way', async () => {
     using landed = landedVersion(FORMAT_2_LANDED_COMMIT);
-    await using t = workflowScope(shared.server, 'l2fmt', { HITL_ACK_WAIT_MS: '250' });
+    await using t = workflowScope(shared.server, 'l2fmt', {
+      HITL_ACK_WAIT_MS: '250',
+      HITL_STORAGE_FORMAT: '2',
+    });
     const env = {
       NATS_URL: shared.server.url,
       HITL_PREFIX: t.subjects.prefix,

@@ -170,65 +170,99 @@ describe('DoneActorShrinker', () => {
   });
 
   it('past maxPending, reads the actors of a burst again when due and shrinks those it may', async () => {
-    // A KV holding values, whose updates are compare-and-set at the revision.
+    // A KV whose revisions are one stream's sequence, and whose updates are compare-and-set.
     const values = new Map<string, { value: Uint8Array; revision: number }>();
-    const updates: string[] = [];
+    let seq = 0;
     const kv = {
       get: (key: string) => {
         const v = values.get(key);
         return Promise.resolve(v ? { ...v, operation: 'PUT' } : null);
       },
       update: (key: string, value: Uint8Array, revision: number) => {
-        const held = values.get(key);
-        if (held?.revision !== revision) return Promise.reject(new Error('wrong last sequence'));
-        values.set(key, { value, revision: revision + 1 });
+        if (values.get(key)?.revision !== revision) {
+          return Promise.reject(new Error('wrong last sequence'));
+        }
+        values.set(key, { value, revision: ++seq });
         updates.push(key);
-        return Promise.resolve(revision + 1);
+        return Promise.resolve(seq);
       },
     } as unknown as KV;
-    const asked = new Map<string, number>();
+    const updates: string[] = [];
+    const questions = new Map<string, { actor: string; interruptId: string }>();
     const shrinker = new DoneActorShrinker(kv, subjects, {
       afterMs: AFTER_MS,
       maxPending: 1,
-      maxOverflow: 6,
-      askedAt: (wf) => Promise.resolve(asked.get(wf)),
+      maxOverflow: 7,
+      pendingQuestion: (wf) => Promise.resolve(questions.get(wf)),
     });
-    const commit = (envelope: SnapshotEnvelope, revision = 1) => {
+    const store = (envelope: SnapshotEnvelope): number => {
       const key = subjects.snapshotKey(envelope.kind, envelope.workflowId);
       values.set(key, {
         value: new TextEncoder().encode(JSON.stringify(envelope)),
-        revision,
+        revision: ++seq,
       });
-      shrinker.written(envelope, revision);
+      return seq;
     };
-    const at = Date.now();
-    const step = (kind: string, wf: string, stepAt = at) => ({
+    const commit = (envelope: SnapshotEnvelope) => shrinker.written(envelope, store(envelope));
+    const step = (kind: string, wf: string): SnapshotEnvelope => ({
       ...finished(kind, wf),
-      outboxes: [{ for: 'm', at: stepAt, step: 2, entries: [] }],
+      outboxes: [{ for: 'm', at: 0, step: 2, entries: [] }],
     });
+    /** The gate's commit that asks `gate-1` (or, with `asks: false`, a later step of it). */
+    const ask = (wf: string, asks = true) => {
+      const record = {
+        workflowId: wf,
+        interruptId: 'gate-1',
+        actor: 'gate',
+        type: 'approval',
+        question: 'Send it?',
+        createdAt: new Date(0).toISOString(),
+        options: ['yes', 'no'],
+      };
+      store({
+        ...finished('gate', wf),
+        status: 'active',
+        outboxes: [
+          {
+            for: 'm2',
+            at: 0,
+            entries: asks
+              ? [{ op: 'interrupt', record }]
+              : [{ op: 'event', type: 'response_rejected', data: { reason: 'late' } }],
+          },
+        ],
+      });
+      questions.set(wf, { actor: 'gate', interruptId: 'gate-1' });
+    };
     commit(step('triage', 'held'));
     shrinker.asked('held');
     // Past maxPending: kept as ids.
     commit(step('triage', 'paused'));
     commit(step('specialist', 'paused'));
-    asked.set('paused', at + 5);
-    commit(step('triage', 'completed')); // no interrupt pending when due
-    commit(step('triage', 'early'));
-    asked.set('early', at - 5); // asked before this actor's step: not known to be out
-    commit(step('triage', 'recent', at + AFTER_MS)); // its last step too recent when due
-    asked.set('recent', at + AFTER_MS + 5);
-    commit(step('triage', 'changed'));
-    asked.set('changed', at + 5);
-    expect(shrinker.overflowSize).toBe(6);
+    ask('paused');
+    commit(step('triage', 'completed')); // no question pending when due
+    ask('early');
+    commit(step('triage', 'early')); // finished after the question: not known to be out
+    commit(step('triage', 'recommitted'));
+    // Committed again, before its question (a retried step): the newer commit may still be
+    // redelivered, and this worker was not told of it.
+    store(step('triage', 'recommitted'));
+    ask('recommitted');
+    commit(step('triage', 'active'));
+    ask('active');
+    commit(step('triage', 'moved'));
+    ask('moved', false); // the asking actor's last step is not the one that asked
+    expect(shrinker.overflowSize).toBe(7);
     commit(step('triage', 'dropped')); // past maxOverflow
-    asked.set('dropped', at + 5);
-    expect(shrinker.overflowSize).toBe(6);
-    // Running again since its commit (a retried step): read back, it is not finished.
-    values.set('triage.changed', {
+    ask('dropped');
+    expect(shrinker.overflowSize).toBe(7);
+    // Read back, not finished (an earlier release's or a damaged value at the same revision).
+    const active = values.get('triage.active');
+    values.set('triage.active', {
       value: new TextEncoder().encode(
-        JSON.stringify({ ...step('triage', 'changed'), status: 'active' }),
+        JSON.stringify({ ...step('triage', 'active'), status: 'active' }),
       ),
-      revision: 2,
+      revision: active?.revision ?? 0,
     });
 
     await vi.advanceTimersByTimeAsync(AFTER_MS * 2);
