@@ -1,6 +1,11 @@
 import { Kvm } from '@nats-io/kv';
 import { describe, expect, it } from 'vitest';
-import { SnapshotEnvelopeSchema, type SnapshotEnvelope, type Subjects } from '../../src/index.js';
+import {
+  SnapshotEnvelopeSchema,
+  type HitlClient,
+  type SnapshotEnvelope,
+  type Subjects,
+} from '../../src/index.js';
 import { DEFLATE_DICT_1, decodeValue } from '../../src/stores/snapshotCodec.js';
 import { DoneActorShrinker } from '../../src/stores/doneActorShrinker.js';
 import { exitOf, runCli, waitForOutput } from '../helpers/cli.js';
@@ -9,6 +14,7 @@ import {
   FORMAT_2_LANDED_COMMIT,
   landedVersion,
   LAST_LANDED_COMMIT,
+  type LandedVersion,
 } from '../helpers/landedVersion.js';
 import {
   connectClient,
@@ -45,6 +51,48 @@ async function storedEnvelope(
 ): Promise<SnapshotEnvelope> {
   const key = subjects.snapshotKey(kind, wf);
   return SnapshotEnvelopeSchema.parse(decodeValue(await storedValue(subjects, kind, wf), key));
+}
+
+/** A `hitl worker` of `landed`, ready. */
+async function landedWorker(landed: LandedVersion, env: Record<string, string>) {
+  const child = landed.spawnCli(['worker'], env);
+  await waitForOutput(child, /hitl worker ready/, 60_000);
+  return child;
+}
+
+/**
+ * A ticket for `wf` sent again (nothing may happen), then its answer, applied: the workflow
+ * completes.
+ */
+async function resendThenAnswer(
+  subjects: Subjects,
+  client: HitlClient,
+  ticket: { id: string; request: string },
+  reviewer: string,
+): Promise<void> {
+  await publishRaw(shared.nc, subjects.ticketsNew, ticket, { msgId: `resent-${ticket.id}` });
+  const verdict = await client.respond(ticket.id, { answer: 'yes', reviewer });
+  expect(verdict).toMatchObject({ accepted: true });
+  await eventually(
+    async () =>
+      expect(types(await storedEvents(shared.nc, subjects, ticket.id)).at(-1)).toBe('completed'),
+    { timeout: 20_000 },
+  );
+}
+
+/** Each workflow asked, was answered and sent once, and nothing failed. */
+async function expectEachOnce(subjects: Subjects, workflows: string[]): Promise<void> {
+  for (const wf of workflows) {
+    const counts = countTypes(await storedEvents(shared.nc, subjects, wf));
+    expect(counts, wf).toMatchObject({
+      received: 1,
+      interrupted: 1,
+      resumed: 1,
+      sent: 1,
+      completed: 1,
+    });
+    expect(counts, wf).not.toHaveProperty('failed');
+  }
 }
 
 /** Whether the actor's value is a tombstone: finished, nothing kept for redeliveries. */
@@ -253,14 +301,9 @@ describe('a worker of the last landed version', () => {
       HITL_PREFIX: t.subjects.prefix,
       HITL_MODEL_PROVIDER: 'mock',
     };
-    const startLanded = async () => {
-      const child = landed.spawnCli(['worker'], env);
-      await waitForOutput(child, /hitl worker ready/, 60_000);
-      return child;
-    };
 
     // The landed worker pauses one at the gate (its plain JSON), then stops.
-    let old = await startLanded();
+    let old = await landedWorker(landed, env);
     await publishRaw(shared.nc, t.subjects.ticketsNew, { id: 'lfmt-1', request: 'refund please' });
     await eventually(
       async () =>
@@ -293,38 +336,15 @@ describe('a worker of the last landed version', () => {
     await format1.stop();
 
     // The landed worker takes a re-sent ticket (nothing happens) and the answer.
-    old = await startLanded();
+    old = await landedWorker(landed, env);
     try {
-      await publishRaw(
-        shared.nc,
-        t.subjects.ticketsNew,
-        { id: 'lfmt-2', request: 'my invoice is wrong' },
-        { msgId: 'resent-lfmt-2' },
-      );
-      const verdict = await t.client.respond('lfmt-2', { answer: 'yes', reviewer: 'bo' });
-      expect(verdict).toMatchObject({ accepted: true });
-      await eventually(
-        async () =>
-          expect(types(await storedEvents(shared.nc, t.subjects, 'lfmt-2')).at(-1)).toBe(
-            'completed',
-          ),
-        { timeout: 20_000 },
-      );
+      const ticket = { id: 'lfmt-2', request: 'my invoice is wrong' };
+      await resendThenAnswer(t.subjects, t.client, ticket, 'bo');
     } finally {
       old.kill('SIGTERM');
       await exitOf(old, 30_000);
     }
-    for (const wf of ['lfmt-1', 'lfmt-2']) {
-      const counts = countTypes(await storedEvents(shared.nc, t.subjects, wf));
-      expect(counts, wf).toMatchObject({
-        received: 1,
-        interrupted: 1,
-        resumed: 1,
-        sent: 1,
-        completed: 1,
-      });
-      expect(counts, wf).not.toHaveProperty('failed');
-    }
+    await expectEachOnce(t.subjects, ['lfmt-1', 'lfmt-2']);
   }, 120_000);
 });
 
@@ -340,11 +360,6 @@ describe('a worker of the landed version that reads format 2', () => {
       HITL_PREFIX: t.subjects.prefix,
       HITL_MODEL_PROVIDER: 'mock',
       HITL_ACK_WAIT_MS: '250',
-    };
-    const startLanded = async () => {
-      const child = landed.spawnCli(['worker'], env);
-      await waitForOutput(child, /hitl worker ready/, 60_000);
-      return child;
     };
 
     // A new worker (format 2 by default) pauses one; its gate and tombstones are compressed.
@@ -363,25 +378,12 @@ describe('a worker of the landed version that reads format 2', () => {
     expect((await storedValue(t.subjects, 'gate', 'l2fmt-1'))[0]).toBe(DEFLATE_DICT_1);
 
     // The landed worker joins, side by side for a while, then takes over alone.
-    const old = await startLanded();
+    const old = await landedWorker(landed, env);
     await fresh.stop();
     try {
       // A re-sent ticket finds the compressed tombstone: nothing happens. The answer completes it.
-      await publishRaw(
-        shared.nc,
-        t.subjects.ticketsNew,
-        { id: 'l2fmt-1', request: 'I want a refund' },
-        { msgId: 'resent-l2fmt-1' },
-      );
-      const verdict = await t.client.respond('l2fmt-1', { answer: 'yes', reviewer: 'ana' });
-      expect(verdict).toMatchObject({ accepted: true });
-      await eventually(
-        async () =>
-          expect(types(await storedEvents(shared.nc, t.subjects, 'l2fmt-1')).at(-1)).toBe(
-            'completed',
-          ),
-        { timeout: 20_000 },
-      );
+      const ticket = { id: 'l2fmt-1', request: 'I want a refund' };
+      await resendThenAnswer(t.subjects, t.client, ticket, 'ana');
       // The landed CLI shows the compressed tombstones.
       const shown = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
         const child = landed.spawnCli(['show', 'l2fmt-1', '--snapshots'], env);
@@ -414,16 +416,6 @@ describe('a worker of the landed version that reads format 2', () => {
     await t.worker();
     const sent = await t.client.resume('l2fmt-2', { resume: 'yes', reviewer: 'bo' });
     expect(sent).toMatchObject({ status: 'completed', outcome: 'sent' });
-    for (const wf of ['l2fmt-1', 'l2fmt-2']) {
-      const counts = countTypes(await storedEvents(shared.nc, t.subjects, wf));
-      expect(counts, wf).toMatchObject({
-        received: 1,
-        interrupted: 1,
-        resumed: 1,
-        sent: 1,
-        completed: 1,
-      });
-      expect(counts, wf).not.toHaveProperty('failed');
-    }
+    await expectEachOnce(t.subjects, ['l2fmt-1', 'l2fmt-2']);
   }, 120_000);
 });
