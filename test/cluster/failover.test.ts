@@ -1,8 +1,6 @@
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectNats, Subjects, type Worker } from '../../src/index.js';
-import { NatsCluster } from '../helpers/cluster.js';
+import { describe, expect, it } from 'vitest';
+import { Subjects, type Worker } from '../../src/index.js';
+import { clusterPerFile } from '../helpers/cluster.js';
 import { ClusterWorkload } from '../helpers/clusterWorkload.js';
 import { eventually } from '../helpers/eventually.js';
 import { connectClient, startWorker, testConfig, uniquePrefix } from '../helpers/harness.js';
@@ -19,24 +17,11 @@ import { connectClient, startWorker, testConfig, uniquePrefix } from '../helpers
 /** Workflows paused, then answered through the kills. */
 const WORKFLOWS = 200;
 
-let cluster: NatsCluster;
-/** Reconnects to any live node by itself, as the workers' connections do. */
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-
-beforeAll(async () => {
-  cluster = await NatsCluster.start(3);
-  nc = await connectNats({ url: cluster.urls }, 'test');
-  jsm = await jetstreamManager(nc);
-}, 60_000);
-afterAll(async () => {
-  await nc?.close();
-  await cluster?.dispose();
-});
+const shared = clusterPerFile();
 
 describe('a three-node cluster', () => {
   it('refuses HITL_REPLICAS beyond the nodes of the cluster, in one line', async () => {
-    const config = testConfig({ url: cluster.urls }, 'refused', { HITL_REPLICAS: '5' });
+    const config = testConfig({ url: shared.cluster.urls }, 'refused', { HITL_REPLICAS: '5' });
     const err = await startWorker(config).then(
       (w) => w.stop().then(() => undefined),
       (e: unknown) => e,
@@ -51,17 +36,19 @@ describe('a three-node cluster', () => {
   it('brings the streams, buckets and durable consumers a worker made before to HITL_REPLICAS', async () => {
     const prefix = uniquePrefix('scale');
     const s = new Subjects(prefix);
-    const before = await startWorker(testConfig({ url: cluster.urls }, prefix));
+    const before = await startWorker(testConfig({ url: shared.cluster.urls }, prefix));
     await before.stop();
-    const consumer = () => jsm.consumers.info(s.streams.responses, s.consumer('responses'));
+    const consumer = () => shared.jsm.consumers.info(s.streams.responses, s.consumer('responses'));
     expect((await consumer()).config.num_replicas).toBe(0);
 
     const after = await startWorker(
-      testConfig({ url: cluster.urls }, prefix, { HITL_REPLICAS: '3' }),
+      testConfig({ url: shared.cluster.urls }, prefix, { HITL_REPLICAS: '3' }),
     );
     try {
-      expect((await jsm.streams.info(s.streams.responses)).config.num_replicas).toBe(3);
-      expect((await jsm.streams.info(`KV_${s.buckets.interrupts}`)).config.num_replicas).toBe(3);
+      expect((await shared.jsm.streams.info(s.streams.responses)).config.num_replicas).toBe(3);
+      expect(
+        (await shared.jsm.streams.info(`KV_${s.buckets.interrupts}`)).config.num_replicas,
+      ).toBe(3);
       expect((await consumer()).config.num_replicas).toBe(3);
       // Placed on all three nodes: a leader and two followers.
       await eventually(
@@ -75,7 +62,7 @@ describe('a three-node cluster', () => {
 
   it('completes every paused workflow exactly once while the snapshots leader, the responses leader and the meta leader are killed in turn', async () => {
     const subjects = new Subjects('hitl');
-    const config = testConfig({ url: cluster.urls }, 'hitl', {
+    const config = testConfig({ url: shared.cluster.urls }, 'hitl', {
       HITL_REPLICAS: '3',
       HITL_ACK_WAIT_MS: '2000',
     });
@@ -86,18 +73,18 @@ describe('a three-node cluster', () => {
     const client = await connectClient(config);
     // Every stream, bucket and consumer is replicated on the three nodes; buckets are read
     // from their leader.
-    const snapshots = await jsm.streams.info(`KV_${subjects.buckets.snapshots}`);
+    const snapshots = await shared.jsm.streams.info(`KV_${subjects.buckets.snapshots}`);
     expect(snapshots.config.num_replicas).toBe(3);
     expect(snapshots.config.allow_direct).toBe(false);
-    const responses = await jsm.streams.info(subjects.streams.responses);
+    const responses = await shared.jsm.streams.info(subjects.streams.responses);
     expect(responses.config.num_replicas).toBe(3);
-    const consumer = await jsm.consumers.info(
+    const consumer = await shared.jsm.consumers.info(
       subjects.streams.responses,
       subjects.consumer('responses'),
     );
     expect(consumer.config.num_replicas).toBe(3);
 
-    const load = await ClusterWorkload.open(nc, subjects);
+    const load = await ClusterWorkload.open(shared.nc, subjects);
     const ids = Array.from({ length: WORKFLOWS }, (_, i) => `fo-${i}`);
     await load.pause(client, ids);
 
@@ -107,13 +94,13 @@ describe('a three-node cluster', () => {
     const victims: { role: string; find: () => Promise<string> }[] = [
       {
         role: 'snapshots leader',
-        find: () => cluster.streamLeader(nc, `KV_${subjects.buckets.snapshots}`),
+        find: () => shared.cluster.streamLeader(shared.nc, `KV_${subjects.buckets.snapshots}`),
       },
       {
         role: 'responses leader',
-        find: () => cluster.streamLeader(nc, subjects.streams.responses),
+        find: () => shared.cluster.streamLeader(shared.nc, subjects.streams.responses),
       },
-      { role: 'meta leader', find: () => cluster.waitForMetaLeader() },
+      { role: 'meta leader', find: () => shared.cluster.waitForMetaLeader() },
     ];
     const report: string[] = [];
     for (const [k, victim] of victims.entries()) {
@@ -125,7 +112,7 @@ describe('a three-node cluster', () => {
       });
       const name = await victim.find();
       const killedAt = Date.now();
-      await cluster.kill(name);
+      await shared.cluster.kill(name);
       // A worker started while the meta leader is being elected waits for it, not exits.
       const late =
         victim.role === 'meta leader' ? startWorker(config, { concurrency: 32 }) : undefined;
@@ -133,8 +120,8 @@ describe('a three-node cluster', () => {
       const next = await load.nextCompletionAfter(killedAt, `killing the ${victim.role}`);
       report.push(`${victim.role} (${name}): went on after ${next - killedAt} ms`);
       if (late) workers.push(await late);
-      await cluster.restart(name);
-      await cluster.waitForMetaLeader();
+      await shared.cluster.restart(name);
+      await shared.cluster.waitForMetaLeader();
       await load.allCaughtUp();
     }
     await load.answer(ids.slice(3 * quarter));

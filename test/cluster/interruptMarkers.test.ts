@@ -1,10 +1,9 @@
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectNats, Subjects } from '../../src/index.js';
+import { jetstream } from '@nats-io/jetstream';
+import { describe, expect, it } from 'vitest';
+import { Subjects } from '../../src/index.js';
 import { ensureTopology } from '../../src/nats/topology.js';
 import { InterruptStore } from '../../src/stores/interruptStore.js';
-import { NatsCluster, streamCaughtUp } from '../helpers/cluster.js';
+import { clusterPerFile, streamCaughtUp } from '../helpers/cluster.js';
 import { eventually } from '../helpers/eventually.js';
 import { uniquePrefix } from '../helpers/harness.js';
 
@@ -14,23 +13,11 @@ import { uniquePrefix } from '../helpers/harness.js';
 // recovers it from its raft log, as a purge of the whole stream up to that point
 // (nats-io/nats-server#4196): a resolved interrupt's marker must be removed some other way.
 
-let cluster: NatsCluster;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-
-beforeAll(async () => {
-  cluster = await NatsCluster.start(3);
-  nc = await connectNats({ url: cluster.urls }, 'test');
-  jsm = await jetstreamManager(nc);
-}, 60_000);
-afterAll(async () => {
-  await nc?.close();
-  await cluster?.dispose();
-});
+const shared = clusterPerFile();
 
 /** Waits until `stream` has a leader and two current followers. */
 async function caughtUp(stream: string): Promise<string> {
-  return eventually(() => streamCaughtUp(jsm, stream), {
+  return eventually(() => streamCaughtUp(shared.jsm, stream), {
     timeout: 30_000,
     interval: 100,
     message: `${stream} never caught up`,
@@ -43,7 +30,9 @@ async function makeLeader(stream: string, name: string): Promise<void> {
     async () => {
       const leader = await caughtUp(stream);
       if (leader === name) return;
-      await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, undefined, { timeout: 2_000 });
+      await shared.nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, undefined, {
+        timeout: 2_000,
+      });
       throw new Error(`${leader} leads ${stream}, not ${name}`);
     },
     { timeout: 30_000, interval: 200, message: `${name} never led ${stream}` },
@@ -53,8 +42,11 @@ async function makeLeader(stream: string, name: string): Promise<void> {
 describe('the interrupts bucket on a three-node cluster', () => {
   it('keeps every pending interrupt when a node restarted after interrupts were resolved becomes leader', async () => {
     const subjects = new Subjects(uniquePrefix('markers'));
-    const { buckets } = await ensureTopology(nc, subjects, [], {}, { replicas: 3 });
-    const store = new InterruptStore(buckets.interrupts, subjects, { js: jetstream(nc), jsm });
+    const { buckets } = await ensureTopology(shared.nc, subjects, [], {}, { replicas: 3 });
+    const store = new InterruptStore(buckets.interrupts, subjects, {
+      js: jetstream(shared.nc),
+      jsm: shared.jsm,
+    });
     const stream = `KV_${subjects.buckets.interrupts}`;
     const record = (i: number) => ({
       workflowId: `wf-${i}`,
@@ -72,9 +64,9 @@ describe('the interrupts bucket on a three-node cluster', () => {
     await store.put({ ...record(0), interruptId: 'i-0b' });
 
     const leader = await caughtUp(stream);
-    const follower = cluster.nodes.map((n) => n.name).find((n) => n !== leader)!;
-    await cluster.kill(follower);
-    await cluster.restart(follower);
+    const follower = shared.cluster.nodes.map((n) => n.name).find((n) => n !== leader)!;
+    await shared.cluster.kill(follower);
+    await shared.cluster.restart(follower);
     await makeLeader(stream, follower);
 
     const pending = await Promise.all(
@@ -86,6 +78,6 @@ describe('the interrupts bucket on a three-node cluster', () => {
       ...Array.from({ length: 10 }, (_, i) => `i-${i + 10}`),
     ]);
     // The markers are gone: the bucket holds the pending records only.
-    expect((await jsm.streams.info(stream)).state.messages).toBe(11);
+    expect((await shared.jsm.streams.info(stream)).state.messages).toBe(11);
   }, 60_000);
 });

@@ -1,7 +1,6 @@
-import type { NatsConnection } from '@nats-io/transport-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connectNats, Subjects, type Worker } from '../../src/index.js';
-import { NatsCluster } from '../helpers/cluster.js';
+import { clusterPerFile } from '../helpers/cluster.js';
 import { ClusterWorkload } from '../helpers/clusterWorkload.js';
 import { eventually } from '../helpers/eventually.js';
 import { connectClient, startWorker, testConfig, uniquePrefix } from '../helpers/harness.js';
@@ -15,21 +14,11 @@ import { connectClient, startWorker, testConfig, uniquePrefix } from '../helpers
 
 const ACK_WAIT_MS = 2_000;
 
-let cluster: NatsCluster;
-let nc: NatsConnection;
-
-beforeAll(async () => {
-  cluster = await NatsCluster.start(3);
-  nc = await connectNats({ url: cluster.urls }, 'test');
-}, 60_000);
-afterAll(async () => {
-  await nc?.close();
-  await cluster?.dispose();
-});
+const shared = clusterPerFile();
 
 async function setup(name: string, n: number) {
   const prefix = uniquePrefix(name);
-  const config = testConfig({ url: cluster.urls }, prefix, {
+  const config = testConfig({ url: shared.cluster.urls }, prefix, {
     HITL_REPLICAS: '3',
     HITL_ACK_WAIT_MS: String(ACK_WAIT_MS),
   });
@@ -38,7 +27,7 @@ async function setup(name: string, n: number) {
     await startWorker(config, { concurrency: 32 }),
   ];
   const client = await connectClient(config);
-  const load = await ClusterWorkload.open(nc, new Subjects(prefix));
+  const load = await ClusterWorkload.open(shared.nc, new Subjects(prefix));
   const ids = Array.from({ length: n }, (_, i) => `${name}-${i}`);
   await load.pause(client, ids);
   return {
@@ -59,17 +48,17 @@ describe('a three-node cluster', () => {
     const answering = t.load.answer(t.ids, 2, 150);
     const before = t.load.completedAt.length;
     await eventually(() => t.load.completedAt.length > before, { timeout: 20_000 });
-    const hung = await cluster.streamLeader(nc, bucket);
+    const hung = await shared.cluster.streamLeader(shared.nc, bucket);
     const stoppedAt = Date.now();
     // Asked of a node that answers: the test's own connection may be on the hung one.
-    const other = cluster.nodes.find((node) => node.name !== hung);
+    const other = shared.cluster.nodes.find((node) => node.name !== hung);
     const probe = await connectNats({ url: other?.url ?? '' }, 'probe');
-    cluster.pause(hung);
+    shared.cluster.pause(hung);
     try {
       // Hung until the others have elected a new leader, and for more than the ack wait.
       await eventually(
         async () => {
-          const leader = await cluster.streamLeader(probe, bucket, 1_000);
+          const leader = await shared.cluster.streamLeader(probe, bucket, 1_000);
           return leader !== hung && Date.now() - stoppedAt > ACK_WAIT_MS * 2;
         },
         // The election is the servers' business, and slow on a loaded 2-core machine: up to 36 s
@@ -77,7 +66,7 @@ describe('a three-node cluster', () => {
         { timeout: 80_000, interval: 250, message: 'no new leader was elected' },
       );
     } finally {
-      cluster.resume(hung);
+      shared.cluster.resume(hung);
       await probe.close();
     }
     const next = await t.load.nextCompletionAfter(stoppedAt, `hanging ${hung}`);
@@ -93,10 +82,10 @@ describe('a three-node cluster', () => {
   it('completes every workflow exactly once through a rolling restart of the three nodes', async () => {
     await using t = await setup('roll', 60);
     const answering = t.load.answer(t.ids, 2, 100);
-    for (const node of cluster.nodes) {
-      await cluster.stop(node.name);
-      await cluster.restart(node.name);
-      await cluster.waitForMetaLeader();
+    for (const node of shared.cluster.nodes) {
+      await shared.cluster.stop(node.name);
+      await shared.cluster.restart(node.name);
+      await shared.cluster.waitForMetaLeader();
       await t.load.allCaughtUp();
     }
     await answering;

@@ -5,12 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { afterAll, beforeAll } from 'vitest';
 import {
   findNatsServerBinary,
   isAddressInUse,
   isPortListening,
   READY_LINE,
 } from '../../src/cli/natsServer.js';
+import { connectNats } from '../../src/index.js';
 import { eventually } from './eventually.js';
 
 const HOST = '127.0.0.1';
@@ -282,4 +284,46 @@ export class NatsCluster {
   [Symbol.asyncDispose](): Promise<void> {
     return this.dispose();
   }
+}
+
+/** A test file's cluster, and a connection that reconnects to any live node by itself. */
+export interface FileCluster {
+  readonly cluster: NatsCluster;
+  readonly nc: NatsConnection;
+  readonly jsm: JetStreamManager;
+}
+
+/**
+ * Starts a cluster of `nodes` for the calling test file before its tests, with a connection to
+ * it (as the workers' connections do, it follows any live node), and stops both after them.
+ * Call it at the top level of the file, like `serverPerFile()`.
+ */
+export function clusterPerFile(nodes = 3): FileCluster {
+  let cluster: NatsCluster | undefined;
+  let nc: NatsConnection | undefined;
+  let jsm: JetStreamManager | undefined;
+  beforeAll(async () => {
+    cluster = await NatsCluster.start(nodes);
+    nc = await connectNats({ url: cluster.urls }, 'test');
+    jsm = await jetstreamManager(nc);
+  }, 60_000);
+  afterAll(async () => {
+    await nc?.close();
+    await cluster?.dispose();
+  });
+  const started = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the file cluster starts in beforeAll');
+    return value;
+  };
+  return {
+    get cluster() {
+      return started(cluster);
+    },
+    get nc() {
+      return started(nc);
+    },
+    get jsm() {
+      return started(jsm);
+    },
+  };
 }
