@@ -40,7 +40,7 @@ environment: NATS_URL, NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASS, NATS_TOKEN, 
   HITL_RESPONSES_MAX_BYTES, HITL_DLQ_MAX_BYTES, HITL_EVENTS_MAX_BYTES, HITL_STEP_TIMEOUT_MS,
   HITL_REVIEWER_FROM_SUBJECT, HITL_RESPOND_WITH_SUBJECT, NATS_INBOX_PREFIX, HITL_INBOX_SECRET,
   HITL_INBOX_URL, HITL_OPERATOR, HITL_STORAGE_FORMAT, HITL_FINISHED_RETENTION_MS,
-  HITL_METRICS_PORT, HITL_METRICS_HOST, HITL_LOG_LEVEL
+  HITL_METRICS_PORT, HITL_METRICS_HOST, HITL_LOG_LEVEL, HITL_LOG_FORMAT
   (docs/configuration.md)
 
 examples:
@@ -134,8 +134,8 @@ options:
   --json               print { workflowId, events, actors, pending } as JSON (and
                        removed: true once a completed workflow's snapshots are gone)
   --snapshots          print each actor's stored snapshot, decoded, one JSON line per actor
-                       ({ key, revision, envelope }): with HITL_STORAGE_FORMAT=2 some are
-                       compressed, which 'nats kv get' shows as bytes
+                       ({ key, revision, envelope }): under HITL_STORAGE_FORMAT=2, the
+                       default, some are compressed, which 'nats kv get' shows as bytes
 
 examples:
   hitl show order-42

@@ -222,7 +222,7 @@ export async function show(argv: string[], config: HitlConfig): Promise<number> 
       steps: s.envelope.steps,
     }));
     if (values.snapshots) {
-      // Stored values may be compressed (HITL_STORAGE_FORMAT=2): `nats kv get` shows bytes.
+      // Stored values may be compressed (storage format 2, the default): `nats kv get` shows bytes.
       for (const s of snapshots) {
         const key = client.subjects.snapshotKey(s.envelope.kind, wf);
         out(JSON.stringify({ key, revision: s.revision, envelope: s.envelope }));

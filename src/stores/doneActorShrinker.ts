@@ -393,6 +393,7 @@ export class DoneActorShrinker {
       ) {
         return;
       }
+      if (this.stopped) return;
       await this.kv.update(
         key,
         encodeTombstone(tombstoneOf(envelope), this.options.format ?? 2),
