@@ -214,7 +214,7 @@ export function renderReport(r: BenchResults): string {
             `${fmt(w.freshWorkerRssMb, 1)} MB`,
           ],
           [
-            `JetStream storage per paused workflow (all streams and buckets; HITL_STORAGE_FORMAT=${w.storageFormat}, finished actors shrunk after 4 ack waits of ${fmt(w.ackWaitMs)} ms${w.shrinkSettleSeconds === undefined ? '' : `, settled ${w.shrinkSettleSeconds} s later`})`,
+            `JetStream storage per paused workflow (all streams and buckets; HITL_STORAGE_FORMAT=${w.storageFormat}, finished actors shrunk after 4 ack waits of ${fmt(w.ackWaitMs)} ms, settled ${w.shrinkSettleSeconds} s later)`,
             `${fmt(w.storageBytesPerPaused)} bytes`,
           ],
           ['  of which state (KV snapshots + interrupts)', `${fmt(w.stateBytesPerPaused)} bytes`],

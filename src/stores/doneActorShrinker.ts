@@ -1,9 +1,10 @@
 import type { KV } from '@nats-io/kv';
 import type { Logger } from '../base/logger.js';
-import { SnapshotEnvelopeSchema, type SnapshotEnvelope } from '../base/schemas.js';
+import type { SnapshotEnvelope } from '../base/schemas.js';
 import { mapLimit } from '../nats/streamReads.js';
 import type { Subjects } from '../nats/subjects.js';
-import { decodeValue, encodeTombstone, type StorageFormat } from './snapshotCodec.js';
+import { encodeTombstone, type StorageFormat } from './snapshotCodec.js';
+import { readSnapshot, type StoredSnapshot } from './snapshotStore.js';
 
 /**
  * Workflows whose finished actors wait to shrink with what their commit told (about 300 bytes of
@@ -347,18 +348,18 @@ export class DoneActorShrinker {
     try {
       const question = await this.options.pendingQuestion?.(workflowId);
       if (question === undefined) return undefined;
-      const key = this.subjects.snapshotKey(question.actor, workflowId);
-      const entry = await this.kv.get(key);
-      if (!entry || entry.operation !== 'PUT') return undefined;
-      const asking = SnapshotEnvelopeSchema.parse(decodeValue(entry.value, key));
-      const asked = asking.outboxes
+      const asking = await readSnapshot(
+        this.kv,
+        this.subjects.snapshotKey(question.actor, workflowId),
+      );
+      const asked = asking?.envelope.outboxes
         .at(-1)
         ?.entries.some(
           (e) =>
             (e.op === 'interrupt' || e.op === 'interrupt.put') &&
             e.record.interruptId === question.interruptId,
         );
-      return asked === true ? entry.revision : undefined;
+      return asked === true ? asking?.revision : undefined;
     } catch {
       return undefined;
     }
@@ -377,54 +378,51 @@ export class DoneActorShrinker {
     asked: Promise<number | undefined>,
   ): Promise<void> {
     if (this.stopped) return;
+    let stored: StoredSnapshot | undefined;
     try {
-      const key = this.subjects.snapshotKey(kind, workflowId);
       const askedAt = await asked;
-      if (askedAt === undefined) return;
-      const entry = await this.kv.get(key);
-      if (!entry || entry.operation !== 'PUT' || entry.revision !== revision) return;
-      if (askedAt <= entry.revision) return;
-      const envelope = SnapshotEnvelopeSchema.parse(decodeValue(entry.value, key));
-      if (
-        envelope.status !== 'done' ||
-        envelope.snapshot == null ||
-        envelope.outboxes.length === 0 ||
-        completes(envelope)
-      ) {
-        return;
-      }
-      if (this.stopped) return;
-      await this.kv.update(
-        key,
-        encodeTombstone(tombstoneOf(envelope), this.options.format ?? 2),
-        entry.revision,
-      );
-      this.shrunk += 1;
+      if (askedAt === undefined || askedAt <= revision) return;
+      stored = await readSnapshot(this.kv, this.subjects.snapshotKey(kind, workflowId));
     } catch (err) {
-      this.options.logger?.debug('finished actor not shrunk', {
-        workflowId,
-        actor: kind,
-        reason: err instanceof Error ? err.message : String(err),
-      });
+      this.notShrunk(workflowId, kind, err);
+      return;
     }
+    if (stored?.revision !== revision) return;
+    const { envelope } = stored;
+    if (
+      envelope.status !== 'done' ||
+      envelope.snapshot == null ||
+      envelope.outboxes.length === 0 ||
+      completes(envelope)
+    ) {
+      return;
+    }
+    await this.writeTombstone(tombstoneOf(envelope), revision);
   }
 
   private async shrink(workflowId: string, actors: Finished[]): Promise<void> {
-    for (const actor of actors) {
-      if (this.stopped) return;
-      const key = this.subjects.snapshotKey(actor.kind, workflowId);
-      try {
-        const value = encodeTombstone(tombstone(workflowId, actor), this.options.format ?? 2);
-        await this.kv.update(key, value, actor.revision);
-        this.shrunk += 1;
-      } catch (err) {
-        // Changed or removed since (a retry, the workflow's retention): left as it is.
-        this.options.logger?.debug('finished actor not shrunk', {
-          workflowId,
-          actor: actor.kind,
-          reason: err instanceof Error ? err.message : String(err),
-        });
-      }
+    for (const actor of actors)
+      await this.writeTombstone(tombstone(workflowId, actor), actor.revision);
+  }
+
+  /** Replaces the actor's value at `revision` with `tombstone`, unless it changed since. */
+  private async writeTombstone(tombstone: SnapshotEnvelope, revision: number): Promise<void> {
+    if (this.stopped) return;
+    const key = this.subjects.snapshotKey(tombstone.kind, tombstone.workflowId);
+    try {
+      await this.kv.update(key, encodeTombstone(tombstone, this.options.format ?? 2), revision);
+      this.shrunk += 1;
+    } catch (err) {
+      // Changed or removed since (a retry, the workflow's retention): left as it is.
+      this.notShrunk(tombstone.workflowId, tombstone.kind, err);
     }
+  }
+
+  private notShrunk(workflowId: string, actor: string, err: unknown): void {
+    this.options.logger?.debug('finished actor not shrunk', {
+      workflowId,
+      actor,
+      reason: err instanceof Error ? err.message : String(err),
+    });
   }
 }

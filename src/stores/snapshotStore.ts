@@ -26,6 +26,16 @@ export interface StoredSnapshot {
   revision: number;
 }
 
+/** The envelope stored at `key` and its revision, decoded whatever the format; none when absent. */
+export async function readSnapshot(kv: KV, key: string): Promise<StoredSnapshot | undefined> {
+  const entry = await kv.get(key);
+  if (!entry || entry.operation !== 'PUT') return undefined;
+  return {
+    envelope: SnapshotEnvelopeSchema.parse(decodeValue(entry.value, key)),
+    revision: entry.revision,
+  };
+}
+
 /** Where actor snapshots live between steps. */
 export interface SnapshotStore {
   get(kind: string, workflowId: string): Promise<StoredSnapshot | undefined>;
@@ -72,13 +82,7 @@ export class KvSnapshotStore implements SnapshotStore {
   }
 
   async get(kind: string, workflowId: string): Promise<StoredSnapshot | undefined> {
-    const key = this.subjects.snapshotKey(kind, workflowId);
-    const entry = await this.kv.get(key);
-    if (!entry || entry.operation !== 'PUT') return undefined;
-    return {
-      envelope: SnapshotEnvelopeSchema.parse(decodeValue(entry.value, key)),
-      revision: entry.revision,
-    };
+    return readSnapshot(this.kv, this.subjects.snapshotKey(kind, workflowId));
   }
 
   async put(envelope: SnapshotEnvelope, revision: number | undefined): Promise<number> {

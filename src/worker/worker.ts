@@ -169,10 +169,7 @@ export class Worker {
       const shrinker = new DoneActorShrinker(snapshotsKv, subjects, {
         afterMs: 4 * delivery.ackWaitMs,
         format,
-        pendingQuestion: async (wf) => {
-          const record = await interrupts.get(wf);
-          return record && { actor: record.actor, interruptId: record.interruptId };
-        },
+        pendingQuestion: (wf) => interrupts.get(wf),
         logger: log,
       });
       const snapshots = new KvSnapshotStore(snapshotsKv, subjects, {
