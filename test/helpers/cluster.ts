@@ -14,6 +14,7 @@ import {
 } from '../../src/cli/natsServer.js';
 import { connectNats } from '../../src/index.js';
 import { eventually } from './eventually.js';
+import { started } from './harness.js';
 
 const HOST = '127.0.0.1';
 
@@ -311,19 +312,15 @@ export function clusterPerFile(nodes = 3): FileCluster {
     await nc?.close();
     await cluster?.dispose();
   });
-  const started = <T>(value: T | undefined): T => {
-    if (value === undefined) throw new Error('the file cluster starts in beforeAll');
-    return value;
-  };
   return {
     get cluster() {
-      return started(cluster);
+      return started(cluster, 'the file cluster');
     },
     get nc() {
-      return started(nc);
+      return started(nc, 'the file cluster');
     },
     get jsm() {
-      return started(jsm);
+      return started(jsm, 'the file cluster');
     },
   };
 }

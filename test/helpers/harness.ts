@@ -32,6 +32,15 @@ export async function startServer(): Promise<NatsServerHandle> {
   return startNatsServer();
 }
 
+/**
+ * `value` as the file's `beforeAll` set it; reading it before that throws, saying `what` starts
+ * there.
+ */
+export function started<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`${what} starts in beforeAll`);
+  return value;
+}
+
 /** A test file's nats-server and a plain connection to it (see {@link serverPerFile}). */
 export interface FileServer {
   readonly server: NatsServerHandle;
@@ -57,16 +66,12 @@ export function serverPerFile(): FileServer {
     await nc?.close();
     await server?.dispose();
   });
-  const started = <T>(value: T | undefined): T => {
-    if (value === undefined) throw new Error('the file server starts in beforeAll');
-    return value;
-  };
   return {
     get server() {
-      return started(server);
+      return started(server, 'the file server');
     },
     get nc() {
-      return started(nc);
+      return started(nc, 'the file server');
     },
   };
 }

@@ -4,7 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll } from 'vitest';
 import { connectNats, loadConfig, type HitlConfig, type Worker } from '../../src/index.js';
 import { startNatsServer, type NatsServerHandle } from '../../src/cli/natsServer.js';
-import { startWorker } from './harness.js';
+import { started as startedIn, startWorker } from './harness.js';
 
 /** The shipped example configuration, as it is (its roles name the default prefix `hitl`). */
 export const SHIPPED_CONF = fileURLToPath(
@@ -56,10 +56,7 @@ export function shippedRolesServer(): ShippedServer {
   let server: NatsServerHandle | undefined;
   let worker: Worker | undefined;
   let admin: NatsConnection | undefined;
-  const started = <T>(value: T | undefined): T => {
-    if (value === undefined) throw new Error('the shipped-roles server starts in beforeAll');
-    return value;
-  };
+  const started = <T>(value: T | undefined): T => startedIn(value, 'the shipped-roles server');
   const env = (role: Role, extra: Record<string, string> = {}): Record<string, string> => ({
     NATS_URL: started(server).url,
     NATS_USER: role,

@@ -53,6 +53,16 @@ async function storedEnvelope(
   return SnapshotEnvelopeSchema.parse(decodeValue(await storedValue(subjects, kind, wf), key));
 }
 
+/** The environment of a `hitl` process of a landed version, on this file's server. */
+function landedEnv(subjects: Subjects, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    NATS_URL: shared.server.url,
+    HITL_PREFIX: subjects.prefix,
+    HITL_MODEL_PROVIDER: 'mock',
+    ...extra,
+  };
+}
+
 /** A `hitl worker` of `landed`, ready. */
 async function landedWorker(landed: LandedVersion, env: Record<string, string>) {
   const child = landed.spawnCli(['worker'], env);
@@ -296,11 +306,7 @@ describe('a worker of the last landed version', () => {
       HITL_ACK_WAIT_MS: '250',
       HITL_STORAGE_FORMAT: '1',
     });
-    const env = {
-      NATS_URL: shared.server.url,
-      HITL_PREFIX: t.subjects.prefix,
-      HITL_MODEL_PROVIDER: 'mock',
-    };
+    const env = landedEnv(t.subjects);
 
     // The landed worker pauses one at the gate (its plain JSON), then stops.
     let old = await landedWorker(landed, env);
@@ -355,12 +361,7 @@ describe('a worker of the landed version that reads format 2', () => {
       HITL_ACK_WAIT_MS: '250',
       HITL_STORAGE_FORMAT: '2',
     });
-    const env = {
-      NATS_URL: shared.server.url,
-      HITL_PREFIX: t.subjects.prefix,
-      HITL_MODEL_PROVIDER: 'mock',
-      HITL_ACK_WAIT_MS: '250',
-    };
+    const env = landedEnv(t.subjects, { HITL_ACK_WAIT_MS: '250' });
 
     // A new worker (format 2 by default) pauses one; its gate and tombstones are compressed.
     const fresh = await t.worker();
