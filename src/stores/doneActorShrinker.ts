@@ -7,10 +7,14 @@ import { encodeTombstone, type StorageFormat } from './snapshotCodec.js';
 import { readSnapshot, type StoredSnapshot } from './snapshotStore.js';
 
 /**
- * Workflows whose finished actors wait to shrink with what their commit told (about 300 bytes of
- * memory each); past it, a burst's further actors wait as an id only (see {@link Overflow}).
+ * Workflows whose finished actors wait to shrink with what their commit told (about 225 bytes of
+ * heap each, 1.1 MB in all); past it, a burst's further actors wait as an id only (see
+ * {@link Overflow}). It was 20,000: in a burst of 100,000 pauses on 2 workers that list's 4.5 MB
+ * per worker, renewed for as long as the burst lasts, grew the worker's heap by 25 to 35 MB of
+ * RSS, against about 18 with 5,000 (the bench's cost of waiting, same run length and bytes).
+ * Sustained, 5,000 in four ack waits is 42 pauses a second per worker at the default ack wait.
  */
-const MAX_PENDING = 20_000;
+const MAX_PENDING = 5_000;
 
 /** Actors of a burst past {@link MAX_PENDING} that wait as ids, at most (up to 16 MB). */
 const MAX_OVERFLOW = 200_000;
@@ -28,8 +32,9 @@ interface Finished {
 }
 
 /**
- * A workflow's finished actors waiting to shrink, kept small: up to 20,000 of them stay in memory
- * for four ack waits, which showed as 15 to 20 MB of worker RSS with an object per actor.
+ * A workflow's finished actors waiting to shrink, kept small: up to {@link MAX_PENDING} of them
+ * stay in memory for four ack waits (with an object per actor, 20,000 of them showed as 15 to 20
+ * MB of worker RSS).
  */
 interface Pending {
   /** Milliseconds after the shrinker's `epoch`: a small integer, not a boxed number. */
@@ -125,7 +130,7 @@ function completes(envelope: SnapshotEnvelope): boolean {
  * {@link asked}); a workflow that completes first is forgotten, for its retention to remove:
  * this worker saw it complete, or its interrupt resolved. Both come from the interrupts bucket,
  * which every worker watches for deadlines (TimerScheduler). A burst past MAX_PENDING (a
- * worker's 20,000 within four ack waits) is remembered as ids only and read back when due (a
+ * worker's 5,000 within four ack waits) is remembered as ids only and read back when due (a
  * get of the interrupt, of the actor that asked it and of each actor), so it shrinks too. A
  * worker that stops forgets what it had not shrunk yet: those values stay whole, which costs
  * bytes only.
