@@ -23,7 +23,12 @@ export class InterruptStore {
   constructor(
     private readonly kv: KV,
     private readonly subjects: Subjects,
-    private readonly markers?: { js: JetStreamClient; jsm: JetStreamManager },
+    private readonly markers?: {
+      js: JetStreamClient;
+      jsm: JetStreamManager;
+      /** Values the bucket keeps per key, when known (see {@link removeKeyAt}). */
+      history?: number;
+    },
   ) {
     this.reader = new BucketReader(kv);
   }
@@ -115,8 +120,8 @@ export class InterruptStore {
    */
   private async removeAt(key: string, revision: number): Promise<KeyRemoval> {
     if (this.markers) {
-      const { js, jsm } = this.markers;
-      return await removeKeyAt(js, jsm, this.subjects.buckets.interrupts, key, revision);
+      const { js, jsm, history } = this.markers;
+      return await removeKeyAt(js, jsm, this.subjects.buckets.interrupts, key, revision, history);
     }
     try {
       await this.kv.delete(key, { previousSeq: revision });

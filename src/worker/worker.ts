@@ -161,6 +161,15 @@ export class Worker {
       const interrupts = new InterruptStore(retryingKv(buckets.interrupts, outage), subjects, {
         js,
         jsm,
+        // Read once: an operator who raises it later restarts the workers to have it heeded.
+        history: (
+          await withRetry(
+            'reading the interrupts bucket',
+            () => buckets.interrupts.status(),
+            outage,
+            STARTUP_RETRY,
+          )
+        ).history,
       });
       const mailboxes = new Mailboxes(jsm, subjects, nc);
       const snapshotsKv = retryingKv(buckets.snapshots, outage);

@@ -1,0 +1,79 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect } from '@nats-io/transport-node';
+import { describe, expect, it } from 'vitest';
+import { Subjects } from '../../src/index.js';
+import { PendingIndex } from '../../src/inbox/pendingIndex.js';
+import { InterruptStore } from '../../src/stores/interruptStore.js';
+import { eventually } from '../helpers/eventually.js';
+import { serverPerFile, uniquePrefix, workflowScope } from '../helpers/harness.js';
+
+// Every worker watches the interrupts bucket (deadlines, and which paused workflows' finished
+// actors may shrink), and so does the inbox's list: each must hear of every answered question.
+// nats-server 2.9 applies a rollup marker to every consumer of the stream as a subject purge,
+// which moves a consumer that has not sent the marker yet past it: of many removals at once, a
+// watch heard only a few. A bucket that keeps one value per key is removed from with a plain
+// delete marker, which every watch hears.
+
+const shared = serverPerFile();
+
+const record = (wf: string) => ({
+  workflowId: wf,
+  interruptId: `${wf}-i`,
+  actor: 'gate',
+  type: 'approval' as const,
+  question: 'send it?',
+  options: ['yes', 'no'],
+  createdAt: new Date().toISOString(),
+});
+
+describe('an interrupt resolved', () => {
+  it('is heard by a watch in another connection, a thousand at once, and leaves nothing', async () => {
+    const subjects = new Subjects(uniquePrefix('irm'));
+    const kv = await new Kvm(shared.nc).create(subjects.buckets.interrupts, { history: 1 });
+    const jsm = await jetstreamManager(shared.nc);
+    const store = new InterruptStore(kv, subjects, {
+      js: jetstream(shared.nc),
+      jsm,
+      history: (await kv.status()).history,
+    });
+    const watcher = await connect({ servers: shared.server.url });
+    const seen = { put: 0, removed: 0 };
+    const watch = await (await new Kvm(watcher).open(subjects.buckets.interrupts)).watch();
+    const following = (async () => {
+      for await (const e of watch) seen[e.operation === 'PUT' ? 'put' : 'removed'] += 1;
+    })();
+    try {
+      const ids = Array.from({ length: 1_000 }, (_, i) => `wf-${i}`);
+      await Promise.all(ids.map((wf) => store.putIfAbsent(record(wf))));
+      await eventually(() => expect(seen.put).toBe(ids.length));
+      await Promise.all(ids.map((wf) => store.resolve(wf, `${wf}-i`)));
+      await eventually(() => expect(seen.removed).toBe(ids.length));
+      expect(await store.get('wf-0')).toBeUndefined();
+      const stream = await jsm.streams.info(`KV_${subjects.buckets.interrupts}`);
+      expect(stream.state.messages).toBe(0);
+    } finally {
+      watch.stop();
+      await following;
+      await watcher.close();
+      await kv.destroy();
+    }
+  });
+
+  it('leaves the inbox list at once when workflows are answered together, with no reconcile', async () => {
+    await using t = workflowScope(shared.server, 'irw');
+    await t.worker();
+    const kv = await new Kvm(shared.nc).open(t.subjects.buckets.interrupts);
+    // No keys given: the list follows the watch alone, never reconciles.
+    const index = await PendingIndex.follow(kv, t.subjects);
+    try {
+      const ids = Array.from({ length: 150 }, (_, i) => `w-${i}`);
+      await Promise.all(ids.map((id) => t.client.submit({ id, request: 'refund please' })));
+      await eventually(() => expect(index.size).toBe(ids.length), { timeout: 30_000 });
+      await Promise.all(ids.map((wf) => t.client.respond(wf, { answer: 'yes', reviewer: 'ana' })));
+      await eventually(() => expect(index.size).toBe(0), { timeout: 30_000 });
+    } finally {
+      index.stop();
+    }
+  }, 60_000);
+});
