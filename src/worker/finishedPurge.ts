@@ -31,6 +31,8 @@ export interface FinishedPurgeDeps {
   hosted: readonly string[];
   retentionMs: number;
   log: Logger;
+  /** Values the snapshots bucket keeps per key, when known (see {@link removeKeyAt}). */
+  snapshotsHistory?: number;
 }
 
 /**
@@ -44,8 +46,8 @@ export interface FinishedPurgeDeps {
  * Before anything goes, a current read of the workflow checks that it is still this completed
  * one: the completing actor's snapshot records this very completion (a workflow started again
  * under the same id has another), no actor is parked or waits for a human, and no interrupt is
- * pending. Each actor's key is removed at the revision read (a KV purge, then its marker
- * deleted by sequence; a write since is kept), which leaves nothing in the stream; the completing actor goes last, so a
+ * pending. Each actor's key is removed at the revision read (a delete marker, or a KV purge in
+ * a bucket with history, then that marker deleted by sequence; a write since is kept), which leaves nothing in the stream; the completing actor goes last, so a
  * removal cut short by a crash is finished by the message's redelivery.
  */
 export class FinishedPurge {
@@ -130,7 +132,7 @@ export class FinishedPurge {
     const { subjects, js, jsm } = this.deps;
     const bucket = subjects.buckets.snapshots;
     const key = subjects.snapshotKey(s.envelope.kind, s.envelope.workflowId);
-    const done = await removeKeyAt(js, jsm, bucket, key, s.revision);
+    const done = await removeKeyAt(js, jsm, bucket, key, s.revision, this.deps.snapshotsHistory);
     if (done === 'marker-left' && !this.warnedMarker) {
       this.warnedMarker = true;
       this.deps.log.warn(

@@ -262,6 +262,14 @@ export class Worker {
           hosted: kinds,
           retentionMs,
           log,
+          snapshotsHistory: (
+            await withRetry(
+              'reading the snapshots bucket',
+              () => buckets.snapshots.status(),
+              outage,
+              STARTUP_RETRY,
+            )
+          ).history,
         });
         await worker.pulls.consume(subjects.finishedStream, 'finished', (m) => purge.handle(m));
       }
