@@ -10,8 +10,8 @@ import { readSnapshot, type StoredSnapshot } from './snapshotStore.js';
  * Workflows whose finished actors wait to shrink with what their commit told (about 225 bytes of
  * heap each, 1.1 MB in all); past it, a burst's further actors wait as an id only (see
  * {@link Overflow}). It was 20,000: in a burst of 100,000 pauses on 2 workers that list's 4.5 MB
- * per worker, renewed for as long as the burst lasts, grew the worker's heap by 25 to 35 MB of
- * RSS, against about 18 with 5,000 (the bench's cost of waiting, same run length and bytes).
+ * per worker, renewed for as long as the burst lasts, grew the worker's heap by 30 to 41 MB of
+ * RSS, against 18 to 19 with 5,000 (the bench's cost of waiting, same run length and bytes).
  * Sustained, 5,000 in four ack waits is 42 pauses a second per worker at the default ack wait.
  */
 const MAX_PENDING = 5_000;

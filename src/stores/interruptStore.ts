@@ -1,7 +1,7 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { isWrongLastSequence } from '../nats/retry.js';
-import { removeKeyAt, type KeyRemoval } from './keyRemoval.js';
+import { removeKeyAt, type BucketHistory, type KeyRemoval } from './keyRemoval.js';
 import { BucketReader } from '../nats/streamReads.js';
 import { InterruptRecordSchema, type InterruptRecord } from '../base/schemas.js';
 import type { Subjects } from '../nats/subjects.js';
@@ -26,8 +26,8 @@ export class InterruptStore {
     private readonly markers?: {
       js: JetStreamClient;
       jsm: JetStreamManager;
-      /** Values the bucket keeps per key, when known (see {@link removeKeyAt}). */
-      history?: number;
+      /** Values the bucket keeps per key (see {@link removeKeyAt}). */
+      history?: BucketHistory;
     },
   ) {
     this.reader = new BucketReader(kv);
@@ -98,9 +98,9 @@ export class InterruptStore {
 
   /**
    * Removes the marker a workflow's resolved interrupt left (a worker of an earlier release, or
-   * one that could not delete it then), rolled up like any removed key, so no older value can
-   * resurface whatever the bucket's history. A live record is left alone. Best effort: a marker
-   * costs listing time only.
+   * one that could not delete it then), removed like any key (see {@link removeKeyAt}), so no
+   * older value resurfaces. A live record is left alone. Best effort: a marker costs listing
+   * time only.
    */
   async dropMarker(workflowId: string): Promise<void> {
     if (!this.markers) return;
@@ -121,7 +121,14 @@ export class InterruptStore {
   private async removeAt(key: string, revision: number): Promise<KeyRemoval> {
     if (this.markers) {
       const { js, jsm, history } = this.markers;
-      return await removeKeyAt(js, jsm, this.subjects.buckets.interrupts, key, revision, history);
+      return await removeKeyAt(
+        js,
+        jsm,
+        this.subjects.buckets.interrupts,
+        key,
+        revision,
+        history?.get(),
+      );
     }
     try {
       await this.kv.delete(key, { previousSeq: revision });

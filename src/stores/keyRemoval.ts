@@ -1,4 +1,5 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import { headers } from '@nats-io/nats-core';
 import { isWrongLastSequence } from '../nats/retry.js';
 
@@ -8,26 +9,27 @@ const EMPTY = new Uint8Array(0);
 export type KeyRemoval =
   /** Nothing of the key is left in the bucket's stream. */
   | 'removed'
-  /** The key is gone, but its purge marker stays (the marker's delete was refused). */
+  /** The key is gone, but its marker stays (the marker's delete was refused). */
   | 'marker-left'
   /** The key's last revision is no longer the one given: nothing was written. */
   | 'changed';
 
 /**
  * Removes KV key `key` of `bucket` if its last revision is still `revision` (whatever it is
- * when `revision` is undefined), leaving nothing in
- * the bucket's stream: a purge marker, which rolls up every older value of the key, then that
+ * when `revision` is undefined), leaving nothing in the bucket's stream: a marker, then that
  * marker deleted by the sequence its publish acknowledged. A value put since is another
  * message, and is kept.
  *
- * `history`: how many values per key the bucket keeps, when the caller knows it. With 1 (the
- * runtime's buckets, unless an operator raised it) the marker is a plain delete, which replaces
- * the value all the same, and not a rollup: nats-server 2.9 applies a rollup to every consumer
- * of the stream as a subject purge, which moves a consumer that has not yet sent the marker past
- * it. A KV watch then never hears of the removal: measured on nats-server 2.9.10 with 3,000 keys
- * removed 3,000 at a time, a watch in another connection saw 169 rollup markers and every
- * delete marker. The runtime's interrupts bucket is watched by every worker (deadlines, and
- * which paused workflows' finished actors may shrink) and by the inbox's list.
+ * `history`: how many values per key the bucket keeps, when the caller knows it (see
+ * {@link BucketHistory}). With 1 (the runtime's buckets, unless an operator raised it) the
+ * marker is a plain delete, which the bucket's limit of one message per key makes replace the
+ * value. Otherwise it is a purge, which rolls up every older value of the key; but nats-server
+ * before 2.9.12 (nats-io/nats-server#3838; Debian's is 2.9.10) applies a rollup to every
+ * consumer of the stream as a subject purge, moving a consumer to the marker's sequence past
+ * every message it had not yet sent, of any key. A KV watch then never hears of those: on
+ * 2.9.10, of 1,000 keys removed at once, a watch in another connection heard 44 rollups, and
+ * every delete marker. The runtime's interrupts bucket is watched by every worker (deadlines,
+ * and which paused workflows' finished actors may shrink) and by the inbox's list.
  *
  * Not a stream purge filtered on the key: nats-server before 2.9.18 replays one, on a node that
  * restarts and recovers it from its raft log, as a purge of the whole stream up to that point
@@ -76,5 +78,48 @@ export async function removeKeyAt(
     // Refused (the role may not delete) or cut off: the key is gone either way; a marker
     // left costs listing time only.
     return 'marker-left';
+  }
+}
+
+/** How long a {@link BucketHistory} trusts what it read. */
+const HISTORY_MAX_AGE_MS = 10_000;
+
+/**
+ * How many values per key a KV bucket keeps, as {@link removeKeyAt} needs it: read when a
+ * worker starts, and again in the background once it is 10 s old, so that an operator who
+ * raises it on a running system is heeded within seconds (a delete marker in a bucket that
+ * keeps more than one value leaves the value it was to remove readable once the marker goes).
+ * Raise it with the workers stopped to leave no such window. A failed read keeps the last value.
+ */
+export class BucketHistory {
+  private value: number | undefined;
+  private readAt = 0;
+  private reading: Promise<void> | undefined;
+
+  constructor(
+    private readonly kv: Pick<KV, 'status'>,
+    private readonly maxAgeMs = HISTORY_MAX_AGE_MS,
+  ) {}
+
+  /** Reads it now; throws when the read fails. */
+  async read(): Promise<this> {
+    this.value = (await this.kv.status()).history;
+    this.readAt = Date.now();
+    return this;
+  }
+
+  /** The value last read; starts a read in the background once it is 10 s old. */
+  get(): number | undefined {
+    if (this.reading === undefined && Date.now() - this.readAt > this.maxAgeMs) {
+      this.reading = this.read()
+        .then(
+          () => undefined,
+          () => undefined,
+        )
+        .finally(() => {
+          this.reading = undefined;
+        });
+    }
+    return this.value;
   }
 }

@@ -5,7 +5,7 @@ import { describeZodError, FinishedMessageSchema } from '../base/schemas.js';
 import type { Subjects } from '../nats/subjects.js';
 import type { Mailboxes } from '../runtime/mailboxes.js';
 import type { InterruptStore } from '../stores/interruptStore.js';
-import { removeKeyAt } from '../stores/keyRemoval.js';
+import { removeKeyAt, type BucketHistory } from '../stores/keyRemoval.js';
 import type { SnapshotStore, StoredSnapshot } from '../stores/snapshotStore.js';
 import { BadInput, type Settle } from './inbound.js';
 
@@ -31,8 +31,8 @@ export interface FinishedPurgeDeps {
   hosted: readonly string[];
   retentionMs: number;
   log: Logger;
-  /** Values the snapshots bucket keeps per key, when known (see {@link removeKeyAt}). */
-  snapshotsHistory?: number;
+  /** Values the snapshots bucket keeps per key (see {@link removeKeyAt}). */
+  snapshotsHistory?: BucketHistory;
 }
 
 /**
@@ -125,14 +125,21 @@ export class FinishedPurge {
 
   /**
    * Removes an actor's key at the revision read, leaving nothing in the bucket's stream (see
-   * {@link removeKeyAt}); where the worker may not delete the purge marker (its NATS
+   * {@link removeKeyAt}); where the worker may not delete the marker (its NATS
    * permissions) the marker stays. False when the key changed since.
    */
   private async remove(s: StoredSnapshot): Promise<boolean> {
     const { subjects, js, jsm } = this.deps;
     const bucket = subjects.buckets.snapshots;
     const key = subjects.snapshotKey(s.envelope.kind, s.envelope.workflowId);
-    const done = await removeKeyAt(js, jsm, bucket, key, s.revision, this.deps.snapshotsHistory);
+    const done = await removeKeyAt(
+      js,
+      jsm,
+      bucket,
+      key,
+      s.revision,
+      this.deps.snapshotsHistory?.get(),
+    );
     if (done === 'marker-left' && !this.warnedMarker) {
       this.warnedMarker = true;
       this.deps.log.warn(

@@ -14,6 +14,7 @@ import { Inbound } from './inbound.js';
 import { serveEndpoints, type WorkerEndpoints } from './httpEndpoints.js';
 import { WorkerMetrics } from './metrics.js';
 import { InterruptStore } from '../stores/interruptStore.js';
+import { BucketHistory } from '../stores/keyRemoval.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { KvSnapshotStore } from '../stores/snapshotStore.js';
 import { DoneActorShrinker } from '../stores/doneActorShrinker.js';
@@ -158,18 +159,25 @@ export class Worker {
         backoffMs: options.config.retryBackoffMs ?? RETRY_BACKOFF_MS,
       };
       const js = retryingJetStream(jetstream(nc), outage);
+      // How many values per key each bucket keeps, which decides how a key is removed
+      // (removeKeyAt): read now, before any loop starts, and again as it ages.
+      const [interruptsHistory, snapshotsHistory] = await Promise.all(
+        [
+          { kv: buckets.interrupts, name: subjects.buckets.interrupts },
+          { kv: buckets.snapshots, name: subjects.buckets.snapshots },
+        ].map(({ kv, name }) =>
+          withRetry(
+            `reading the settings of bucket '${name}'`,
+            () => new BucketHistory(kv).read(),
+            outage,
+            STARTUP_RETRY,
+          ),
+        ),
+      );
       const interrupts = new InterruptStore(retryingKv(buckets.interrupts, outage), subjects, {
         js,
         jsm,
-        // Read once: an operator who raises it later restarts the workers to have it heeded.
-        history: (
-          await withRetry(
-            'reading the interrupts bucket',
-            () => buckets.interrupts.status(),
-            outage,
-            STARTUP_RETRY,
-          )
-        ).history,
+        history: interruptsHistory,
       });
       const mailboxes = new Mailboxes(jsm, subjects, nc);
       const snapshotsKv = retryingKv(buckets.snapshots, outage);
@@ -262,14 +270,7 @@ export class Worker {
           hosted: kinds,
           retentionMs,
           log,
-          snapshotsHistory: (
-            await withRetry(
-              'reading the snapshots bucket',
-              () => buckets.snapshots.status(),
-              outage,
-              STARTUP_RETRY,
-            )
-          ).history,
+          snapshotsHistory,
         });
         await worker.pulls.consume(subjects.finishedStream, 'finished', (m) => purge.handle(m));
       }

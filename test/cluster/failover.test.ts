@@ -49,7 +49,12 @@ describe('a three-node cluster', () => {
       expect(
         (await shared.jsm.streams.info(`KV_${s.buckets.interrupts}`)).config.num_replicas,
       ).toBe(3);
-      expect((await consumer()).config.num_replicas).toBe(3);
+      // The update is awaited, yet once, in a full run under load, an info read just after it
+      // still showed num_replicas 0: wait for the server's view rather than fail on the first.
+      await eventually(async () => expect((await consumer()).config.num_replicas).toBe(3), {
+        timeout: 10_000,
+        message: 'the consumer never had num_replicas 3',
+      });
       // Placed on all three nodes: a leader and two followers.
       await eventually(
         async () => expect((await consumer()).cluster?.replicas ?? []).toHaveLength(2),

@@ -2,6 +2,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
 import { Subjects } from '../../src/index.js';
 import { ensureTopology } from '../../src/nats/topology.js';
+import { BucketHistory } from '../../src/stores/keyRemoval.js';
 import { InterruptStore } from '../../src/stores/interruptStore.js';
 import { clusterPerFile, streamCaughtUp } from '../helpers/cluster.js';
 import { eventually } from '../helpers/eventually.js';
@@ -43,9 +44,11 @@ describe('the interrupts bucket on a three-node cluster', () => {
   it('keeps every pending interrupt when a node restarted after interrupts were resolved becomes leader', async () => {
     const subjects = new Subjects(uniquePrefix('markers'));
     const { buckets } = await ensureTopology(shared.nc, subjects, [], {}, { replicas: 3 });
+    // As a worker removes keys: with delete markers, the bucket keeping one value per key.
     const store = new InterruptStore(buckets.interrupts, subjects, {
       js: jetstream(shared.nc),
       jsm: shared.jsm,
+      history: await new BucketHistory(buckets.interrupts).read(),
     });
     const stream = `KV_${subjects.buckets.interrupts}`;
     const record = (i: number) => ({
