@@ -1,7 +1,12 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { isWrongLastSequence } from '../nats/retry.js';
-import { removeKeyAt, type BucketHistory, type KeyRemoval } from './keyRemoval.js';
+import {
+  removeKeyAt,
+  type BucketHistory,
+  type KeyRemoval,
+  type MarkerDeletes,
+} from './keyRemoval.js';
 import { BucketReader } from '../nats/streamReads.js';
 import { InterruptRecordSchema, type InterruptRecord } from '../base/schemas.js';
 import type { Subjects } from '../nats/subjects.js';
@@ -28,6 +33,8 @@ export class InterruptStore {
       jsm: JetStreamManager;
       /** Values the bucket keeps per key (see {@link removeKeyAt}). */
       history?: BucketHistory;
+      /** Deletes each marker a moment later rather than at once (see {@link MarkerDeletes}). */
+      later?: MarkerDeletes;
     },
   ) {
     this.reader = new BucketReader(kv);
@@ -120,7 +127,7 @@ export class InterruptStore {
    */
   private async removeAt(key: string, revision: number): Promise<KeyRemoval> {
     if (this.markers) {
-      const { js, jsm, history } = this.markers;
+      const { js, jsm, history, later } = this.markers;
       return await removeKeyAt(
         js,
         jsm,
@@ -128,6 +135,7 @@ export class InterruptStore {
         key,
         revision,
         history?.get(),
+        later,
       );
     }
     try {

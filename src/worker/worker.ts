@@ -14,7 +14,7 @@ import { Inbound } from './inbound.js';
 import { serveEndpoints, type WorkerEndpoints } from './httpEndpoints.js';
 import { WorkerMetrics } from './metrics.js';
 import { InterruptStore } from '../stores/interruptStore.js';
-import { BucketHistory } from '../stores/keyRemoval.js';
+import { BucketHistory, MarkerDeletes } from '../stores/keyRemoval.js';
 import { createLogger, type Logger } from '../base/logger.js';
 import { KvSnapshotStore } from '../stores/snapshotStore.js';
 import { DoneActorShrinker } from '../stores/doneActorShrinker.js';
@@ -78,6 +78,7 @@ export class Worker {
   private scheduler: TimerScheduler | undefined;
   /** Shrinks finished actors of paused workflows (see DoneActorShrinker). */
   private shrinker: DoneActorShrinker | undefined;
+  private markerDeletes: MarkerDeletes | undefined;
   private endpoints: WorkerEndpoints | undefined;
 
   private constructor(
@@ -174,10 +175,12 @@ export class Worker {
           ),
         ),
       );
+      const markerDeletes = new MarkerDeletes(jsm);
       const interrupts = new InterruptStore(retryingKv(buckets.interrupts, outage), subjects, {
         js,
         jsm,
         history: interruptsHistory,
+        later: markerDeletes,
       });
       const mailboxes = new Mailboxes(jsm, subjects, nc);
       const snapshotsKv = retryingKv(buckets.snapshots, outage);
@@ -243,6 +246,7 @@ export class Worker {
         metrics,
       );
       worker.shrinker = shrinker;
+      worker.markerDeletes = markerDeletes;
       if (options.intake) {
         if (!host.hosts(options.intake.actor)) {
           throw new Error(`intake actor '${options.intake.actor}' is not among the hosted kinds`);
@@ -331,6 +335,8 @@ export class Worker {
           timeoutMs,
         });
       }
+      // The markers of the interrupts its steps resolved: deleted now, not left behind.
+      await this.markerDeletes?.flush();
       if (this.ownsConnection) await this.nc.drain();
       await this.endpoints?.close();
       this.log.info('worker stopped');
