@@ -13,6 +13,9 @@ import type { Subjects } from '../nats/subjects.js';
 
 const encoder = new TextEncoder();
 
+/** Creates tried by {@link InterruptStore.putIfAbsent} while the key's marker changes under it. */
+const CREATE_ATTEMPTS = 3;
+
 /**
  * The pending interrupts in KV `hitl_interrupts`, key `<wf>`: a live value means "waiting for a
  * human"; the key is deleted once the interrupt is resolved.
@@ -74,14 +77,26 @@ export class InterruptStore {
    * re-publish of an old step must not replace the interrupt a newer step asks.
    */
   async putIfAbsent(record: InterruptRecord): Promise<void> {
-    try {
-      await this.kv.create(
-        this.subjects.interruptKey(record.workflowId),
-        encoder.encode(JSON.stringify(record)),
-      );
-    } catch (err) {
-      // A live record is there: this one, already put, or a newer one.
-      if (!isWrongLastSequence(err)) throw err;
+    const key = this.subjects.interruptKey(record.workflowId);
+    const value = encoder.encode(JSON.stringify(record));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.kv.create(key, value);
+        return;
+      } catch (err) {
+        if (!isWrongLastSequence(err)) throw err;
+      }
+      // A live record is there (this one, already put, or a newer one): left alone. Or the
+      // key held a removal's marker, deleted between the create's read of it and its write
+      // (a worker deletes markers a moment after the removal, see MarkerDeletes): the key is
+      // free, and the create is tried again.
+      const entry = await this.kv.get(key);
+      if (entry?.operation === 'PUT') return;
+      if (attempt >= CREATE_ATTEMPTS) {
+        throw new Error(
+          `could not put the interrupt of '${record.workflowId}': the key kept changing`,
+        );
+      }
     }
   }
 

@@ -8,7 +8,7 @@ const EMPTY = new Uint8Array(0);
 
 /** What {@link removeKeyAt} did. */
 export type KeyRemoval =
-  /** Nothing of the key is left in the bucket's stream. */
+  /** Nothing of the key is left in the bucket's stream (with `later`: once its delete runs). */
   | 'removed'
   /** The key is gone, but its marker stays (the marker's delete was refused). */
   | 'marker-left'
@@ -145,7 +145,9 @@ const MARKER_CONCURRENCY = 16;
  * test run on 2 cores a watch missed 1 of 1,000 removals and each of two workers' deadline
  * watches 2 of 150. Each marker is still deleted, by one request as before; a worker that dies
  * first leaves the last two seconds' markers, which cost listing time only (in a bucket that
- * keeps one value per key, the key's next value replaces its marker). {@link flush} deletes what waits, at once (a worker stopping).
+ * keeps one value per key, a next value of the key replaces its marker). A create of a key whose
+ * marker goes meanwhile can fail as if the key were live: {@link InterruptStore.putIfAbsent}
+ * reads it again. {@link flush} deletes what waits, at once (a worker stopping).
  */
 export class MarkerDeletes {
   /** Stream and sequence of each marker to delete, with when it is due, in due order. */
@@ -165,16 +167,29 @@ export class MarkerDeletes {
 
   /** Deletes the message at `seq` of `stream` once the delay has passed. */
   add(stream: string, seq: number): void {
-    this.queue.push({ stream, seq, due: Date.now() + this.delayMs });
+    this.queue.push({ stream, seq, due: performance.now() + this.delayMs });
     this.arm();
   }
 
-  /** Deletes every marker waiting, due or not. */
-  async flush(): Promise<void> {
+  /**
+   * Deletes every marker waiting, due or not, for at most `timeoutMs` (NATS may be away while a
+   * worker stops); what is left then stays, which costs listing time only.
+   */
+  async flush(timeoutMs = 5_000): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    await this.running;
-    await this.run(Infinity);
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([
+      (async () => {
+        await this.running;
+        await this.run(Infinity);
+      })(),
+      bound,
+    ]);
+    clearTimeout(timer);
   }
 
   private arm(): void {
@@ -183,12 +198,12 @@ export class MarkerDeletes {
     this.timer = setTimeout(
       () => {
         this.timer = undefined;
-        this.running = this.run(Date.now()).finally(() => {
+        this.running = this.run(performance.now()).finally(() => {
           this.running = undefined;
           this.arm();
         });
       },
-      Math.max(0, head.due - Date.now()),
+      Math.max(0, head.due - performance.now()),
     );
     this.timer.unref();
   }

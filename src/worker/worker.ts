@@ -335,7 +335,8 @@ export class Worker {
           timeoutMs,
         });
       }
-      // The markers of the interrupts its steps resolved: deleted now, not left behind.
+      // The markers of the interrupts its steps resolved: deleted now rather than left behind
+      // (a step handed back at the bound that still commits may leave one, as may an outage).
       await this.markerDeletes?.flush();
       if (this.ownsConnection) await this.nc.drain();
       await this.endpoints?.close();

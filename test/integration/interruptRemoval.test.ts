@@ -34,7 +34,8 @@ describe('an interrupt resolved', () => {
     const subjects = new Subjects(uniquePrefix('irm'));
     const kv = await new Kvm(shared.nc).create(subjects.buckets.interrupts, { history: 1 });
     const jsm = await jetstreamManager(shared.nc);
-    const later = new MarkerDeletes(jsm);
+    // Markers wait for the flush below, however slow the run.
+    const later = new MarkerDeletes(jsm, 600_000);
     const store = new InterruptStore(kv, subjects, {
       js: jetstream(shared.nc),
       jsm,
@@ -55,7 +56,7 @@ describe('an interrupt resolved', () => {
       await mapLimit(ids, 128, (wf) => store.resolve(wf, `${wf}-i`));
       await eventually(() => expect(seen.removed).toBe(ids.length), { timeout: 20_000 });
       expect(await store.get('wf-0')).toBeUndefined();
-      // The markers go two seconds later, or at once when flushed.
+      // The markers go later (two seconds in a worker), or at once when flushed.
       const stream = `KV_${subjects.buckets.interrupts}`;
       expect((await jsm.streams.info(stream)).state.messages).toBe(ids.length);
       await later.flush();
@@ -67,6 +68,42 @@ describe('an interrupt resolved', () => {
       await kv.destroy();
     }
   }, 60_000);
+
+  it("asks the next question even when the last one's marker goes while it is put", async () => {
+    const subjects = new Subjects(uniquePrefix('irc'));
+    const kv = await new Kvm(shared.nc).create(subjects.buckets.interrupts, { history: 1 });
+    const jsm = await jetstreamManager(shared.nc);
+    const stream = `KV_${subjects.buckets.interrupts}`;
+    const later = new MarkerDeletes(jsm, 600_000);
+    const store = new InterruptStore(kv, subjects, {
+      js: jetstream(shared.nc),
+      jsm,
+      history: await new BucketHistory(kv).read(),
+      later,
+    });
+    try {
+      await store.putIfAbsent(record('wf-c'));
+      await store.resolve('wf-c', 'wf-c-i');
+      // The marker waits for its delete. A create of the key reads the marker, then writes
+      // after it; here the marker's delete lands between the two, as a worker's may.
+      const read = kv.get.bind(kv);
+      let raced = false;
+      kv.get = async (key, opts) => {
+        const entry = await read(key, opts);
+        if (!raced && entry?.operation === 'DEL') {
+          raced = true;
+          await later.flush();
+        }
+        return entry;
+      };
+      await store.putIfAbsent({ ...record('wf-c'), interruptId: 'wf-c-2' });
+      expect(raced).toBe(true);
+      expect((await store.get('wf-c'))?.interruptId).toBe('wf-c-2');
+      expect((await jsm.streams.info(stream)).state.messages).toBe(1);
+    } finally {
+      await kv.destroy();
+    }
+  });
 
   it('follows an operator who raises the bucket history: answered records stay removed', async () => {
     const subjects = new Subjects(uniquePrefix('irh'));
