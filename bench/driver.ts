@@ -2,7 +2,8 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Subjects } from '../src/nats/subjects.js';
-import { deferred, progress, within } from './util.js';
+import { settlesWithin } from '../src/base/timing.js';
+import { deferred, progress } from './util.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -153,7 +154,7 @@ export class Driver {
     const stuck = setTimeout(() => {
       progress(`  still waiting for ${inFlight} workflows to complete…`);
     }, 10_000);
-    await within(drained.promise, 60_000);
+    await settlesWithin(drained.promise, 60_000);
     clearTimeout(stuck);
     if (inFlight > 0) {
       errors += inFlight;
@@ -216,7 +217,7 @@ export class Driver {
         const woke = new Promise<void>((resolve) => {
           wake = resolve;
         });
-        if (!(await within(woke, 30_000))) {
+        if (!(await settlesWithin(woke, 30_000))) {
           throw new Error(`no workflow paused for 30 s (${ids.length} of ${count} paused)`);
         }
         if (performance.now() - lastReport > 10_000) {
@@ -271,7 +272,7 @@ export class Driver {
       this.publishResponse(wf, () => undefined);
     }
     const sentIn = (performance.now() - t0) / 1000;
-    await within(done.promise, 30_000);
+    await settlesWithin(done.promise, 30_000);
     // A workflow whose response got no `completed` within 30 s counts as an error.
     errors += count - latencies.length;
     this.reset();

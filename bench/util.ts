@@ -122,16 +122,3 @@ export async function natsServerPid(port: number): Promise<number | undefined> {
   }
   return undefined;
 }
-
-/** Resolves true when `promise` settles within `ms`, false otherwise; leaves no timer behind. */
-export async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

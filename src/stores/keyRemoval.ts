@@ -1,6 +1,7 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { headers } from '@nats-io/nats-core';
+import { settlesWithin } from '../base/timing.js';
 import { isWrongLastSequence } from '../nats/retry.js';
 import { mapLimit } from '../nats/streamReads.js';
 
@@ -178,18 +179,11 @@ export class MarkerDeletes {
   async flush(timeoutMs = 5_000): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    await Promise.race([
-      (async () => {
-        await this.running;
-        await this.run(Infinity);
-      })(),
-      bound,
-    ]);
-    clearTimeout(timer);
+    const all = (async () => {
+      await this.running;
+      await this.run(Infinity);
+    })();
+    await settlesWithin(all, timeoutMs);
   }
 
   private arm(): void {

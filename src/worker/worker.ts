@@ -7,6 +7,7 @@ import {
   DEFAULT_STEP_TIMEOUT_MS,
   type HitlConfig,
 } from '../base/config.js';
+import { settlesWithin } from '../base/timing.js';
 import { connectNats } from '../nats/connection.js';
 import { Mailboxes } from '../runtime/mailboxes.js';
 import { FinishedPurge } from './finishedPurge.js';
@@ -318,14 +319,7 @@ export class Worker {
       this.shrinker?.stop();
       // Pull loops end within one fetch expiry; whatever they still receive is handed back.
       await this.pulls.ended();
-      const drained = Promise.all([...this.pulls.inFlight]);
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      });
-      const finished = await Promise.race([drained.then(() => true), timeout.then(() => false)]);
-      clearTimeout(timer);
-      if (!finished) {
+      if (!(await settlesWithin(Promise.all([...this.pulls.inFlight]), timeoutMs))) {
         // A step still running at the bound (a hung model call, say) is handed back at once
         // for another worker, not left to wait out the ack wait. Should it still commit, the
         // snapshot's compare-and-set lets one of the two commit, and the other is a redelivery.
