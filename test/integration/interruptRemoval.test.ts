@@ -29,19 +29,27 @@ const record = (wf: string) => ({
   createdAt: new Date().toISOString(),
 });
 
+/**
+ * A new interrupts bucket keeping one value per key, and a store that removes from it as a
+ * worker does, except that its markers wait for a flush however slow the run.
+ */
+async function removingBucket(tag: string) {
+  const subjects = new Subjects(uniquePrefix(tag));
+  const kv = await new Kvm(shared.nc).create(subjects.buckets.interrupts, { history: 1 });
+  const jsm = await jetstreamManager(shared.nc);
+  const later = new MarkerDeletes(jsm, 600_000);
+  const store = new InterruptStore(kv, subjects, {
+    js: jetstream(shared.nc),
+    jsm,
+    history: await new BucketHistory(kv).read(),
+    later,
+  });
+  return { subjects, kv, jsm, stream: `KV_${subjects.buckets.interrupts}`, later, store };
+}
+
 describe('an interrupt resolved', () => {
   it('is heard by a watch in another connection, a thousand at once, and leaves nothing', async () => {
-    const subjects = new Subjects(uniquePrefix('irm'));
-    const kv = await new Kvm(shared.nc).create(subjects.buckets.interrupts, { history: 1 });
-    const jsm = await jetstreamManager(shared.nc);
-    // Markers wait for the flush below, however slow the run.
-    const later = new MarkerDeletes(jsm, 600_000);
-    const store = new InterruptStore(kv, subjects, {
-      js: jetstream(shared.nc),
-      jsm,
-      history: await new BucketHistory(kv).read(),
-      later,
-    });
+    const { subjects, kv, jsm, stream, later, store } = await removingBucket('irm');
     const watcher = await connect({ servers: shared.server.url });
     const seen = { put: 0, removed: 0 };
     let following: Promise<void> | undefined;
@@ -57,7 +65,6 @@ describe('an interrupt resolved', () => {
       await eventually(() => expect(seen.removed).toBe(ids.length), { timeout: 20_000 });
       expect(await store.get('wf-0')).toBeUndefined();
       // The markers go later (two seconds in a worker), or at once when flushed.
-      const stream = `KV_${subjects.buckets.interrupts}`;
       expect((await jsm.streams.info(stream)).state.messages).toBe(ids.length);
       await later.flush();
       expect(later.size).toBe(0);
@@ -70,17 +77,7 @@ describe('an interrupt resolved', () => {
   }, 60_000);
 
   it("asks the next question even when the last one's marker goes while it is put", async () => {
-    const subjects = new Subjects(uniquePrefix('irc'));
-    const kv = await new Kvm(shared.nc).create(subjects.buckets.interrupts, { history: 1 });
-    const jsm = await jetstreamManager(shared.nc);
-    const stream = `KV_${subjects.buckets.interrupts}`;
-    const later = new MarkerDeletes(jsm, 600_000);
-    const store = new InterruptStore(kv, subjects, {
-      js: jetstream(shared.nc),
-      jsm,
-      history: await new BucketHistory(kv).read(),
-      later,
-    });
+    const { kv, jsm, stream, later, store } = await removingBucket('irc');
     try {
       await store.putIfAbsent(record('wf-c'));
       await store.resolve('wf-c', 'wf-c-i');
